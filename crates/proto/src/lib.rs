@@ -1,0 +1,49 @@
+//! Earshot's gRPC contracts, generated at build time from `proto/earshot/**`.
+//!
+//! The module tree mirrors the protobuf packages. Lint exceptions for generated
+//! code are confined to this crate.
+
+/// Encoded `FileDescriptorSet` of every Earshot package, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/earshot_descriptor.bin"));
+
+pub mod earshot {
+    pub mod common {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.common.v1.rs"));
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.events.v1.rs"));
+        }
+    }
+    pub mod listening {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.listening.v1.rs"));
+        }
+    }
+    pub mod case {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.case.v1.rs"));
+        }
+    }
+    pub mod escalation {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.escalation.v1.rs"));
+        }
+    }
+    pub mod insight {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic, missing_docs)]
+            include!(concat!(env!("OUT_DIR"), "/earshot.insight.v1.rs"));
+        }
+    }
+}
+
+pub use earshot::{case, common, escalation, events, insight, listening};

@@ -1,0 +1,206 @@
+//! Runs an Earshot service the one way every service runs: settings from the
+//! environment, its own Postgres schema migrated at start, gRPC with health,
+//! reflection (v1 and v1alpha), auth, a span and metrics per RPC, outbox relays
+//! to its subscribers, and graceful shutdown.
+//!
+//! A service implements [`Service`]; its binary calls [`main`]; tests and the
+//! all-in-one binary call [`run`] with listeners they bound and a shutdown
+//! future of their own.
+
+pub mod convert;
+pub mod database;
+pub mod error;
+pub mod settings;
+pub mod shutdown;
+mod sink;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use earshot_auth::ScopePolicy;
+use earshot_outbox::{Outbox, Relay, TokenSource};
+use earshot_telemetry::{Metrics, RpcObserveLayer};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+
+pub use error::{FieldViolations, ServiceError, invalid};
+pub use settings::{DatabaseSettings, ServiceSettings};
+pub use sink::{EventHandler, EventSinkService, event_sink};
+
+/// What makes a service: its name (also its Postgres schema), its ports, its
+/// migrations, the scope each method needs, and its gRPC routes.
+pub trait Service: Send + Sync + 'static {
+    /// Service and Postgres schema name, e.g. `listening`.
+    const NAME: &'static str;
+    const GRPC_PORT: u16;
+    const METRICS_PORT: u16;
+    /// Full protobuf names of the gRPC services it serves, for health and reflection.
+    const GRPC_SERVICES: &'static [&'static str];
+
+    fn migrator() -> &'static Migrator;
+    fn scope_policy() -> ScopePolicy;
+    fn routes(ctx: &ServiceContext) -> Routes;
+}
+
+/// What handlers get: the pool (bound to the service's schema), the outbox and metrics.
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+    pub metrics: Metrics,
+}
+
+/// The sockets a service serves on, bound by the caller.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(settings: &ServiceSettings) -> std::io::Result<Self> {
+        let grpc = TcpListener::bind(settings.grpc_addr).await?;
+        let metrics = match settings.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        Ok(Self { grpc, metrics })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+}
+
+/// Entry point of a service's own binary.
+pub async fn main<S: Service>() -> anyhow::Result<()> {
+    let env = earshot_config::Env::process();
+    earshot_telemetry::init_tracing(earshot_telemetry::LogFormat::from_env(&env)?);
+    let settings = ServiceSettings::from_env(&env, S::GRPC_PORT, S::METRICS_PORT)?;
+    let listeners = Listeners::bind(&settings).await?;
+    run::<S>(settings, listeners, shutdown::signal()).await
+}
+
+/// Serves `S` until `shutdown` completes, then drains in-flight calls, flushes
+/// the relays and closes the pool.
+pub async fn run<S: Service>(
+    settings: ServiceSettings,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let stop_on_signal = stop.clone();
+    let signal_task = tokio::spawn(async move {
+        shutdown.await;
+        stop_on_signal.cancel();
+    });
+
+    let pool = database::pool(&settings.database, S::NAME)?;
+    tokio::select! {
+        prepared = database::prepare(&pool, S::NAME, S::migrator(), settings.database.startup_timeout) => prepared?,
+        () = stop.cancelled() => return Ok(()),
+    }
+
+    let metrics = Metrics::new(S::NAME);
+    let outbox = Outbox::new(&settings.subscribers);
+    let ctx = ServiceContext {
+        pool: pool.clone(),
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+    };
+
+    let token = match (&settings.service_token, settings.auth.minter()) {
+        (Some(token), _) => TokenSource::Static(token.clone()),
+        (None, Ok(minter)) => TokenSource::Minted {
+            minter,
+            subject: format!("earshot-relay:{}", S::NAME),
+        },
+        (None, Err(e)) => anyhow::bail!("relays cannot authenticate: {e}"),
+    };
+    let relay_stop = CancellationToken::new();
+    let mut relays = Vec::new();
+    for subscriber in &settings.subscribers {
+        let relay = Relay::new(
+            pool.clone(),
+            subscriber.clone(),
+            settings.relay.clone(),
+            token.clone(),
+            metrics.clone(),
+            outbox.clone(),
+        )?;
+        relays.push(tokio::spawn(relay.run(relay_stop.clone())));
+    }
+
+    let metrics_task = listeners.metrics.map(|listener| {
+        tokio::spawn(earshot_telemetry::serve_metrics(
+            listener,
+            metrics.clone(),
+            stop.clone().cancelled_owned(),
+        ))
+    });
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in S::GRPC_SERVICES {
+        health_reporter
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = reflection_builder(S::GRPC_SERVICES);
+    let reflection_v1 = reflection_builder(S::GRPC_SERVICES).build_v1()?;
+    let reflection_v1alpha = reflection.build_v1alpha()?;
+
+    let verifier = settings.auth.verifier()?;
+    let layers = tower::ServiceBuilder::new()
+        .layer(RpcObserveLayer::new(metrics.clone()))
+        .layer(earshot_auth::AuthLayer::new(verifier, S::scope_policy()))
+        .into_inner();
+
+    let grpc_addr = listeners.grpc.local_addr()?;
+    tracing::info!(service = S::NAME, %grpc_addr, "serving");
+    let drain_health = health_reporter.clone();
+    let stop_serving = stop.clone();
+    tonic::transport::Server::builder()
+        .layer(layers)
+        .add_routes(S::routes(&ctx))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listeners.grpc), async move {
+            stop_serving.cancelled().await;
+            for name in S::GRPC_SERVICES {
+                drain_health
+                    .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+        })
+        .await?;
+
+    relay_stop.cancel();
+    for relay in relays {
+        relay.await?;
+    }
+    if let Some(task) = metrics_task {
+        task.await??;
+    }
+    signal_task.abort();
+    pool.close().await;
+    tracing::info!(service = S::NAME, "stopped");
+    Ok(())
+}
+
+fn reflection_builder(services: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(earshot_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for name in services {
+        builder = builder.with_service_name(*name);
+    }
+    builder
+}

@@ -1,0 +1,145 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use earshot_auth::AuthConfig;
+use earshot_config::{ConfigError, Env, Secret};
+use earshot_outbox::{RelaySettings, Subscriber, subscribers_from_env};
+
+pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/earshot";
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/earshot`.
+    pub url: Secret,
+    /// `EARSHOT_DB_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+    /// `EARSHOT_DB_ACQUIRE_TIMEOUT_MS`, default 3000: how long a call waits for a
+    /// connection before it fails with UNAVAILABLE.
+    pub acquire_timeout: Duration,
+    /// `EARSHOT_DB_STARTUP_TIMEOUT_MS`, default 60000: how long start-up waits
+    /// for the database to answer.
+    pub startup_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let url = env.string_or(DATABASE_URL_VAR, DEFAULT_DATABASE_URL);
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::invalid(
+                DATABASE_URL_VAR,
+                "***",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        Ok(Self {
+            url: Secret::new(url),
+            max_connections: env.count_or("EARSHOT_DB_MAX_CONNECTIONS", 10, 1..=1000)?,
+            acquire_timeout: env.millis_or("EARSHOT_DB_ACQUIRE_TIMEOUT_MS", 3_000, 10)?,
+            startup_timeout: env.millis_or("EARSHOT_DB_STARTUP_TIMEOUT_MS", 60_000, 10)?,
+        })
+    }
+}
+
+/// Everything a service needs to start, read once from the environment.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// `EARSHOT_GRPC_ADDR`, default `0.0.0.0:<the service's port>`.
+    pub grpc_addr: SocketAddr,
+    /// `EARSHOT_METRICS_ADDR`, default `0.0.0.0:<the service's metrics port>`;
+    /// `off` disables the metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+    pub database: DatabaseSettings,
+    pub auth: AuthConfig,
+    /// `EARSHOT_SUBSCRIBERS`: consumers of this service's events.
+    pub subscribers: Vec<Subscriber>,
+    pub relay: RelaySettings,
+    /// `EARSHOT_SERVICE_TOKEN`: token relays present to consumers when tokens
+    /// cannot be minted here (public-key auth).
+    pub service_token: Option<Secret>,
+}
+
+impl ServiceSettings {
+    pub fn from_env(
+        env: &Env,
+        default_grpc_port: u16,
+        default_metrics_port: u16,
+    ) -> Result<Self, ConfigError> {
+        let grpc_addr = env.parse_or(
+            "EARSHOT_GRPC_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], default_grpc_port)),
+        )?;
+        let metrics_addr = match env.get("EARSHOT_METRICS_ADDR").as_deref() {
+            Some("off") => None,
+            _ => Some(env.parse_or(
+                "EARSHOT_METRICS_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], default_metrics_port)),
+            )?),
+        };
+        let auth = AuthConfig::from_env(env)?;
+        let service_token = env.secret("EARSHOT_SERVICE_TOKEN");
+        let subscribers = subscribers_from_env(env)?;
+        if !subscribers.is_empty()
+            && service_token.is_none()
+            && matches!(auth, AuthConfig::PublicKey { .. })
+        {
+            return Err(ConfigError::Missing {
+                var: "EARSHOT_SERVICE_TOKEN".into(),
+                hint: "relays need a token with scope events:deliver when tokens are checked \
+                       with a public key"
+                    .into(),
+            });
+        }
+        Ok(Self {
+            grpc_addr,
+            metrics_addr,
+            database: DatabaseSettings::from_env(env)?,
+            auth,
+            subscribers,
+            relay: RelaySettings::from_env(env)?,
+            service_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Env {
+        Env::from_pairs([("EARSHOT_JWT_HS256_SECRET", "0123456789abcdef-dev")])
+    }
+
+    #[test]
+    fn defaults_use_the_service_ports() {
+        let s = ServiceSettings::from_env(&base(), 50052, 9092).expect("valid");
+        assert_eq!(s.grpc_addr.port(), 50052);
+        assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9092));
+        assert_eq!(s.database.max_connections, 10);
+        assert!(s.subscribers.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("EARSHOT_GRPC_ADDR", "nowhere"),
+            ("EARSHOT_METRICS_ADDR", "9091"),
+            ("DATABASE_URL", "mysql://x"),
+            ("EARSHOT_DB_MAX_CONNECTIONS", "-1"),
+            ("EARSHOT_SUBSCRIBERS", "case"),
+        ] {
+            let err = ServiceSettings::from_env(&base().with(var, value), 1, 2).expect_err(var);
+            assert!(err.to_string().contains(var), "{var}: {err}");
+        }
+        let err = ServiceSettings::from_env(&Env::from_pairs::<&str, &str>([]), 1, 2)
+            .expect_err("no secret");
+        assert!(err.to_string().contains("EARSHOT_JWT_HS256_SECRET"));
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        let s = ServiceSettings::from_env(&base().with("EARSHOT_METRICS_ADDR", "off"), 1, 2)
+            .expect("valid");
+        assert_eq!(s.metrics_addr, None);
+    }
+}

@@ -1,0 +1,116 @@
+use std::future::Future;
+
+use earshot_auth::EVENTS_DELIVER_SCOPE;
+use earshot_outbox::{Outbox, claim_unhandled};
+use earshot_proto::events::v1::event_sink_server::{EventSink, EventSinkServer};
+use earshot_proto::events::v1::{DeliverRequest, DeliverResponse, Event};
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{FieldViolations, ServiceError};
+
+/// What a consumer does with events it has not handled before. It runs inside
+/// the transaction that records them in the inbox, and may enqueue events of
+/// its own in the same transaction.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        conn: &mut PgConnection,
+        outbox: &Outbox,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send;
+}
+
+/// The `EventSink` every consumer serves: validates the batch, drops events
+/// already handled, and hands the rest to the service's [`EventHandler`] in
+/// one transaction.
+pub struct EventSinkService<H> {
+    pool: PgPool,
+    outbox: Outbox,
+    handler: H,
+}
+
+/// The gRPC server for a consumer's sink, accepting the large batches relays send.
+pub fn event_sink<H: EventHandler>(
+    pool: PgPool,
+    outbox: Outbox,
+    handler: H,
+) -> EventSinkServer<EventSinkService<H>> {
+    EventSinkServer::new(EventSinkService {
+        pool,
+        outbox,
+        handler,
+    })
+    .max_decoding_message_size(earshot_outbox::relay_max_message_bytes())
+}
+
+fn validate(events: &[Event]) -> Result<(), ServiceError> {
+    let mut violations = FieldViolations::new();
+    for (i, event) in events.iter().enumerate() {
+        violations.check(
+            uuid::Uuid::parse_str(&event.event_id).is_err(),
+            format!("events[{i}].event_id"),
+            "must be a UUID",
+        );
+        violations.check(
+            event.tenant_id.trim().is_empty(),
+            format!("events[{i}].tenant_id"),
+            "is required",
+        );
+        violations.check(
+            event.payload.is_none(),
+            format!("events[{i}].payload"),
+            "is required",
+        );
+    }
+    violations.into_result()
+}
+
+#[tonic::async_trait]
+impl<H: EventHandler> EventSink for EventSinkService<H> {
+    async fn deliver(
+        &self,
+        request: tonic::Request<DeliverRequest>,
+    ) -> Result<tonic::Response<DeliverResponse>, tonic::Status> {
+        let caller = earshot_auth::caller(&request)?;
+        if !caller.allows(EVENTS_DELIVER_SCOPE) {
+            return Err(tonic::Status::permission_denied(
+                "delivering events needs scope events:deliver",
+            ));
+        }
+        let events = request.into_inner().events;
+        validate(&events)?;
+        let total = events.len();
+        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
+        let fresh = claim_unhandled(&mut tx, events)
+            .await
+            .map_err(ServiceError::from)?;
+        let handled = fresh.len();
+        if handled > 0 {
+            self.handler.handle(&mut tx, &self.outbox, fresh).await?;
+        }
+        tx.commit().await.map_err(ServiceError::from)?;
+        self.outbox.wake();
+        Ok(tonic::Response::new(DeliverResponse {
+            handled: u32::try_from(handled).unwrap_or(u32::MAX),
+            skipped: u32::try_from(total - handled).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_events_name_their_index_and_field() {
+        let events = vec![Event {
+            event_id: "nope".into(),
+            ..Default::default()
+        }];
+        let err = validate(&events).expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("events[0].event_id"), "{text}");
+        assert!(text.contains("events[0].tenant_id"), "{text}");
+        assert!(text.contains("events[0].payload"), "{text}");
+    }
+}

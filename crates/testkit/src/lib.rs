@@ -1,0 +1,298 @@
+//! Test kit: each test gets its own freshly created database (on the server
+//! `DATABASE_URL` names, else in a temporary cluster started from the machine's
+//! PostgreSQL binaries), services running in-process on `127.0.0.1:0`, tokens,
+//! and a way to wait for eventual outcomes with a deadline instead of sleeping.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use earshot_auth::{AuthConfig, BearerAuth};
+use earshot_config::{Env, Secret};
+use earshot_pg::LocalPostgres;
+use earshot_server::{Listeners, Service, ServiceSettings};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Shared secret of every test suite; never used outside tests.
+pub const TEST_SECRET: &str = "earshot-test-secret-not-for-production";
+/// How long [`eventually`] waits before failing the test.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A database of this test's own, migrated by the services that use it.
+pub struct TestDatabase {
+    url: String,
+    _cluster: Option<Arc<LocalPostgres>>,
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_and_path = &base[scheme_end..];
+    let host = host_and_path.split('/').next().unwrap_or(host_and_path);
+    let mut out = format!("{}{}/{}", &base[..scheme_end], host, name);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        earshot_telemetry::init_test_tracing();
+        let name = format!("earshot_test_{}", uuid::Uuid::new_v4().simple());
+        let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => (url, None),
+            _ => {
+                let cluster = tokio::task::spawn_blocking(LocalPostgres::temporary)
+                    .await
+                    .expect("cluster start does not panic")
+                    .expect("a temporary PostgreSQL cluster starts (or set DATABASE_URL)");
+                (cluster.url("postgres"), Some(Arc::new(cluster)))
+            }
+        };
+        earshot_server::database::create_database_if_missing(&admin_url, &name)
+            .await
+            .expect("the test database can be created");
+        Self {
+            url: with_database(&admin_url, &name),
+            _cluster: cluster,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A plain pool for asserting on what services stored.
+    pub async fn pool(&self, schema: &str) -> sqlx::PgPool {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+            .expect("valid url")
+            .options([("search_path", schema)]);
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("test database reachable")
+    }
+}
+
+/// A token for `tenant` with `scopes`, signed with [`TEST_SECRET`].
+pub fn token(tenant: &str, scopes: &[&str]) -> String {
+    AuthConfig::SharedSecret(Secret::new(TEST_SECRET))
+        .minter()
+        .expect("shared secret mints")
+        .mint("test-user", tenant, scopes, Duration::from_secs(3600))
+}
+
+/// A channel whose calls carry `token`.
+pub type AuthedChannel = InterceptedService<Channel, BearerAuth>;
+
+/// Settings for a service under test: its database, the test secret, fast
+/// relay retries, no metrics port, and `subscribers` as `(name, address)`.
+pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> ServiceSettings {
+    let subscribers = subscribers
+        .iter()
+        .map(|(name, addr)| format!("{name}=http://{addr}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let env = Env::from_pairs([
+        ("DATABASE_URL", db.url()),
+        ("EARSHOT_JWT_HS256_SECRET", TEST_SECRET),
+        ("EARSHOT_METRICS_ADDR", "off"),
+        ("EARSHOT_DB_MAX_CONNECTIONS", "5"),
+        ("EARSHOT_RELAY_POLL_MS", "50"),
+        ("EARSHOT_RELAY_MIN_BACKOFF_MS", "50"),
+        ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
+        ("EARSHOT_SUBSCRIBERS", subscribers.as_str()),
+    ]);
+    ServiceSettings::from_env(&env, 0, 0).expect("test settings are valid")
+}
+
+type Runner = Arc<
+    dyn Fn(
+            ServiceSettings,
+            Listeners,
+            Pin<Box<dyn Future<Output = ()> + Send>>,
+        ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A service running in this process. It can be stopped and started again on
+/// the same port, as a restart would.
+pub struct TestService {
+    pub name: &'static str,
+    addr: SocketAddr,
+    settings: ServiceSettings,
+    runner: Runner,
+    running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
+}
+
+/// A loopback listener on a free port, bound before the service starts so that
+/// its address can be handed to the services that deliver to it.
+pub async fn reserve() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port is free")
+}
+
+impl TestService {
+    /// Starts `S` on `listener` and waits until it reports SERVING.
+    pub async fn start<S: Service>(settings: ServiceSettings, listener: TcpListener) -> Self {
+        let addr = listener.local_addr().expect("bound listener");
+        let runner: Runner = Arc::new(|settings, listeners, shutdown| {
+            Box::pin(earshot_server::run::<S>(settings, listeners, shutdown))
+        });
+        let mut service = Self {
+            name: S::NAME,
+            addr,
+            settings,
+            runner,
+            running: None,
+        };
+        service.launch(listener).await;
+        service
+    }
+
+    async fn launch(&mut self, listener: TcpListener) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let listeners = Listeners {
+            grpc: listener,
+            metrics: None,
+        };
+        let task = tokio::spawn((self.runner)(self.settings.clone(), listeners, shutdown));
+        self.running = Some((stop, task));
+        self.wait_serving().await;
+    }
+
+    async fn wait_serving(&self) {
+        let url = self.url();
+        let name = self.name;
+        eventually(&format!("{name} reports SERVING"), || {
+            let url = url.clone();
+            async move {
+                let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                let response = health
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .ok()?;
+                (response.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A channel that connects lazily (and reconnects after a restart).
+    pub fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("valid url")
+            .connect_lazy()
+    }
+
+    /// A channel whose calls carry `token`.
+    pub fn authed(&self, token: &str) -> AuthedChannel {
+        InterceptedService::new(self.channel(), BearerAuth::new(token).expect("ASCII token"))
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns when the service has stopped.
+    pub async fn stop(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            task.await
+                .expect("service task does not panic")
+                .expect("service stops cleanly");
+        }
+    }
+
+    /// Starts the service again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("the service's port is free again");
+        self.launch(listener).await;
+    }
+
+    /// Starts a stopped service again on the same port.
+    pub async fn start_again(&mut self) {
+        assert!(self.running.is_none(), "{} is still running", self.name);
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("the service's port is free again");
+        self.launch(listener).await;
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(());
+            task.abort();
+        }
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "y"),
+            "postgres://u:p@h/y?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "z"), "postgres://h:1/z");
+    }
+}

@@ -1,0 +1,46 @@
+//! Case: turns cries for help into cases and moves them to resolution.
+
+pub mod cases;
+mod events;
+mod grpc;
+pub mod lifecycle;
+
+use earshot_auth::ScopePolicy;
+use earshot_proto::case::v1::case_service_server::CaseServiceServer;
+use earshot_server::{Service, ServiceContext, event_sink};
+use sqlx::migrate::Migrator;
+use tonic::service::Routes;
+
+pub const NAME: &str = "case";
+const SERVICE: &str = "earshot.case.v1.CaseService";
+const EVENT_SINK: &str = "earshot.events.v1.EventSink";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The case service, for [`earshot_server::run`].
+pub struct CaseService;
+
+impl Service for CaseService {
+    const NAME: &'static str = NAME;
+    const GRPC_PORT: u16 = 50052;
+    const METRICS_PORT: u16 = 9092;
+    const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn scope_policy() -> ScopePolicy {
+        ScopePolicy::new()
+            .service(SERVICE, "cases:write")
+            .method("/earshot.case.v1.CaseService/GetCase", "cases:read")
+            .method("/earshot.case.v1.CaseService/ListCases", "cases:read")
+            .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
+    }
+
+    fn routes(ctx: &ServiceContext) -> Routes {
+        Routes::new(CaseServiceServer::new(grpc::Cases { ctx: ctx.clone() })).add_service(
+            event_sink(ctx.pool.clone(), ctx.outbox.clone(), events::CaseEvents),
+        )
+    }
+}

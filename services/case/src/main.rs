@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    earshot_server::main::<earshot_case::CaseService>().await
+}

@@ -1,0 +1,79 @@
+//! Insight: learns from every conversation and shows what it learned.
+
+pub mod activity;
+
+use earshot_auth::ScopePolicy;
+use earshot_outbox::Outbox;
+use earshot_proto::events::v1::Event;
+use earshot_proto::insight::v1::insight_service_server::{
+    InsightService as InsightApi, InsightServiceServer,
+};
+use earshot_proto::insight::v1::{GetSummaryRequest, GetSummaryResponse};
+use earshot_server::{EventHandler, Service, ServiceContext, ServiceError, event_sink};
+use sqlx::PgConnection;
+use sqlx::migrate::Migrator;
+use tonic::service::Routes;
+use tonic::{Request, Response, Status};
+
+pub const NAME: &str = "insight";
+const SERVICE: &str = "earshot.insight.v1.InsightService";
+const EVENT_SINK: &str = "earshot.events.v1.EventSink";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The insight service, for [`earshot_server::run`].
+pub struct InsightService;
+
+impl Service for InsightService {
+    const NAME: &'static str = NAME;
+    const GRPC_PORT: u16 = 50054;
+    const METRICS_PORT: u16 = 9094;
+    const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn scope_policy() -> ScopePolicy {
+        ScopePolicy::new()
+            .service(SERVICE, "insight:read")
+            .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
+    }
+
+    fn routes(ctx: &ServiceContext) -> Routes {
+        Routes::new(InsightServiceServer::new(Insight { ctx: ctx.clone() })).add_service(
+            event_sink(ctx.pool.clone(), ctx.outbox.clone(), InsightEvents),
+        )
+    }
+}
+
+struct Insight {
+    ctx: ServiceContext,
+}
+
+#[tonic::async_trait]
+impl InsightApi for Insight {
+    #[tracing::instrument(skip_all)]
+    async fn get_summary(
+        &self,
+        request: Request<GetSummaryRequest>,
+    ) -> Result<Response<GetSummaryResponse>, Status> {
+        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let summary = activity::summary(&self.ctx.pool, &tenant, request.get_ref()).await?;
+        Ok(Response::new(summary))
+    }
+}
+
+struct InsightEvents;
+
+impl EventHandler for InsightEvents {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        _outbox: &Outbox,
+        events: Vec<Event>,
+    ) -> Result<(), ServiceError> {
+        activity::record(conn, &events).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! Listening: hears customers wherever they speak, stores each mention once,
+//! classifies it, and tells case, escalation and insight (`MentionClassified`).
+
+pub mod classify;
+mod grpc;
+pub mod mentions;
+mod store;
+
+use earshot_auth::ScopePolicy;
+use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
+use earshot_server::{Service, ServiceContext};
+use sqlx::migrate::Migrator;
+use tonic::service::Routes;
+
+pub const NAME: &str = "listening";
+const SERVICE: &str = "earshot.listening.v1.ListeningService";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The listening service, for [`earshot_server::run`].
+pub struct ListeningService;
+
+impl Service for ListeningService {
+    const NAME: &'static str = NAME;
+    const GRPC_PORT: u16 = 50051;
+    const METRICS_PORT: u16 = 9091;
+    const GRPC_SERVICES: &'static [&'static str] = &[SERVICE];
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn scope_policy() -> ScopePolicy {
+        ScopePolicy::new().service(SERVICE, "mentions:read").method(
+            "/earshot.listening.v1.ListeningService/IngestMentions",
+            "mentions:write",
+        )
+    }
+
+    fn routes(ctx: &ServiceContext) -> Routes {
+        Routes::new(ListeningServiceServer::new(grpc::Listening {
+            ctx: ctx.clone(),
+        }))
+    }
+}

@@ -1,0 +1,323 @@
+//! Mentions: validating what sources send, storing each once, and telling the
+//! other services in the same transaction.
+
+use chrono::{DateTime, Utc};
+use earshot_outbox::{Outbox, new_event};
+use earshot_proto::common::v1::{Author, Channel, Classification};
+use earshot_proto::events::v1::{MentionClassified, event};
+use earshot_proto::listening::v1::{
+    IngestMentionsResponse, IngestResult, IngestStatus, Mention, MentionInput,
+};
+use earshot_server::convert::{Cursor, from_timestamp, timestamp};
+use earshot_server::error::FieldViolation;
+use earshot_server::{ServiceError, invalid};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::classify::classify;
+
+pub const MAX_BATCH: usize = 1_000;
+const MAX_TEXT_CHARS: usize = 20_000;
+
+/// A mention that passed validation, classified, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewMention {
+    pub id: Uuid,
+    pub source: String,
+    pub external_id: String,
+    pub channel: Channel,
+    pub public: bool,
+    pub author: Author,
+    pub text: String,
+    pub language: String,
+    pub thread_key: String,
+    pub posted_at: DateTime<Utc>,
+    pub classification: Classification,
+}
+
+fn violation(index: usize, field: &str, description: &str) -> FieldViolation {
+    FieldViolation {
+        field: format!("mentions[{index}].{field}"),
+        description: description.to_owned(),
+    }
+}
+
+/// Checks one item of a batch; the error names the field at fault.
+pub fn validate(
+    index: usize,
+    input: MentionInput,
+    now: DateTime<Utc>,
+) -> Result<NewMention, FieldViolation> {
+    let source = input.source.trim();
+    if source.is_empty() {
+        return Err(violation(index, "source", "is required"));
+    }
+    if source.len() > 64
+        || !source
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(violation(
+            index,
+            "source",
+            "must be 1-64 of a-z, 0-9, '-', '_', '.'",
+        ));
+    }
+    let external_id = input.external_id.trim();
+    if external_id.is_empty() {
+        return Err(violation(index, "external_id", "is required"));
+    }
+    if external_id.len() > 256 {
+        return Err(violation(index, "external_id", "must be at most 256 bytes"));
+    }
+    let channel = match Channel::try_from(input.channel) {
+        Ok(Channel::Unspecified) | Err(_) => {
+            return Err(violation(index, "channel", "must be a known channel"));
+        }
+        Ok(channel) => channel,
+    };
+    let Some(author) = input.author else {
+        return Err(violation(index, "author", "is required"));
+    };
+    if author.external_id.trim().is_empty() && author.handle.trim().is_empty() {
+        return Err(violation(
+            index,
+            "author.external_id",
+            "or author.handle is required",
+        ));
+    }
+    let text = input.text.trim();
+    if text.is_empty() {
+        return Err(violation(index, "text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(violation(index, "text", "must be at most 20000 characters"));
+    }
+    if input.language.len() > 35 {
+        return Err(violation(index, "language", "must be a BCP 47 tag"));
+    }
+    let posted_at = match &input.posted_at {
+        None => now,
+        Some(ts) => from_timestamp(ts, &format!("mentions[{index}].posted_at"))
+            .map_err(|_| violation(index, "posted_at", "is not a valid timestamp"))?,
+    };
+    Ok(NewMention {
+        id: Uuid::now_v7(),
+        classification: classify(text),
+        source: source.to_owned(),
+        external_id: external_id.to_owned(),
+        channel,
+        public: input.public,
+        author,
+        text: text.to_owned(),
+        language: input.language.trim().to_owned(),
+        thread_key: input.thread_key.trim().to_owned(),
+        posted_at,
+    })
+}
+
+fn result(index: usize, status: IngestStatus) -> IngestResult {
+    IngestResult {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        status: status as i32,
+        ..Default::default()
+    }
+}
+
+/// Stores the valid items of a batch once each and emits `MentionClassified`
+/// for the new ones, in one transaction. Every item gets its own result.
+pub async fn ingest(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    inputs: Vec<MentionInput>,
+) -> Result<IngestMentionsResponse, ServiceError> {
+    if inputs.is_empty() {
+        return Err(invalid("mentions", "must hold at least one mention"));
+    }
+    if inputs.len() > MAX_BATCH {
+        return Err(invalid(
+            "mentions",
+            "must hold at most 1000 mentions; split the batch",
+        ));
+    }
+    let now = Utc::now();
+    let mut results: Vec<IngestResult> = Vec::with_capacity(inputs.len());
+    let mut fresh: Vec<(usize, NewMention)> = Vec::with_capacity(inputs.len());
+    let mut seen = std::collections::HashMap::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        match validate(index, input, now) {
+            Err(v) => {
+                let mut r = result(index, IngestStatus::Rejected);
+                r.field = v.field;
+                r.reason = v.description;
+                results.push(r);
+            }
+            Ok(mention) => {
+                let key = (mention.source.clone(), mention.external_id.clone());
+                if let Some(first) = seen.get(&key) {
+                    // The same mention twice in one batch: the first one counts.
+                    let mut r = result(index, IngestStatus::Duplicate);
+                    r.mention_id = format!("{first}");
+                    results.push(r);
+                } else {
+                    seen.insert(key, mention.id);
+                    results.push(result(index, IngestStatus::Accepted));
+                    fresh.push((index, mention));
+                }
+            }
+        }
+    }
+
+    let mut tx = pool.begin().await?;
+    let mentions: Vec<&NewMention> = fresh.iter().map(|(_, m)| m).collect();
+    let inserted = crate::store::insert_new(&mut tx, tenant_id, &mentions, now).await?;
+    let existing = if inserted.len() < mentions.len() {
+        crate::store::existing_ids(&mut tx, tenant_id, &mentions).await?
+    } else {
+        Default::default()
+    };
+    let mut events = Vec::with_capacity(inserted.len());
+    for (index, mention) in &fresh {
+        let r = &mut results[*index];
+        if inserted.contains(&mention.id) {
+            r.mention_id = mention.id.to_string();
+            events.push(mention_classified(tenant_id, mention));
+        } else {
+            r.status = IngestStatus::Duplicate as i32;
+            r.mention_id = existing
+                .get(&(mention.source.clone(), mention.external_id.clone()))
+                .map(Uuid::to_string)
+                .unwrap_or_default();
+        }
+    }
+    outbox.enqueue(&mut tx, events).await?;
+    tx.commit().await?;
+    outbox.wake();
+
+    let count = |s: IngestStatus| results.iter().filter(|r| r.status == s as i32).count() as u32;
+    Ok(IngestMentionsResponse {
+        accepted: count(IngestStatus::Accepted),
+        duplicates: count(IngestStatus::Duplicate),
+        rejected: count(IngestStatus::Rejected),
+        results,
+    })
+}
+
+fn mention_classified(tenant_id: &str, m: &NewMention) -> earshot_proto::events::v1::Event {
+    new_event(
+        crate::NAME,
+        tenant_id,
+        m.id.to_string(),
+        event::Payload::MentionClassified(MentionClassified {
+            mention_id: m.id.to_string(),
+            source: m.source.clone(),
+            external_id: m.external_id.clone(),
+            channel: m.channel as i32,
+            public: m.public,
+            author: Some(m.author.clone()),
+            text: m.text.clone(),
+            language: m.language.clone(),
+            thread_key: m.thread_key.clone(),
+            posted_at: Some(timestamp(m.posted_at)),
+            classification: Some(m.classification.clone()),
+            matched_rules: Vec::new(),
+            topics: Vec::new(),
+        }),
+    )
+}
+
+/// A stored mention as the API shows it.
+pub fn to_proto(row: crate::store::MentionRow) -> Mention {
+    Mention {
+        mention_id: row.id.to_string(),
+        source: row.source,
+        external_id: row.external_id,
+        channel: i32::from(row.channel),
+        public: row.is_public,
+        author: Some(Author {
+            external_id: row.author_external_id,
+            handle: row.author_handle,
+            display_name: row.author_name,
+            followers: u64::try_from(row.author_followers).unwrap_or(0),
+            verified: row.author_verified,
+        }),
+        text: row.body,
+        language: row.language,
+        thread_key: row.thread_key,
+        posted_at: Some(timestamp(row.posted_at)),
+        received_at: Some(timestamp(row.received_at)),
+        classification: Some(Classification {
+            intent: i32::from(row.intent),
+            actionable: row.actionable,
+            cues: row.cues,
+        }),
+    }
+}
+
+pub fn cursor(row: &crate::store::MentionRow) -> Cursor {
+    Cursor {
+        at: row.received_at,
+        id: row.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> MentionInput {
+        MentionInput {
+            source: "x".into(),
+            external_id: "1460323737035677698".into(),
+            channel: Channel::X as i32,
+            public: true,
+            author: Some(Author {
+                external_id: "2244994945".into(),
+                handle: "jane".into(),
+                ..Default::default()
+            }),
+            text: "My card hasn't arrived yet, can you help?".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_mention_is_classified() {
+        let m = validate(0, valid(), Utc::now()).expect("valid");
+        assert!(m.classification.actionable);
+        assert_eq!(m.source, "x");
+    }
+
+    #[test]
+    fn each_bad_field_is_named_with_its_index() {
+        let cases: Vec<(fn(&mut MentionInput), &str)> = vec![
+            (|m| m.source.clear(), "mentions[3].source"),
+            (|m| m.source = "X Corp".into(), "mentions[3].source"),
+            (|m| m.external_id = " ".into(), "mentions[3].external_id"),
+            (|m| m.channel = 0, "mentions[3].channel"),
+            (|m| m.channel = 99, "mentions[3].channel"),
+            (|m| m.author = None, "mentions[3].author"),
+            (
+                |m| m.author = Some(Author::default()),
+                "mentions[3].author.external_id",
+            ),
+            (|m| m.text = "   ".into(), "mentions[3].text"),
+            (
+                |m| {
+                    m.posted_at = Some(prost_types::Timestamp {
+                        seconds: 1,
+                        nanos: -5,
+                    })
+                },
+                "mentions[3].posted_at",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut input = valid();
+            mutate(&mut input);
+            let err = validate(3, input, Utc::now()).expect_err(field);
+            assert_eq!(err.field, field);
+        }
+    }
+}
