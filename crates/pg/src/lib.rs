@@ -265,6 +265,12 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// Starts a stopped cluster again, on the same folder and port.
+    pub fn start_again(&mut self) -> Result<(), PgError> {
+        let throwaway = self.stop_on_drop;
+        self.init_and_start(throwaway)
+    }
+
     /// Stops the server (fast shutdown: sessions are disconnected, nothing lost).
     pub fn stop(&self) -> Result<(), PgError> {
         let data = self.data_dir.to_string_lossy().into_owned();

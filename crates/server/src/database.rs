@@ -20,8 +20,9 @@ pub fn pool(settings: &DatabaseSettings, schema: &str) -> Result<PgPool, sqlx::E
         .connect_lazy_with(options))
 }
 
-/// Creates the schema and applies the outbox/inbox migrations and then the
-/// service's own, retrying while the database is not reachable yet.
+/// Waits for the database to answer (it may still be starting), then creates
+/// the schema and applies the outbox/inbox migrations and the service's own.
+/// Only an unreachable database is waited for; any other error stops start-up.
 pub async fn prepare(
     pool: &PgPool,
     schema: &str,
@@ -31,20 +32,26 @@ pub async fn prepare(
     let deadline = tokio::time::Instant::now() + startup_timeout;
     let mut delay = Duration::from_millis(100);
     loop {
-        match migrate(pool, schema, service_migrations).await {
-            Ok(()) => return Ok(()),
-            Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                tracing::warn!(schema, error = %e, retry_in_ms = delay.as_millis() as u64, "database not ready");
+        match sqlx::query("SELECT 1").execute(pool).await {
+            Ok(_) => break,
+            Err(e)
+                if crate::error::is_transient(&e)
+                    && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tracing::warn!(schema, error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e).context(format!(
-                    "could not prepare schema {schema} within {startup_timeout:?}"
+                    "the database did not answer within {startup_timeout:?}"
                 )));
             }
         }
     }
+    migrate(pool, schema, service_migrations)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("migrating schema {schema}")))
 }
 
 async fn migrate(

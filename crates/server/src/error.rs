@@ -106,7 +106,7 @@ impl ServiceError {
 /// SQLSTATE classes that mean "try again later", not "your request is wrong":
 /// connection exceptions (08), operator intervention such as a shutdown (57),
 /// and insufficient resources (53).
-fn is_transient(e: &sqlx::Error) -> bool {
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

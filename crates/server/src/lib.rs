@@ -34,8 +34,10 @@ pub use sink::{EventHandler, EventSinkService, event_sink};
 /// What makes a service: its name (also its Postgres schema), its ports, its
 /// migrations, the scope each method needs, and its gRPC routes.
 pub trait Service: Send + Sync + 'static {
-    /// Service and Postgres schema name, e.g. `listening`.
+    /// Service name, e.g. `listening`.
     const NAME: &'static str;
+    /// The Postgres schema it owns, e.g. `listening` (`cases` for the case service).
+    const SCHEMA: &'static str;
     const GRPC_PORT: u16;
     const METRICS_PORT: u16;
     /// Full protobuf names of the gRPC services it serves, for health and reflection.
@@ -98,9 +100,9 @@ pub async fn run<S: Service>(
         stop_on_signal.cancel();
     });
 
-    let pool = database::pool(&settings.database, S::NAME)?;
+    let pool = database::pool(&settings.database, S::SCHEMA)?;
     tokio::select! {
-        prepared = database::prepare(&pool, S::NAME, S::migrator(), settings.database.startup_timeout) => prepared?,
+        prepared = database::prepare(&pool, S::SCHEMA, S::migrator(), settings.database.startup_timeout) => prepared?,
         () = stop.cancelled() => return Ok(()),
     }
 

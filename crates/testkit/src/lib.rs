@@ -180,11 +180,17 @@ impl TestService {
         self.wait_serving().await;
     }
 
-    async fn wait_serving(&self) {
+    async fn wait_serving(&mut self) {
         let url = self.url();
         let name = self.name;
+        let (_, task) = self.running.as_mut().expect("just launched");
+        let task = &*task;
         eventually(&format!("{name} reports SERVING"), || {
             let url = url.clone();
+            assert!(
+                !task.is_finished(),
+                "{name} stopped while starting; run with TEST_LOG=1 to see why"
+            );
             async move {
                 let channel = Channel::from_shared(url).ok()?.connect().await.ok()?;
                 let mut health = tonic_health::pb::health_client::HealthClient::new(channel);

@@ -22,6 +22,7 @@ pub struct CaseService;
 
 impl Service for CaseService {
     const NAME: &'static str = NAME;
+    const SCHEMA: &'static str = "cases";
     const GRPC_PORT: u16 = 50052;
     const METRICS_PORT: u16 = 9092;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];

@@ -30,6 +30,7 @@ pub struct EscalationService;
 
 impl Service for EscalationService {
     const NAME: &'static str = NAME;
+    const SCHEMA: &'static str = "escalation";
     const GRPC_PORT: u16 = 50053;
     const METRICS_PORT: u16 = 9093;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];

@@ -26,6 +26,7 @@ pub struct InsightService;
 
 impl Service for InsightService {
     const NAME: &'static str = NAME;
+    const SCHEMA: &'static str = "insight";
     const GRPC_PORT: u16 = 50054;
     const METRICS_PORT: u16 = 9094;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];

@@ -22,6 +22,7 @@ pub struct ListeningService;
 
 impl Service for ListeningService {
     const NAME: &'static str = NAME;
+    const SCHEMA: &'static str = "listening";
     const GRPC_PORT: u16 = 50051;
     const METRICS_PORT: u16 = 9091;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE];

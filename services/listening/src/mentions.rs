@@ -145,6 +145,7 @@ pub async fn ingest(
     let mut results: Vec<IngestResult> = Vec::with_capacity(inputs.len());
     let mut fresh: Vec<(usize, NewMention)> = Vec::with_capacity(inputs.len());
     let mut seen = std::collections::HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
     for (index, input) in inputs.into_iter().enumerate() {
         match validate(index, input, now) {
             Err(v) => {
@@ -157,11 +158,10 @@ pub async fn ingest(
                 let key = (mention.source.clone(), mention.external_id.clone());
                 if let Some(first) = seen.get(&key) {
                     // The same mention twice in one batch: the first one counts.
-                    let mut r = result(index, IngestStatus::Duplicate);
-                    r.mention_id = format!("{first}");
-                    results.push(r);
+                    results.push(result(index, IngestStatus::Duplicate));
+                    repeats.push((index, *first));
                 } else {
-                    seen.insert(key, mention.id);
+                    seen.insert(key, index);
                     results.push(result(index, IngestStatus::Accepted));
                     fresh.push((index, mention));
                 }
@@ -190,6 +190,9 @@ pub async fn ingest(
                 .map(Uuid::to_string)
                 .unwrap_or_default();
         }
+    }
+    for (index, first) in repeats {
+        results[index].mention_id = results[first].mention_id.clone();
     }
     outbox.enqueue(&mut tx, events).await?;
     tx.commit().await?;

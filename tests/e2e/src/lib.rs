@@ -1,1 +1,184 @@
-//! End-to-end tests of the four services together live in tests/.
+//! The four services wired together as in production, for end-to-end tests:
+//! listening delivers to case, escalation and insight; case and escalation
+//! deliver to each other and to insight.
+
+use chrono::{Datelike, Utc};
+use earshot_case::CaseService;
+use earshot_escalation::EscalationService;
+use earshot_insight::InsightService;
+use earshot_listening::ListeningService;
+use earshot_proto::case::v1::case_service_client::CaseServiceClient;
+use earshot_proto::case::v1::{Case, ListCasesRequest};
+use earshot_proto::common::v1::{Author, Channel};
+use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
+use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
+use earshot_proto::insight::v1::{Day, GetSummaryRequest, GetSummaryResponse};
+use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
+use earshot_proto::listening::v1::{IngestMentionsRequest, IngestMentionsResponse, MentionInput};
+use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings};
+
+pub use earshot_testkit::{eventually, token};
+
+/// Every scope a tenant's operator has.
+pub const ALL: &[&str] = &[
+    "mentions:read",
+    "mentions:write",
+    "cases:read",
+    "cases:write",
+    "escalations:read",
+    "insight:read",
+];
+
+pub struct Suite {
+    pub db: TestDatabase,
+    pub listening: TestService,
+    pub case: TestService,
+    pub escalation: TestService,
+    pub insight: TestService,
+}
+
+impl Suite {
+    pub async fn start() -> Self {
+        let db = TestDatabase::create().await;
+        let (l, c, e, i) = (
+            reserve().await,
+            reserve().await,
+            reserve().await,
+            reserve().await,
+        );
+        let (la, ca, ea, ia) = (
+            l.local_addr().expect("bound"),
+            c.local_addr().expect("bound"),
+            e.local_addr().expect("bound"),
+            i.local_addr().expect("bound"),
+        );
+        let _ = la;
+        let insight = TestService::start::<InsightService>(settings(&db, &[]), i).await;
+        let escalation = TestService::start::<EscalationService>(
+            settings(&db, &[("case", ca), ("insight", ia)]),
+            e,
+        )
+        .await;
+        let case = TestService::start::<CaseService>(
+            settings(&db, &[("escalation", ea), ("insight", ia)]),
+            c,
+        )
+        .await;
+        let listening = TestService::start::<ListeningService>(
+            settings(&db, &[("case", ca), ("escalation", ea), ("insight", ia)]),
+            l,
+        )
+        .await;
+        Self {
+            db,
+            listening,
+            case,
+            escalation,
+            insight,
+        }
+    }
+}
+
+/// Clients of the four services, all calling as one tenant.
+pub struct Clients {
+    pub listening: ListeningServiceClient<AuthedChannel>,
+    pub case: CaseServiceClient<AuthedChannel>,
+    pub escalation: EscalationServiceClient<AuthedChannel>,
+    pub insight: InsightServiceClient<AuthedChannel>,
+}
+
+impl Clients {
+    pub fn new(suite: &Suite, tenant: &str, scopes: &[&str]) -> Self {
+        let token = token(tenant, scopes);
+        Self {
+            listening: ListeningServiceClient::new(suite.listening.authed(&token)),
+            case: CaseServiceClient::new(suite.case.authed(&token)),
+            escalation: EscalationServiceClient::new(suite.escalation.authed(&token)),
+            insight: InsightServiceClient::new(suite.insight.authed(&token)),
+        }
+    }
+
+    pub async fn ingest(&mut self, mentions: Vec<MentionInput>) -> IngestMentionsResponse {
+        self.listening
+            .ingest_mentions(IngestMentionsRequest { mentions })
+            .await
+            .expect("ingest succeeds")
+            .into_inner()
+    }
+
+    pub async fn cases(&mut self) -> Vec<Case> {
+        self.case
+            .list_cases(ListCasesRequest::default())
+            .await
+            .expect("list cases")
+            .into_inner()
+            .cases
+    }
+
+    /// Today's mentions and cases as insight counts them.
+    pub async fn today(&mut self) -> GetSummaryResponse {
+        today(&mut self.insight).await
+    }
+
+    /// Waits until insight has counted exactly this many mentions and cases today.
+    pub async fn wait_for_counts(&mut self, mentions: u64, cases: u64) {
+        let insight = self.insight.clone();
+        eventually(
+            &format!("insight counts {mentions} mentions and {cases} cases"),
+            || {
+                let mut insight = insight.clone();
+                async move {
+                    let s = today(&mut insight).await;
+                    (s.mentions == mentions && s.cases_opened == cases).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+}
+
+async fn today(insight: &mut InsightServiceClient<AuthedChannel>) -> GetSummaryResponse {
+    let now = Utc::now().date_naive();
+    let day = Day {
+        year: now.year(),
+        month: now.month(),
+        day: now.day(),
+    };
+    insight
+        .get_summary(GetSummaryRequest {
+            from: Some(day.clone()),
+            to: Some(day),
+        })
+        .await
+        .expect("summary")
+        .into_inner()
+}
+
+/// A tweet asking for help, as a source adapter would hand it over.
+pub fn cry_for_help(external_id: &str) -> MentionInput {
+    MentionInput {
+        source: "x".into(),
+        external_id: external_id.into(),
+        channel: Channel::X as i32,
+        public: true,
+        author: Some(Author {
+            external_id: "2244994945".into(),
+            handle: "jane_doe".into(),
+            display_name: "Jane".into(),
+            followers: 812,
+            verified: false,
+        }),
+        text: "@acme my card still hasn't arrived after 2 weeks, can you help?".into(),
+        language: "en".into(),
+        thread_key: format!("x:{external_id}"),
+        posted_at: Some(std::time::SystemTime::now().into()),
+    }
+}
+
+/// A mention that needs no reply.
+pub fn high_five(external_id: &str) -> MentionInput {
+    MentionInput {
+        text: "Thanks @acme, the new app is awesome".into(),
+        ..cry_for_help(external_id)
+    }
+}
