@@ -18,7 +18,7 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-pub use relay::{Relay, RelaySettings, TokenSource};
+pub use relay::{MAX_EVENT_MESSAGE_BYTES, Relay, RelaySettings, TokenSource};
 
 /// The outbox and inbox tables, applied inside each service's own schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -234,7 +234,3 @@ mod tests {
     }
 }
 
-/// Largest event message a relay sends; consumers must accept it.
-pub fn relay_max_message_bytes() -> usize {
-    relay::MAX_EVENT_MESSAGE_BYTES
-}

@@ -13,7 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::{Outbox, Subscriber};
 
 /// Messages between services carry whole batches; allow well past gRPC's 4 MiB default.
-pub(crate) const MAX_EVENT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_EVENT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelaySettings {

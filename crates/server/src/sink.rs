@@ -40,7 +40,7 @@ pub fn event_sink<H: EventHandler>(
         outbox,
         handler,
     })
-    .max_decoding_message_size(earshot_outbox::relay_max_message_bytes())
+    .max_decoding_message_size(earshot_outbox::MAX_EVENT_MESSAGE_BYTES)
 }
 
 fn validate(events: &[Event]) -> Result<(), ServiceError> {

@@ -294,7 +294,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named_with_its_index() {
-        let cases: Vec<(fn(&mut MentionInput), &str)> = vec![
+        type Mutation = fn(&mut MentionInput);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|m| m.source.clear(), "mentions[3].source"),
             (|m| m.source = "X Corp".into(), "mentions[3].source"),
             (|m| m.external_id = " ".into(), "mentions[3].external_id"),

@@ -146,7 +146,7 @@ async fn today(insight: &mut InsightServiceClient<AuthedChannel>) -> GetSummaryR
     };
     insight
         .get_summary(GetSummaryRequest {
-            from: Some(day.clone()),
+            from: Some(day),
             to: Some(day),
         })
         .await
