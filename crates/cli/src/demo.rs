@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use earshot_auth::{AuthConfig, BearerAuth};
 use earshot_config::Env;
-use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::ListCasesRequest;
+use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::common::v1::{Author, Channel, Intent};
 use earshot_proto::escalation::v1::ListEvaluationsRequest;
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
 use earshot_proto::insight::v1::{Day, GetSummaryRequest, GetSummaryResponse};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
-use earshot_proto::listening::v1::{GetMentionRequest, IngestMentionsRequest, IngestStatus, MentionInput};
+use earshot_proto::listening::v1::{
+    GetMentionRequest, IngestMentionsRequest, IngestStatus, MentionInput,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -27,18 +29,90 @@ type Authed = InterceptedService<GrpcChannel, BearerAuth>;
 
 /// (channel, public, author handle, followers, text)
 const STREAM: &[(Channel, bool, &str, u64, &str)] = &[
-    (Channel::X, true, "mara_k", 1_240, "I still have not received my new card, I ordered over a week ago."),
-    (Channel::X, true, "tom_builds", 87, "I'm pretty sure my top up failed. How do I fix this?"),
-    (Channel::X, true, "dailycommuter", 15_300, "Thanks @acmebank, the new app is awesome"),
-    (Channel::Facebook, true, "Priya Natarajan", 310, "I bought something overseas and the wrong exchange rate is on my statement."),
-    (Channel::Facebook, true, "Leo Brandt", 45, "What would be the reason there's an extra fee on my statement?"),
-    (Channel::Instagram, true, "sun.and.salt", 52_000, "Going to the beach this weekend with the whole crew"),
-    (Channel::Instagram, true, "kitchen_diaries", 8_900, "why isnt top up working"),
-    (Channel::Review, true, "verified buyer", 0, "Worst experience ever: charged twice and still waiting for a refund. Unacceptable."),
-    (Channel::Review, true, "happy customer", 0, "Brilliant support, thank you for sorting my account so quickly."),
-    (Channel::Email, false, "jane.doe@example.com", 0, "can you help me canceling purchase 00004587345?"),
-    (Channel::Chat, false, "visitor-4821", 0, "the balance on my account didnt change when i transferred money"),
-    (Channel::Phone, false, "+44 20 7946 0018", 0, "Caller says her card was stolen abroad and she is locked out of the app."),
+    (
+        Channel::X,
+        true,
+        "mara_k",
+        1_240,
+        "I still have not received my new card, I ordered over a week ago.",
+    ),
+    (
+        Channel::X,
+        true,
+        "tom_builds",
+        87,
+        "I'm pretty sure my top up failed. How do I fix this?",
+    ),
+    (
+        Channel::X,
+        true,
+        "dailycommuter",
+        15_300,
+        "Thanks @acmebank, the new app is awesome",
+    ),
+    (
+        Channel::Facebook,
+        true,
+        "Priya Natarajan",
+        310,
+        "I bought something overseas and the wrong exchange rate is on my statement.",
+    ),
+    (
+        Channel::Facebook,
+        true,
+        "Leo Brandt",
+        45,
+        "What would be the reason there's an extra fee on my statement?",
+    ),
+    (
+        Channel::Instagram,
+        true,
+        "sun.and.salt",
+        52_000,
+        "Going to the beach this weekend with the whole crew",
+    ),
+    (
+        Channel::Instagram,
+        true,
+        "kitchen_diaries",
+        8_900,
+        "why isnt top up working",
+    ),
+    (
+        Channel::Review,
+        true,
+        "verified buyer",
+        0,
+        "Worst experience ever: charged twice and still waiting for a refund. Unacceptable.",
+    ),
+    (
+        Channel::Review,
+        true,
+        "happy customer",
+        0,
+        "Brilliant support, thank you for sorting my account so quickly.",
+    ),
+    (
+        Channel::Email,
+        false,
+        "jane.doe@example.com",
+        0,
+        "can you help me canceling purchase 00004587345?",
+    ),
+    (
+        Channel::Chat,
+        false,
+        "visitor-4821",
+        0,
+        "the balance on my account didnt change when i transferred money",
+    ),
+    (
+        Channel::Phone,
+        false,
+        "+44 20 7946 0018",
+        0,
+        "Caller says her card was stolen abroad and she is locked out of the app.",
+    ),
 ];
 
 fn source_of(channel: Channel) -> &'static str {
@@ -59,23 +133,25 @@ pub fn stream(run: &str) -> Vec<MentionInput> {
     STREAM
         .iter()
         .enumerate()
-        .map(|(i, (channel, public, handle, followers, text))| MentionInput {
-            source: source_of(*channel).into(),
-            external_id: format!("demo-{run}-{i}"),
-            channel: *channel as i32,
-            public: *public,
-            author: Some(Author {
-                external_id: format!("{}-{handle}", source_of(*channel)),
-                handle: (*handle).into(),
-                display_name: (*handle).into(),
-                followers: *followers,
-                verified: *followers > 10_000,
-            }),
-            text: (*text).into(),
-            language: "en".into(),
-            thread_key: format!("demo-{run}-{i}"),
-            posted_at: Some(std::time::SystemTime::now().into()),
-        })
+        .map(
+            |(i, (channel, public, handle, followers, text))| MentionInput {
+                source: source_of(*channel).into(),
+                external_id: format!("demo-{run}-{i}"),
+                channel: *channel as i32,
+                public: *public,
+                author: Some(Author {
+                    external_id: format!("{}-{handle}", source_of(*channel)),
+                    handle: (*handle).into(),
+                    display_name: (*handle).into(),
+                    followers: *followers,
+                    verified: *followers > 10_000,
+                }),
+                text: (*text).into(),
+                language: "en".into(),
+                thread_key: format!("demo-{run}-{i}"),
+                posted_at: Some(std::time::SystemTime::now().into()),
+            },
+        )
         .collect()
 }
 
@@ -106,7 +182,9 @@ async fn connect(host: &str, port: u16, token: &BearerAuth) -> anyhow::Result<Au
         .connect()
         .await
         .map_err(|e| {
-            anyhow::anyhow!("cannot reach {url} ({e}). Is the suite running? Start it with `earshot up`.")
+            anyhow::anyhow!(
+                "cannot reach {url} ({e}). Is the suite running? Start it with `earshot up`."
+            )
         })?;
     Ok(InterceptedService::new(channel, token.clone()))
 }
@@ -139,27 +217,40 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
     let mentions = stream(&run_id);
     let first_again = mentions[0].clone();
     let ingested = listening
-        .ingest_mentions(IngestMentionsRequest { mentions: mentions.clone() })
+        .ingest_mentions(IngestMentionsRequest {
+            mentions: mentions.clone(),
+        })
         .await?
         .into_inner();
     let again = listening
-        .ingest_mentions(IngestMentionsRequest { mentions: vec![first_again] })
+        .ingest_mentions(IngestMentionsRequest {
+            mentions: vec![first_again],
+        })
         .await?
         .into_inner();
 
-    println!("Tenant \"{tenant}\": fed {} mentions from 7 channels.", mentions.len());
+    println!(
+        "Tenant \"{tenant}\": fed {} mentions from 7 channels.",
+        mentions.len()
+    );
     println!(
         "listening   {} accepted, {} duplicates, {} rejected; the first one sent again: {}",
         ingested.accepted,
         ingested.duplicates,
         ingested.rejected,
-        if again.results[0].status == IngestStatus::Duplicate as i32 { "duplicate, stored once" } else { "NOT deduplicated" }
+        if again.results[0].status == IngestStatus::Duplicate as i32 {
+            "duplicate, stored once"
+        } else {
+            "NOT deduplicated"
+        }
     );
     let mut ids = HashSet::new();
     let mut actionable = 0u64;
     for (input, result) in mentions.iter().zip(&ingested.results) {
         let mention = listening
-            .get_mention(GetMentionRequest { mention_id: result.mention_id.clone() })
+            .get_mention(GetMentionRequest {
+                mention_id: result.mention_id.clone(),
+            })
             .await?
             .into_inner();
         let c = mention.classification.unwrap_or_default();
@@ -197,24 +288,44 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
     };
 
     let cases = case
-        .list_cases(ListCasesRequest { page_size: 500, ..Default::default() })
+        .list_cases(ListCasesRequest {
+            page_size: 500,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .cases;
-    let ours: Vec<_> = cases.iter().filter(|c| ids.contains(&c.mention_id)).collect();
-    println!("case        opened {} cases, one per cry for help:", ours.len());
+    let ours: Vec<_> = cases
+        .iter()
+        .filter(|c| ids.contains(&c.mention_id))
+        .collect();
+    println!(
+        "case        opened {} cases, one per cry for help:",
+        ours.len()
+    );
     for c in &ours {
-        println!("  {}  {:<5} {:<18} {}", c.case_id, c.priority, clip(&c.customer_handle, 18), clip(&c.subject, 60));
+        println!(
+            "  {}  {:<5} {:<18} {}",
+            c.case_id,
+            c.priority,
+            clip(&c.customer_handle, 18),
+            clip(&c.subject, 60)
+        );
     }
     let evaluated = escalation
-        .list_evaluations(ListEvaluationsRequest { page_size: 500, ..Default::default() })
+        .list_evaluations(ListEvaluationsRequest {
+            page_size: 500,
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .evaluations
         .into_iter()
         .filter(|e| ids.contains(&e.mention_id))
         .count();
-    println!("escalation  evaluated {evaluated} mentions against the tenant's guidelines (none defined yet: nothing raised)");
+    println!(
+        "escalation  evaluated {evaluated} mentions against the tenant's guidelines (none defined yet: nothing raised)"
+    );
     println!(
         "insight     today for \"{tenant}\": {} mentions heard, {} cases opened (this run: +{}, +{})",
         after.mentions,
@@ -236,7 +347,13 @@ mod tests {
         assert_ne!(a[0].external_id, b[0].external_id);
         let channels: HashSet<i32> = a.iter().map(|m| m.channel).collect();
         assert_eq!(channels.len(), 7);
-        let actionable = a.iter().filter(|m| earshot_listening::classify::classify(&m.text).actionable).count();
-        assert!(actionable >= 6 && actionable < a.len(), "a mix of cries for help and the rest: {actionable}");
+        let actionable = a
+            .iter()
+            .filter(|m| earshot_listening::classify::classify(&m.text).actionable)
+            .count();
+        assert!(
+            actionable >= 6 && actionable < a.len(),
+            "a mix of cries for help and the rest: {actionable}"
+        );
     }
 }

@@ -65,7 +65,12 @@ mod tests {
         let made = load(&env, true).expect("created");
         assert_eq!(made.expose().len(), 64);
         assert_eq!(load(&env, false).expect("reused"), made);
-        let given = env.clone().with(HS256_SECRET_VAR, "from-the-environment-0123");
-        assert_eq!(load(&given, false).expect("env wins").expose(), "from-the-environment-0123");
+        let given = env
+            .clone()
+            .with(HS256_SECRET_VAR, "from-the-environment-0123");
+        assert_eq!(
+            load(&given, false).expect("env wins").expose(),
+            "from-the-environment-0123"
+        );
     }
 }

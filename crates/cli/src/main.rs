@@ -37,22 +37,31 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::process();
     match cli.command {
         Command::Up => {
-            earshot_telemetry::init_tracing(earshot_telemetry::LogFormat::from_env(&env)?);
+            // Held until the suite stops so buffered spans are flushed at exit.
+            let _tracing = earshot_telemetry::init_tracing(
+                &earshot_telemetry::TracingSettings::from_env(&env, "earshot")?,
+            );
             up::run(env).await
         }
-        Command::Token { tenant, scopes, ttl_hours } => {
+        Command::Token {
+            tenant,
+            scopes,
+            ttl_hours,
+        } => {
             let secret = dev_secret::load(&env, false)?;
             let scopes: Vec<&str> = if scopes.is_empty() {
                 DEV_SCOPES.to_vec()
             } else {
                 scopes.iter().map(String::as_str).collect()
             };
-            let token = earshot_auth::AuthConfig::SharedSecret(secret).minter()?.mint(
-                "earshot-dev",
-                &tenant,
-                &scopes,
-                std::time::Duration::from_secs(ttl_hours * 3600),
-            );
+            let token = earshot_auth::AuthConfig::SharedSecret(secret)
+                .minter()?
+                .mint(
+                    "earshot-dev",
+                    &tenant,
+                    &scopes,
+                    std::time::Duration::from_secs(ttl_hours * 3600),
+                );
             println!("{token}");
             Ok(())
         }

@@ -67,10 +67,14 @@ pub async fn run(env: Env) -> anyhow::Result<()> {
     if env.get("DATABASE_URL").is_none() {
         let folder = dev_secret::data_dir(&env).join("pg");
         let port = env.parse_or(PG_PORT_VAR, DEFAULT_PG_PORT)?;
-        println!("Starting a private PostgreSQL in {} on port {port} …", folder.display());
-        let pg = tokio::task::spawn_blocking(move || LocalPostgres::start_in(&folder, port))
-            .await??;
-        earshot_server::database::create_database_if_missing(&pg.url("postgres"), "earshot").await?;
+        println!(
+            "Starting a private PostgreSQL in {} on port {port} …",
+            folder.display()
+        );
+        let pg =
+            tokio::task::spawn_blocking(move || LocalPostgres::start_in(&folder, port)).await??;
+        earshot_server::database::create_database_if_missing(&pg.url("postgres"), "earshot")
+            .await?;
         env = env.with("DATABASE_URL", pg.url("earshot"));
         private_pg = Some(pg);
     }
@@ -97,10 +101,22 @@ pub async fn run(env: Env) -> anyhow::Result<()> {
     });
     use earshot_server::run;
     let result = tokio::try_join!(
-        run::<earshot_listening::ListeningService>(listening, listeners.0, stop.clone().cancelled_owned()),
+        run::<earshot_listening::ListeningService>(
+            listening,
+            listeners.0,
+            stop.clone().cancelled_owned()
+        ),
         run::<earshot_case::CaseService>(case, listeners.1, stop.clone().cancelled_owned()),
-        run::<earshot_escalation::EscalationService>(escalation, listeners.2, stop.clone().cancelled_owned()),
-        run::<earshot_insight::InsightService>(insight, listeners.3, stop.clone().cancelled_owned()),
+        run::<earshot_escalation::EscalationService>(
+            escalation,
+            listeners.2,
+            stop.clone().cancelled_owned()
+        ),
+        run::<earshot_insight::InsightService>(
+            insight,
+            listeners.3,
+            stop.clone().cancelled_owned()
+        ),
     );
     // One service failing stops the others.
     stop.cancel();
@@ -114,16 +130,21 @@ pub async fn run(env: Env) -> anyhow::Result<()> {
 }
 
 fn print_banner(env: &Env, host: &str, listening: &ServiceSettings) -> anyhow::Result<()> {
-    let token = AuthConfig::from_env(env)?
-        .minter()?
-        .mint("earshot-dev", "demo", DEV_SCOPES, std::time::Duration::from_secs(24 * 3600));
+    let token = AuthConfig::from_env(env)?.minter()?.mint(
+        "earshot-dev",
+        "demo",
+        DEV_SCOPES,
+        std::time::Duration::from_secs(24 * 3600),
+    );
     println!();
     println!("Earshot is up (development mode: tokens are signed with a local secret).");
     for (name, grpc, metrics) in PORTS {
         println!("  {name:<11} grpc {host}:{grpc}   metrics http://{host}:{metrics}/metrics");
     }
     println!();
-    println!("A token for tenant \"demo\" with every scope, valid 24 h (mint others with `earshot token`):");
+    println!(
+        "A token for tenant \"demo\" with every scope, valid 24 h (mint others with `earshot token`):"
+    );
     println!("  export EARSHOT_TOKEN={token}");
     println!();
     println!("Try it:");
@@ -145,7 +166,11 @@ mod tests {
     fn services_are_wired_to_their_subscribers() {
         let env = Env::from_pairs([(HS256_SECRET_VAR, "0123456789abcdef-test")]);
         let listening = settings_for(&env, "127.0.0.1", "listening").expect("valid");
-        let names: Vec<_> = listening.subscribers.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<_> = listening
+            .subscribers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["case", "escalation", "insight"]);
         assert_eq!(listening.subscribers[0].url, "http://127.0.0.1:50052");
         assert_eq!(listening.grpc_addr.port(), 50051);

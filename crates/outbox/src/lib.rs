@@ -233,4 +233,3 @@ mod tests {
         assert!(a.occurred_at.is_some());
     }
 }
-

@@ -54,6 +54,9 @@ pub struct ServiceContext {
     pub pool: PgPool,
     pub outbox: Outbox,
     pub metrics: Metrics,
+    /// Cancelled when the service starts shutting down: long-lived calls
+    /// (streams) finish what they hold, say so to the client, and end.
+    pub shutdown: CancellationToken,
 }
 
 /// The sockets a service serves on, bound by the caller.
@@ -80,7 +83,11 @@ impl Listeners {
 /// Entry point of a service's own binary.
 pub async fn main<S: Service>() -> anyhow::Result<()> {
     let env = earshot_config::Env::process();
-    earshot_telemetry::init_tracing(earshot_telemetry::LogFormat::from_env(&env)?);
+    // Held until `main` returns so buffered spans are flushed at exit.
+    let _tracing = earshot_telemetry::init_tracing(&earshot_telemetry::TracingSettings::from_env(
+        &env,
+        &format!("earshot-{}", S::NAME),
+    )?);
     let settings = ServiceSettings::from_env(&env, S::GRPC_PORT, S::METRICS_PORT)?;
     let listeners = Listeners::bind(&settings).await?;
     run::<S>(settings, listeners, shutdown::signal()).await
@@ -112,6 +119,7 @@ pub async fn run<S: Service>(
         pool: pool.clone(),
         outbox: outbox.clone(),
         metrics: metrics.clone(),
+        shutdown: stop.clone(),
     };
 
     let token = match (&settings.service_token, settings.auth.minter()) {
@@ -167,7 +175,7 @@ pub async fn run<S: Service>(
     tracing::info!(service = S::NAME, %grpc_addr, "serving");
     let drain_health = health_reporter.clone();
     let stop_serving = stop.clone();
-    tonic::transport::Server::builder()
+    let serving = tonic::transport::Server::builder()
         .layer(layers)
         .add_routes(S::routes(&ctx))
         .add_service(health_service)
@@ -180,8 +188,18 @@ pub async fn run<S: Service>(
                     .set_service_status(*name, tonic_health::ServingStatus::NotServing)
                     .await;
             }
-        })
-        .await?;
+        });
+    // In-flight calls get a grace period to finish; a client that keeps a
+    // stream open past it is cut off rather than holding the shutdown hostage.
+    let grace = settings.shutdown_grace;
+    let stop_waiting = stop.clone();
+    tokio::select! {
+        served = serving => served?,
+        () = async move {
+            stop_waiting.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(service = S::NAME, ?grace, "calls still open after the grace period: closing them"),
+    }
 
     relay_stop.cancel();
     for relay in relays {

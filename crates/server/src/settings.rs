@@ -57,6 +57,9 @@ pub struct ServiceSettings {
     /// `EARSHOT_SERVICE_TOKEN`: token relays present to consumers when tokens
     /// cannot be minted here (public-key auth).
     pub service_token: Option<Secret>,
+    /// `EARSHOT_SHUTDOWN_GRACE_MS`, default 10000: how long in-flight calls may
+    /// take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 impl ServiceSettings {
@@ -98,6 +101,7 @@ impl ServiceSettings {
             subscribers,
             relay: RelaySettings::from_env(env)?,
             service_token,
+            shutdown_grace: env.millis_or("EARSHOT_SHUTDOWN_GRACE_MS", 10_000, 0)?,
         })
     }
 }

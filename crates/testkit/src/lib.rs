@@ -27,7 +27,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// A database of this test's own, migrated by the services that use it.
 pub struct TestDatabase {
     url: String,
-    _cluster: Option<Arc<LocalPostgres>>,
+    cluster: Option<LocalPostgres>,
 }
 
 /// `url` with its database name replaced by `name`.
@@ -50,24 +50,62 @@ fn with_database(url: &str, name: &str) -> String {
 impl TestDatabase {
     pub async fn create() -> Self {
         earshot_telemetry::init_test_tracing();
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Self::on_server(url, None).await,
+            _ => Self::private().await,
+        }
+    }
+
+    /// A database in a temporary cluster of its own, whatever `DATABASE_URL`
+    /// says: for tests that stop and start the database server.
+    pub async fn private() -> Self {
+        earshot_telemetry::init_test_tracing();
+        let cluster = tokio::task::spawn_blocking(LocalPostgres::temporary)
+            .await
+            .expect("cluster start does not panic")
+            .expect("a temporary PostgreSQL cluster starts (or set DATABASE_URL)");
+        Self::on_server(cluster.url("postgres"), Some(cluster)).await
+    }
+
+    async fn on_server(admin_url: String, cluster: Option<LocalPostgres>) -> Self {
         let name = format!("earshot_test_{}", uuid::Uuid::new_v4().simple());
-        let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => (url, None),
-            _ => {
-                let cluster = tokio::task::spawn_blocking(LocalPostgres::temporary)
-                    .await
-                    .expect("cluster start does not panic")
-                    .expect("a temporary PostgreSQL cluster starts (or set DATABASE_URL)");
-                (cluster.url("postgres"), Some(Arc::new(cluster)))
-            }
-        };
         earshot_server::database::create_database_if_missing(&admin_url, &name)
             .await
             .expect("the test database can be created");
         Self {
             url: with_database(&admin_url, &name),
-            _cluster: cluster,
+            cluster,
         }
+    }
+
+    /// Stops the private cluster, as a database outage would.
+    pub async fn stop_server(&mut self) {
+        let cluster = self
+            .cluster
+            .take()
+            .expect("only a private() database can be stopped");
+        let cluster = tokio::task::spawn_blocking(move || {
+            cluster.stop().expect("the cluster stops");
+            cluster
+        })
+        .await
+        .expect("no panic");
+        self.cluster = Some(cluster);
+    }
+
+    /// Starts the private cluster again, on the same data and port.
+    pub async fn start_server(&mut self) {
+        let mut cluster = self
+            .cluster
+            .take()
+            .expect("only a private() database can be started");
+        let cluster = tokio::task::spawn_blocking(move || {
+            cluster.start_again().expect("the cluster starts again");
+            cluster
+        })
+        .await
+        .expect("no panic");
+        self.cluster = Some(cluster);
     }
 
     pub fn url(&self) -> &str {
@@ -112,6 +150,8 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         ("EARSHOT_JWT_HS256_SECRET", TEST_SECRET),
         ("EARSHOT_METRICS_ADDR", "off"),
         ("EARSHOT_DB_MAX_CONNECTIONS", "5"),
+        ("EARSHOT_DB_ACQUIRE_TIMEOUT_MS", "1000"),
+        ("EARSHOT_SHUTDOWN_GRACE_MS", "5000"),
         ("EARSHOT_RELAY_POLL_MS", "50"),
         ("EARSHOT_RELAY_MIN_BACKOFF_MS", "50"),
         ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
