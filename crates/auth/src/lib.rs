@@ -203,8 +203,9 @@ impl TokenMinter {
     }
 }
 
-/// Every scope a service knows, for `earshot token` and documentation.
-pub const ALL_SCOPES: &[&str] = &[
+/// Every scope a tenant's own token may carry (not `events:deliver`, which
+/// only relays hold, nor `admin`).
+pub const TENANT_SCOPES: &[&str] = &[
     "mentions:read",
     "mentions:write",
     "cases:read",
@@ -212,8 +213,6 @@ pub const ALL_SCOPES: &[&str] = &[
     "escalations:read",
     "escalations:ack",
     "insight:read",
-    EVENTS_DELIVER_SCOPE,
-    ADMIN_SCOPE,
 ];
 
 #[cfg(test)]
@@ -279,6 +278,63 @@ mod tests {
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
         assert!(cfg.verifier().expect("key").verify(&token).is_err());
+    }
+
+    // A key pair made for this test only; it guards nothing.
+    const TEST_ED25519_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJgGqN+YfAHSglDClsMcsfxQQbXo/mVKAoDTutOvfM78
+-----END PRIVATE KEY-----";
+    const TEST_ED25519_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEANIMo0fILzmchoKHRpD2kfTmmH4JSJpfwO0RaFlF5NhQ=
+-----END PUBLIC KEY-----";
+
+    #[test]
+    fn production_tokens_verify_with_a_public_key_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_file = dir.path().join("issuer.pub.pem");
+        std::fs::write(&key_file, TEST_ED25519_PUBLIC).expect("write key");
+        let env = Env::from_pairs([
+            (PUBLIC_KEY_FILE_VAR, key_file.to_string_lossy().as_ref()),
+            (ALGORITHM_VAR, "EdDSA"),
+        ]);
+        let config = AuthConfig::from_env(&env).expect("valid key");
+        assert!(matches!(config.minter(), Err(AuthError::CannotMint)));
+
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let claims = Claims {
+            sub: "crm-sync".into(),
+            tenant_id: "acme".into(),
+            scope: "cases:read".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let signing =
+            EncodingKey::from_ed_pem(TEST_ED25519_PRIVATE.as_bytes()).expect("private key");
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &signing).expect("sign");
+        let caller = config
+            .verifier()
+            .expect("key")
+            .verify(&token)
+            .expect("valid");
+        assert_eq!(caller.tenant_id, "acme");
+
+        // An HS256 token cannot pass as a public-key one.
+        let forged = AuthConfig::SharedSecret(Secret::new("0123456789abcdef0123"))
+            .minter()
+            .expect("hs256")
+            .mint("eve", "acme", &["admin"], Duration::from_secs(60));
+        assert!(config.verifier().expect("key").verify(&forged).is_err());
+
+        let err = AuthConfig::from_env(&env.clone().with(ALGORITHM_VAR, "none"))
+            .expect_err("bad algorithm");
+        assert!(err.to_string().contains(ALGORITHM_VAR));
+        std::fs::write(&key_file, "not a key").expect("write");
+        let err = AuthConfig::from_env(&env).expect_err("bad key");
+        assert!(err.to_string().contains(PUBLIC_KEY_FILE_VAR));
     }
 
     #[test]

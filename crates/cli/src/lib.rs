@@ -14,13 +14,5 @@ pub const PORTS: [(&str, u16, u16); 4] = [
     ("insight", 50054, 9094),
 ];
 
-/// Every scope, as a development token carries them.
-pub const DEV_SCOPES: &[&str] = &[
-    "mentions:read",
-    "mentions:write",
-    "cases:read",
-    "cases:write",
-    "escalations:read",
-    "escalations:ack",
-    "insight:read",
-];
+/// Every tenant scope, as a development token carries them.
+pub use earshot_auth::TENANT_SCOPES as DEV_SCOPES;

@@ -3,6 +3,8 @@
 //! PostgreSQL binaries), services running in-process on `127.0.0.1:0`, tokens,
 //! and a way to wait for eventual outcomes with a deadline instead of sleeping.
 
+pub mod corpus;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;

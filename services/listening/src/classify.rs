@@ -53,6 +53,17 @@ const CUES: &[(Intent, &[&str])] = &[
             "missing",
             "refund",
             "cancel my",
+            "not received",
+            "haven't received",
+            "didn't receive",
+            "didnt receive",
+            "isnt working",
+            "wrong",
+            "failed",
+            "didn't change",
+            "didnt change",
+            "not showing",
+            "extra fee",
         ],
     ),
     (
@@ -171,6 +182,17 @@ mod tests {
             intent_of("Is there a way to know when my card will arrive?"),
             Intent::Question
         );
+    }
+
+    #[test]
+    fn cries_for_help_without_a_plea_are_caught() {
+        for text in [
+            "I still have not received my new card, I ordered over a week ago.",
+            "the balance on my account didnt change when i transferred money",
+            "I bought something overseas and the wrong exchange rate is on my statement.",
+        ] {
+            assert_eq!(intent_of(text), Intent::HelpRequest, "{text}");
+        }
     }
 
     #[test]

@@ -3,13 +3,16 @@
 use earshot_proto::listening::v1::listening_service_server::ListeningService;
 use earshot_proto::listening::v1::{
     GetMentionRequest, IngestMentionsRequest, IngestMentionsResponse, ListMentionsRequest,
-    ListMentionsResponse, Mention,
+    ListMentionsResponse, Mention, StreamMentionsAck, StreamMentionsRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{ServiceContext, ServiceError};
-use tonic::{Request, Response, Status};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::{mentions, store};
+use crate::{mentions, store, stream};
 
 pub struct Listening {
     pub ctx: ServiceContext,
@@ -27,6 +30,30 @@ impl ListeningService for Listening {
         tracing::Span::current().record("items", inputs.len());
         let response = mentions::ingest(&self.ctx.pool, &self.ctx.outbox, &tenant, inputs).await?;
         Ok(Response::new(response))
+    }
+
+    type StreamMentionsStream = ReceiverStream<Result<StreamMentionsAck, Status>>;
+
+    #[tracing::instrument(skip_all)]
+    async fn stream_mentions(
+        &self,
+        request: Request<Streaming<StreamMentionsRequest>>,
+    ) -> Result<Response<Self::StreamMentionsStream>, Status> {
+        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let incoming = request
+            .into_inner()
+            .map(|message| message.map(|m| m.mentions));
+        let (batch_tx, batch_rx) = mpsc::channel(stream::IN_FLIGHT);
+        let (ack_tx, ack_rx) = mpsc::channel(16);
+        tokio::spawn(stream::batch(incoming, batch_tx, self.ctx.shutdown.clone()));
+        tokio::spawn(stream::store_and_ack(
+            self.ctx.pool.clone(),
+            self.ctx.outbox.clone(),
+            tenant,
+            batch_rx,
+            ack_tx,
+        ));
+        Ok(Response::new(ReceiverStream::new(ack_rx)))
     }
 
     #[tracing::instrument(skip_all)]

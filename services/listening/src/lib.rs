@@ -1,10 +1,13 @@
 //! Listening: hears customers wherever they speak, stores each mention once,
 //! classifies it, and tells case, escalation and insight (`MentionClassified`).
 
+pub mod adapters;
 pub mod classify;
 mod grpc;
 pub mod mentions;
-mod store;
+pub mod rules;
+pub mod store;
+pub mod stream;
 
 use earshot_auth::ScopePolicy;
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
@@ -32,10 +35,16 @@ impl Service for ListeningService {
     }
 
     fn scope_policy() -> ScopePolicy {
-        ScopePolicy::new().service(SERVICE, "mentions:read").method(
-            "/earshot.listening.v1.ListeningService/IngestMentions",
-            "mentions:write",
-        )
+        ScopePolicy::new()
+            .service(SERVICE, "mentions:read")
+            .method(
+                "/earshot.listening.v1.ListeningService/IngestMentions",
+                "mentions:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/StreamMentions",
+                "mentions:write",
+            )
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {

@@ -118,7 +118,7 @@ pub fn validate(
 
 fn result(index: usize, status: IngestStatus) -> IngestResult {
     IngestResult {
-        index: u32::try_from(index).unwrap_or(u32::MAX),
+        index: index as u64,
         status: status as i32,
         ..Default::default()
     }

@@ -20,14 +20,7 @@ use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, setting
 pub use earshot_testkit::{eventually, token};
 
 /// Every scope a tenant's operator has.
-pub const ALL: &[&str] = &[
-    "mentions:read",
-    "mentions:write",
-    "cases:read",
-    "cases:write",
-    "escalations:read",
-    "insight:read",
-];
+pub use earshot_auth::TENANT_SCOPES as ALL;
 
 pub struct Suite {
     pub db: TestDatabase,

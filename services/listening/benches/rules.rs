@@ -1,0 +1,459 @@
+//! Listening-rule matching throughput on one core, no database.
+//!
+//! Corpus: TweetEval sentiment tweets (SemEval 2017) mixed with banking77
+//! (PolyAI, CC BY 4.0) and Bitext customer-support requests (CDLA-Sharing
+//! 1.0), from `/work/shared/data` (override with `EARSHOT_DATA`). Rules are
+//! generated from the corpus vocabulary: keyword lists, AND/OR groups,
+//! phrases, wildcards, NEAR, NOT, hashtags, handles and filters.
+//!
+//! Run: `cargo bench -p earshot-listening --bench rules`
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use earshot_listening::classify::classify;
+use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
+use uuid::Uuid;
+
+struct Mention {
+    text: String,
+    lang: &'static str,
+    source: &'static str,
+    followers: u64,
+    verified: bool,
+}
+
+/// splitmix64: deterministic runs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn data_dir() -> PathBuf {
+    match std::env::var_os("EARSHOT_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn column(path: &Path, name: &str) -> Vec<String> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let headers = reader.headers().expect("csv header").clone();
+    let index = headers
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("{} has no column {name}", path.display()));
+    reader
+        .records()
+        .map(|r| r.expect("csv record"))
+        .filter_map(|r| r.get(index).map(str::to_owned))
+        .filter(|t| !t.trim().is_empty())
+        .collect()
+}
+
+fn load_corpus(dir: &Path, rng: &mut Rng) -> Vec<Mention> {
+    let mut texts: Vec<(String, &'static str)> = Vec::new();
+    for file in ["test_text.txt", "val_text.txt"] {
+        let tweets = lines(&dir.join("tweeteval-sentiment").join(file));
+        texts.extend(tweets.into_iter().map(|t| (t, "twitter")));
+    }
+    for file in ["train.csv", "test.csv"] {
+        let queries = column(&dir.join("banking77").join(file), "text");
+        texts.extend(queries.into_iter().map(|t| (t, "app")));
+    }
+    let requests = column(
+        &dir.join("bitext-support")
+            .join("bitext_customer_support_sample.csv"),
+        "instruction",
+    );
+    texts.extend(requests.into_iter().map(|t| (t, "chat")));
+    // Interleave the sources.
+    for i in (1..texts.len()).rev() {
+        texts.swap(i, rng.below(i + 1));
+    }
+    texts
+        .into_iter()
+        .map(|(text, source)| {
+            let lang = match rng.below(20) {
+                0 => "en-GB",
+                1 => "es",
+                2 => "fr",
+                _ => "en",
+            };
+            // Log-uniform follower counts, 1..1M.
+            let followers = 10f64.powf(rng.below(6_000) as f64 / 1_000.0) as u64;
+            Mention {
+                text,
+                lang,
+                source,
+                followers,
+                verified: rng.below(30) == 0,
+            }
+        })
+        .collect()
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "you", "for", "that", "this", "with", "have", "not", "are", "was", "but", "can",
+    "what", "how", "your", "all", "get", "from", "will", "they", "just", "his", "her", "has",
+    "one", "out", "about", "when", "there", "would", "been", "who", "our", "any", "want", "why",
+    "did", "does", "its", "had", "him", "she", "them", "their", "then", "than", "also", "into",
+    "were", "user", "amp", "http", "https",
+];
+
+struct Vocab {
+    /// Words drawn with probability ∝ √frequency.
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+    bigrams: Vec<String>,
+    hashtags: Vec<String>,
+}
+
+impl Vocab {
+    fn build(corpus: &[Mention]) -> Self {
+        let mut freq: HashMap<String, u32> = HashMap::new();
+        let mut pairs: HashMap<String, u32> = HashMap::new();
+        let mut tags: HashMap<String, u32> = HashMap::new();
+        for m in corpus {
+            let doc = Document::new(&m.text, "en", "", 0, false, &[], &[]);
+            let words: Vec<&str> = doc.words().collect();
+            for w in &words {
+                *freq.entry((*w).to_owned()).or_default() += 1;
+            }
+            for pair in words.windows(2) {
+                if pair.iter().all(|w| w.len() >= 3 && w.is_ascii()) {
+                    *pairs.entry(format!("{} {}", pair[0], pair[1])).or_default() += 1;
+                }
+            }
+            for tag in doc.hashtags() {
+                *tags.entry(tag.to_owned()).or_default() += 1;
+            }
+        }
+        let mut words: Vec<(String, u32)> = freq
+            .into_iter()
+            .filter(|(w, n)| {
+                *n >= 3
+                    && w.len() >= 3
+                    && w.chars().all(char::is_alphabetic)
+                    && !STOPWORDS.contains(&w.as_str())
+            })
+            .collect();
+        words.sort();
+        let mut total = 0.0;
+        let cumulative = words
+            .iter()
+            .map(|(_, n)| {
+                total += f64::from(*n).sqrt();
+                total
+            })
+            .collect();
+        let mut bigrams: Vec<String> = pairs
+            .into_iter()
+            .filter(|(_, n)| *n >= 3)
+            .map(|(p, _)| p)
+            .collect();
+        bigrams.sort();
+        let mut hashtags: Vec<String> = tags
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|(t, _)| t)
+            .collect();
+        hashtags.sort();
+        Vocab {
+            words: words.into_iter().map(|(w, _)| w).collect(),
+            cumulative,
+            bigrams,
+            hashtags,
+        }
+    }
+
+    fn word(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let i = self.cumulative.partition_point(|&c| c < x);
+        &self.words[i.min(self.words.len() - 1)]
+    }
+
+    fn phrase(&self, rng: &mut Rng) -> String {
+        format!("\"{}\"", rng.pick(&self.bigrams))
+    }
+
+    fn prefix(&self, rng: &mut Rng) -> String {
+        loop {
+            let w = self.word(rng);
+            if w.len() >= 5 && w.is_ascii() {
+                return format!("{}*", &w[..w.len() - 2]);
+            }
+        }
+    }
+
+    fn any(&self, rng: &mut Rng) -> String {
+        match rng.below(6) {
+            0 => self.phrase(rng),
+            1 => self.prefix(rng),
+            _ => self.word(rng).to_owned(),
+        }
+    }
+
+    fn list(&self, rng: &mut Rng, n: usize) -> String {
+        let items: Vec<String> = (0..n).map(|_| self.any(rng)).collect();
+        format!("({})", items.join(" OR "))
+    }
+}
+
+/// A realistic mix of rule shapes.
+fn generate_rules(vocab: &Vocab, n: usize, rng: &mut Rng) -> Vec<Rule> {
+    (0..n)
+        .map(|i| {
+            let query = if i % 1000 == 500 {
+                // The rare rule with no keyword at all: evaluated for every mention.
+                match rng.below(3) {
+                    0 => format!("followers:>100k AND NOT {}", vocab.list(rng, 3)),
+                    1 => "verified:true AND lang:en".to_owned(),
+                    _ => format!("lang:es NOT {}", vocab.word(rng)),
+                }
+            } else {
+                match rng.below(20) {
+                    0..=3 => {
+                        let n = 2 + rng.below(5);
+                        vocab.list(rng, n)
+                    }
+                    4..=7 => format!("{} AND {}", vocab.list(rng, 2), vocab.list(rng, 3)),
+                    8..=9 => format!(
+                        "{} OR {} AND NOT {}",
+                        vocab.phrase(rng),
+                        vocab.phrase(rng),
+                        vocab.word(rng)
+                    ),
+                    10 => format!("{} {}", vocab.prefix(rng), vocab.word(rng)),
+                    11..=12 => format!(
+                        "{} NEAR/{} {}",
+                        vocab.word(rng),
+                        1 + rng.below(5),
+                        vocab.word(rng)
+                    ),
+                    13 => format!("{} NEAR/5 {}", vocab.phrase(rng), vocab.list(rng, 2)),
+                    14..=15 => format!(
+                        "{} lang:en followers:>{}",
+                        vocab.list(rng, 3),
+                        [100, 1000, 10_000][rng.below(3)]
+                    ),
+                    16 => format!(
+                        "#{} OR @{} OR {}",
+                        rng.pick(&vocab.hashtags),
+                        vocab.word(rng),
+                        vocab.word(rng)
+                    ),
+                    17 => format!(
+                        "{} AND NOT {} verified:false",
+                        vocab.list(rng, 2),
+                        vocab.list(rng, 2)
+                    ),
+                    18 => format!(
+                        "{} source:{}",
+                        vocab.list(rng, 4),
+                        rng.pick(&["twitter", "app", "chat"])
+                    ),
+                    _ => {
+                        format!("({}) OR NOT {}", vocab.list(rng, 3), vocab.word(rng))
+                            + " "
+                            + vocab.word(rng)
+                    }
+                }
+            };
+            Rule {
+                id: Uuid::from_u128(i as u128),
+                version: 1,
+                query,
+            }
+        })
+        .collect()
+}
+
+fn document(m: &Mention) -> Document {
+    Document::from_meta(&m.text, &meta(m))
+}
+
+fn meta(m: &Mention) -> DocumentMeta<'_> {
+    DocumentMeta {
+        lang: m.lang,
+        source: m.source,
+        followers: m.followers,
+        verified: m.verified,
+        hashtags: &[],
+        handles: &[],
+    }
+}
+
+/// Time this thread has spent on a CPU, from `/proc/thread-self/schedstat`
+/// (nanoseconds); `None` where that is unavailable.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Runs `pass` over the corpus until at least `budget` has elapsed; returns
+/// documents per second of this thread's CPU time (so that other processes
+/// competing for the machine do not count), or of wall time if unknown.
+fn throughput(corpus_len: usize, budget: Duration, mut pass: impl FnMut()) -> f64 {
+    pass(); // warm up
+    let start = Instant::now();
+    let cpu_start = thread_cpu_time();
+    let mut docs = 0usize;
+    while start.elapsed() < budget {
+        pass();
+        docs += corpus_len;
+    }
+    let elapsed = match (cpu_start, thread_cpu_time()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => start.elapsed(),
+    };
+    docs as f64 / elapsed.as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let dir = data_dir();
+    let mut rng = Rng(0xea25_0007);
+    let corpus = load_corpus(&dir, &mut rng);
+    let vocab = Vocab::build(&corpus);
+    let docs: Vec<Document> = corpus.iter().map(document).collect();
+    let words: usize = docs.iter().map(Document::len).sum();
+    println!(
+        "corpus: {} mentions from {} ({:.1} words/mention), vocabulary {} words, {} bigrams, {} hashtags",
+        corpus.len(),
+        dir.display(),
+        words as f64 / docs.len() as f64,
+        vocab.words.len(),
+        vocab.bigrams.len(),
+        vocab.hashtags.len(),
+    );
+    let budget = Duration::from_millis(
+        std::env::var("EARSHOT_BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000),
+    );
+
+    let classify_rate = throughput(corpus.len(), budget, || {
+        for m in &corpus {
+            black_box(classify(&m.text));
+        }
+    });
+    let mut reused = Document::default();
+    let build_rate = throughput(corpus.len(), budget, || {
+        for m in &corpus {
+            reused.rebuild(&m.text, &meta(m));
+            black_box(&reused);
+        }
+    });
+    let clock = if thread_cpu_time().is_some() {
+        "thread CPU time"
+    } else {
+        "wall time"
+    };
+    println!("one core, mentions per second of {clock}");
+    println!("classify only: {classify_rate:>10.0} mentions/s");
+    println!("document only: {build_rate:>10.0} mentions/s");
+    println!();
+    println!(
+        "{:>6} | {:>10} | {:>8} | {:>6} | {:>6} | {:>9} | {:>9} | {:>11} | {:>12} | {:>14} | {:>20}",
+        "rules",
+        "compile ms",
+        "patterns",
+        "always",
+        "exact",
+        "automaton",
+        "eval/doc",
+        "matched/doc",
+        "match docs/s",
+        "doc+match /s",
+        "classify+doc+match/s"
+    );
+    // `EARSHOT_BENCH_RULES=10000` runs one size only.
+    let sizes: Vec<usize> = match std::env::var("EARSHOT_BENCH_RULES") {
+        Ok(v) => v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        Err(_) => vec![10, 1_000, 10_000],
+    };
+    for n in sizes {
+        let rules = generate_rules(&vocab, n, &mut Rng(0x0123 + n as u64));
+        let start = Instant::now();
+        let set = RuleSet::compile(&rules).expect("generated rules parse");
+        let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+        let stats = set.stats();
+
+        let mut scratch = MatchScratch::default();
+        let mut out = Vec::new();
+        let mut matched = 0usize;
+        let mut evaluated = 0usize;
+        for d in &docs {
+            set.matches_with(d, &mut scratch, &mut out);
+            matched += out.len();
+            evaluated += scratch.evaluated();
+        }
+        let match_rate = throughput(docs.len(), budget, || {
+            for d in &docs {
+                set.matches_with(d, &mut scratch, &mut out);
+                black_box(&out);
+            }
+        });
+        let pipeline_rate = throughput(corpus.len(), budget, || {
+            for m in &corpus {
+                reused.rebuild(&m.text, &meta(m));
+                set.matches_with(&reused, &mut scratch, &mut out);
+                black_box(&out);
+            }
+        });
+        let full_rate = throughput(corpus.len(), budget, || {
+            for m in &corpus {
+                black_box(classify(&m.text));
+                reused.rebuild(&m.text, &meta(m));
+                set.matches_with(&reused, &mut scratch, &mut out);
+                black_box(&out);
+            }
+        });
+        println!(
+            "{:>6} | {:>10.1} | {:>8} | {:>6} | {:>6} | {:>5} KiB | {:>9.2} | {:>11.2} | {:>12.0} | {:>14.0} | {:>20.0}",
+            n,
+            compile_ms,
+            stats.patterns,
+            stats.always_evaluated,
+            stats.exact,
+            stats.automaton_bytes / 1024,
+            evaluated as f64 / docs.len() as f64,
+            matched as f64 / docs.len() as f64,
+            match_rate,
+            pipeline_rate,
+            full_rate,
+        );
+    }
+}

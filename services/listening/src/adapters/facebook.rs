@@ -1,0 +1,454 @@
+//! Facebook Page webhooks (`object: "page"`), as the Graph API sends them.
+//!
+//! * `entry[].changes[]` with `field: "feed"` and `verb: "add"`: new posts
+//!   (`item` `post`, `status`, `photo`, `video`, `share`) and comments
+//!   (`item: "comment"`). Public. `external_id` is the `comment_id` for
+//!   comments, else the `post_id`; `thread_key` is `facebook:` + `post_id`, so
+//!   a post and its comments share a thread. The author is `from`;
+//!   `created_time` is Unix seconds (the entry's `time` when absent). A share
+//!   sets [`Adapted::is_share`]; one without a message takes its `link` as text.
+//! * `entry[].messaging[]`: Messenger messages. Private. `external_id` is
+//!   `message.mid`, the author is the `sender` (a page-scoped id, no name),
+//!   `thread_key` is `facebook:dm:` + page id + `:` + sender id, and
+//!   `timestamp` is Unix milliseconds. A message without text (attachments
+//!   only) is an error at `message.text`.
+//! * Skipped, with the reason: other fields, other verbs (`edited`, `remove`,
+//!   `hide`, ...), other items (`reaction`, `like`, `rating`, ...), posts and
+//!   comments by the page itself (`from.id` equal to the entry's page id), and
+//!   messaging events that are not a customer's message (echoes of the page's
+//!   own messages, deliveries, reads, postbacks, reactions, deletions).
+//!
+//! `raw` is the change (`{field, value}`) or the messaging event.
+
+use earshot_proto::common::v1::{Author, Channel};
+use earshot_proto::listening::v1::MentionInput;
+use serde_json::Value;
+
+use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, envelopes, ts};
+
+pub const SOURCE: &str = "facebook";
+
+const POST_ITEMS: &[&str] = &["post", "status", "photo", "video", "share"];
+
+/// Adapts a Facebook Page webhook; see the module docs.
+pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
+    let mut batch = Batch::default();
+    for envelope in envelopes(payload)? {
+        expect_object(&envelope, "page")?;
+        for entry in envelope.get("entry").items()? {
+            let page_id = match entry_page_id(&entry) {
+                Ok(page_id) => page_id,
+                Err(error) => {
+                    batch.items.push(Err(error));
+                    continue;
+                }
+            };
+            let changes = entry.get("changes");
+            match changes.opt_items() {
+                Ok(changes) => {
+                    for change in changes {
+                        let outcome = feed_change(&change, &entry, page_id.as_deref());
+                        batch.push(change.path(), outcome);
+                    }
+                }
+                Err(error) => batch.items.push(Err(error)),
+            }
+            messaging_events(&mut batch, &entry, Network::Facebook);
+        }
+    }
+    Ok(batch)
+}
+
+/// Fails unless the webhook's `object` is `expected`.
+pub(crate) fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), AdaptError> {
+    let object = envelope.get("object");
+    let found = object.str()?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(object.invalid(format!("is {found:?}, expected {expected:?}")))
+    }
+}
+
+/// The page (or Instagram account) the entry is for.
+pub(crate) fn entry_page_id(entry: &Field<'_>) -> Result<Option<String>, AdaptError> {
+    entry.object()?;
+    entry.get("id").opt_id()
+}
+
+fn feed_change(
+    change: &Field<'_>,
+    entry: &Field<'_>,
+    page_id: Option<&str>,
+) -> Result<Outcome, AdaptError> {
+    change.object()?;
+    let field = change.get("field").str()?;
+    if field != "feed" {
+        return Ok(Outcome::skip(format!("field {field:?} is not a mention")));
+    }
+    let value = change.get("value");
+    value.object()?;
+    let item = value.get("item").str()?;
+    let verb = value.get("verb").str()?;
+    if verb != "add" {
+        return Ok(Outcome::skip(format!(
+            "verb {verb:?}: only new posts and comments are mentions"
+        )));
+    }
+    let is_comment = item == "comment";
+    if !is_comment && !POST_ITEMS.contains(&item) {
+        return Ok(Outcome::skip(format!("item {item:?} is not a mention")));
+    }
+    let is_share = item == "share";
+
+    let from = value.get("from");
+    from.object()?;
+    let author_id = from.get("id").id()?;
+    if page_id == Some(author_id.as_str()) {
+        return Ok(Outcome::skip(format!("{item} by the page itself")));
+    }
+
+    let (external_id, post_id) = if is_comment {
+        let comment_id = value.get("comment_id").id()?;
+        let post_id = value.get("post_id").opt_id()?;
+        (comment_id.clone(), post_id.unwrap_or(comment_id))
+    } else if is_share {
+        let post_id = match value.get("post_id").opt_id()? {
+            Some(post_id) => post_id,
+            None => value.get("share_id").id()?,
+        };
+        (post_id.clone(), post_id)
+    } else {
+        let post_id = value.get("post_id").id()?;
+        (post_id.clone(), post_id)
+    };
+
+    let text = match value.get("message").opt_str()? {
+        Some(message) => message,
+        None if is_share => value
+            .get("link")
+            .opt_str()?
+            .ok_or_else(|| value.get("message").missing())?,
+        None => return Err(value.get("message").missing()),
+    };
+    let posted_at = match value.get("created_time").opt_time(Epoch::Seconds)? {
+        Some(at) => Some(at),
+        None => entry.get("time").opt_time(Epoch::Seconds)?,
+    };
+
+    Ok(Outcome::mention(Adapted {
+        mention: MentionInput {
+            source: SOURCE.to_owned(),
+            external_id,
+            channel: Channel::Facebook as i32,
+            public: true,
+            author: Some(Author {
+                external_id: author_id,
+                display_name: from.get("name").opt_str()?.unwrap_or_default().to_owned(),
+                ..Author::default()
+            }),
+            text: text.trim().to_owned(),
+            language: String::new(),
+            thread_key: format!("facebook:{post_id}"),
+            posted_at: ts(posted_at),
+        },
+        raw: change.raw(),
+        is_share,
+        rating: None,
+    }))
+}
+
+/// Where a messaging event came from: Messenger and Instagram Direct share
+/// one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Network {
+    Facebook,
+    Instagram,
+}
+
+impl Network {
+    fn source(self) -> &'static str {
+        match self {
+            Self::Facebook => SOURCE,
+            Self::Instagram => super::instagram::SOURCE,
+        }
+    }
+
+    fn channel(self) -> Channel {
+        match self {
+            Self::Facebook => Channel::Facebook,
+            Self::Instagram => Channel::Instagram,
+        }
+    }
+}
+
+/// Adapts the entry's `messaging[]` events into `batch`.
+pub(crate) fn messaging_events(batch: &mut Batch, entry: &Field<'_>, network: Network) {
+    match entry.get("messaging").opt_items() {
+        Ok(events) => {
+            for event in events {
+                batch.push(event.path(), message(&event, network));
+            }
+        }
+        Err(error) => batch.items.push(Err(error)),
+    }
+}
+
+fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
+    let fields = event.object()?;
+    let message = event.get("message");
+    if message.value().is_none() {
+        let kind = fields
+            .keys()
+            .find(|key| !matches!(key.as_str(), "sender" | "recipient" | "timestamp"))
+            .map_or("empty", String::as_str);
+        return Ok(Outcome::skip(format!("{kind} event, not a message")));
+    }
+    message.object()?;
+    if message.get("is_echo").opt_bool()? == Some(true) {
+        return Ok(Outcome::skip("echo of the page's own message"));
+    }
+    if message.get("is_deleted").opt_bool()? == Some(true) {
+        return Ok(Outcome::skip("message deleted by its sender"));
+    }
+    let mid = message.get("mid").id()?;
+    let sender = event.get("sender").get("id").id()?;
+    let recipient = event.get("recipient").get("id").opt_id()?;
+    let text = message.get("text").str()?;
+    let posted_at = event.get("timestamp").opt_time(Epoch::Millis)?;
+    let prefix = network.source();
+    let thread_key = match recipient {
+        Some(recipient) => format!("{prefix}:dm:{recipient}:{sender}"),
+        None => format!("{prefix}:dm:{sender}"),
+    };
+
+    Ok(Outcome::mention(Adapted {
+        mention: MentionInput {
+            source: network.source().to_owned(),
+            external_id: mid,
+            channel: network.channel() as i32,
+            public: false,
+            author: Some(Author {
+                external_id: sender,
+                ..Author::default()
+            }),
+            text: text.trim().to_owned(),
+            language: String::new(),
+            thread_key,
+            posted_at: ts(posted_at),
+        },
+        raw: event.raw(),
+        is_share: false,
+        rating: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FEED: &str = include_str!("../../tests/fixtures/adapters/facebook_feed_webhook.json");
+    const MESSENGER: &str =
+        include_str!("../../tests/fixtures/adapters/facebook_messenger_webhook.json");
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("fixture is JSON")
+    }
+
+    fn errors(batch: &Batch) -> Vec<String> {
+        batch.errors().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn feed_post_and_comment_map_exactly() {
+        let payload = parse(FEED);
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        assert_eq!(batch.items.len(), 3);
+
+        let post = batch.items[0].as_ref().expect("post adapts");
+        assert_eq!(
+            post.mention,
+            MentionInput {
+                source: "facebook".to_owned(),
+                external_id: "106236952123456_1520544814123".to_owned(),
+                channel: Channel::Facebook as i32,
+                public: true,
+                author: Some(Author {
+                    external_id: "7423871234567".to_owned(),
+                    display_name: "Cinderella Hoover".to_owned(),
+                    ..Author::default()
+                }),
+                text: "It's Thursday and my cake order still hasn't shipped.".to_owned(),
+                language: String::new(),
+                thread_key: "facebook:106236952123456_1520544814123".to_owned(),
+                posted_at: Some(prost_types::Timestamp {
+                    seconds: 1_520_544_814,
+                    nanos: 0
+                }),
+            }
+        );
+        assert!(!post.is_share);
+        assert_eq!(post.raw, payload["entry"][0]["changes"][0]);
+
+        let comment = batch.items[1].as_ref().expect("comment adapts");
+        assert_eq!(comment.mention.external_id, "1520544814123_2236401234");
+        assert_eq!(
+            comment.mention.thread_key,
+            "facebook:106236952123456_1520544814123"
+        );
+        assert_eq!(comment.mention.text, "Same here, ordered on Monday.");
+        assert!(comment.mention.public);
+        assert_eq!(
+            comment.mention.posted_at.map(|t| t.seconds),
+            Some(1_520_544_816)
+        );
+
+        let share = batch.items[2].as_ref().expect("share adapts");
+        assert!(share.is_share);
+        assert_eq!(share.mention.external_id, "5550001112_9998887776");
+        assert_eq!(
+            share.mention.text,
+            "https://www.facebook.com/acme/posts/1520544814123"
+        );
+        // No created_time: the entry's time.
+        assert_eq!(
+            share.mention.posted_at.map(|t| t.seconds),
+            Some(1_520_544_900)
+        );
+    }
+
+    #[test]
+    fn feed_skips_what_is_not_a_mention() {
+        let batch = adapt(&parse(FEED)).expect("envelope is fine");
+        let skipped: Vec<(&str, &str)> = batch
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("entry[0].changes[3]", "item \"reaction\" is not a mention"),
+                (
+                    "entry[0].changes[4]",
+                    "verb \"edited\": only new posts and comments are mentions"
+                ),
+                ("entry[0].changes[5]", "comment by the page itself"),
+                ("entry[1].changes[0]", "field \"ratings\" is not a mention"),
+            ]
+        );
+    }
+
+    #[test]
+    fn messenger_messages_are_private() {
+        let payload = parse(MESSENGER);
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        assert_eq!(batch.items.len(), 1);
+        let message = batch.items[0].as_ref().expect("message adapts");
+        assert_eq!(
+            message.mention,
+            MentionInput {
+                source: "facebook".to_owned(),
+                external_id: "m_1457764197618:41d102a3e1ae206a38".to_owned(),
+                channel: Channel::Facebook as i32,
+                public: false,
+                author: Some(Author {
+                    external_id: "6812345678901234".to_owned(),
+                    ..Author::default()
+                }),
+                text: "hello, is anyone there? my refund never came".to_owned(),
+                language: String::new(),
+                thread_key: "facebook:dm:106236952123456:6812345678901234".to_owned(),
+                posted_at: Some(prost_types::Timestamp {
+                    seconds: 1_458_692_752,
+                    nanos: 478_000_000
+                }),
+            }
+        );
+        assert_eq!(message.raw, payload["entry"][0]["messaging"][0]);
+        let reasons: Vec<&str> = batch.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "echo of the page's own message",
+                "delivery event, not a message",
+                "read event, not a message",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_change_next_to_good_ones() {
+        let payload = json!({
+            "object": "page",
+            "entry": [{
+                "id": "1", "time": 1_700_000_000,
+                "changes": [
+                    {"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "1_2",
+                        "comment_id": "2_3", "message": "hi"}},
+                    {"field": "feed", "value": {"item": "post", "verb": "add", "post_id": "1_4",
+                        "from": {"id": "9", "name": "N"}, "message": "fine"}},
+                    {"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "1_2",
+                        "from": {"id": "9"}, "message": "no id"}},
+                    {"field": "feed", "value": {"item": "post", "verb": "add", "post_id": "1_5",
+                        "from": {"id": "9"}}},
+                    {"field": "feed", "value": {"item": "post", "verb": "add", "post_id": "1_6",
+                        "from": {"id": "9"}, "message": "x", "created_time": "soon"}}
+                ],
+                "messaging": [
+                    {"sender": {"id": "7"}, "recipient": {"id": "1"}, "timestamp": 1,
+                     "message": {"mid": "m_1", "attachments": [{"type": "image"}]}},
+                    {"recipient": {"id": "1"}, "timestamp": 1, "message": {"mid": "m_2", "text": "hey"}}
+                ]
+            }]
+        });
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(
+            errors(&batch),
+            [
+                "entry[0].changes[0].value.from: missing",
+                "entry[0].changes[2].value.comment_id: missing",
+                "entry[0].changes[3].value.message: missing",
+                "entry[0].changes[4].value.created_time: must be an RFC 3339 date-time",
+                "entry[0].messaging[0].message.text: missing",
+                "entry[0].messaging[1].sender.id: missing",
+            ]
+        );
+        let good: Vec<&str> = batch
+            .adapted()
+            .map(|a| a.mention.external_id.as_str())
+            .collect();
+        assert_eq!(good, ["1_4"]);
+    }
+
+    #[test]
+    fn envelope_errors() {
+        let instagram = json!({"object": "instagram", "entry": []});
+        assert_eq!(
+            adapt(&instagram).map_err(|e| e.to_string()),
+            Err("object: is \"instagram\", expected \"page\"".to_owned())
+        );
+        let no_entry = json!({"object": "page"});
+        assert_eq!(
+            adapt(&no_entry).map_err(|e| e.to_string()),
+            Err("entry: missing".to_owned())
+        );
+        let bad_entry = json!({"object": "page", "entry": [7, {"id": "1", "changes": {}}]});
+        let batch = adapt(&bad_entry).expect("envelope is fine");
+        assert_eq!(
+            errors(&batch),
+            [
+                "entry[0]: must be an object",
+                "entry[1].changes: must be an array"
+            ]
+        );
+        let array = json!([{"object": "page", "entry": [{"id": "1", "messaging": [
+            {"sender": {"id": "7"}, "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000_i64,
+             "message": {"mid": "m_9", "text": "yo"}}]}]}]);
+        let batch = adapt(&array).expect("an array of envelopes is fine");
+        assert_eq!(batch.adapted().count(), 1);
+    }
+}

@@ -1,0 +1,481 @@
+//! Source adapters: turn what each source really sends (API responses,
+//! webhooks, e-mail, transcripts) into Earshot's one mention model,
+//! [`MentionInput`], keeping the item's own payload for audit.
+//!
+//! Pure functions: no I/O, no clock, no database.
+//!
+//! # Results
+//!
+//! Sources that deliver one mention per payload (reviews, chats, calls,
+//! e-mail) return `Result<Adapted, AdaptError>`.
+//!
+//! Sources that deliver several items per payload (an X search response, a
+//! Meta webhook with several entries and changes) return
+//! `Result<Batch, AdaptError>`:
+//!
+//! * the outer `Err` means the envelope itself is unusable (not JSON, wrong
+//!   `object`, no `data`/`entry`), so nothing could be read;
+//! * otherwise [`Batch::items`] holds one `Result` per item that is meant to be
+//!   a mention, in payload order, so a bad item never loses the good ones;
+//! * and [`Batch::skipped`] lists items that are not mentions at all
+//!   (reactions, edits, removals, delivery receipts, the page's own posts and
+//!   message echoes), each with its path and why, so nothing vanishes silently.
+//!
+//! Every error names the JSON path (or, for e-mail, the header) at fault, e.g.
+//! `data[2].author_id: missing`.
+//!
+//! Adapters map and normalise; they do not judge. Noise such as retweets is
+//! still adapted (see [`Adapted::is_share`]) and filtered later, and the
+//! limits on text length and source names are enforced by
+//! [`crate::mentions::validate`] at ingestion.
+
+pub mod chat;
+pub mod email;
+pub mod facebook;
+pub mod instagram;
+pub mod phone;
+pub mod review;
+pub mod x;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use earshot_proto::listening::v1::MentionInput;
+use earshot_server::convert::timestamp;
+use serde_json::{Map, Value};
+
+/// One mention adapted from a source, with the payload it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adapted {
+    pub mention: MentionInput,
+    /// The item's own payload, unchanged, for audit: the tweet object, the
+    /// webhook change or messaging event, the review, chat or call JSON. For
+    /// e-mail, the raw RFC 5322 message as a JSON string.
+    pub raw: Value,
+    /// A pure re-share (an X retweet, a Facebook share) rather than the
+    /// author's own words. Still adapted; noise filtering happens later.
+    pub is_share: bool,
+    /// Star rating, 1 to 5, for reviews.
+    pub rating: Option<u8>,
+}
+
+/// Why a payload, or one item of it, could not be adapted. Each variant names
+/// where: a JSON path from the payload root (`entry[0].changes[1].value.from`)
+/// or an e-mail header (`Message-ID`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdaptError {
+    /// The payload is not JSON at all.
+    #[error("payload: not valid JSON: {reason}")]
+    NotJson { reason: String },
+    /// A required field is absent or null.
+    #[error("{path}: missing")]
+    Missing { path: String },
+    /// A field is present but unusable.
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    /// The item is a mention, but the source sends only ids for it: fetch the
+    /// full object from the source's API and adapt that.
+    #[error("{path}: incomplete: {reason}")]
+    Incomplete { path: String, reason: String },
+}
+
+impl AdaptError {
+    /// The JSON path or header at fault; empty for the whole payload.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::NotJson { .. } => "",
+            Self::Missing { path } | Self::Invalid { path, .. } | Self::Incomplete { path, .. } => {
+                path
+            }
+        }
+    }
+
+    pub(crate) fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn missing(path: impl Into<String>) -> Self {
+        Self::Missing { path: path.into() }
+    }
+}
+
+/// An item of a payload that is not a mention, and so was left out on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a multi-item payload yielded: see the module docs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// One result per mention-like item, in payload order.
+    pub items: Vec<Result<Adapted, AdaptError>>,
+    /// Items that are not mentions.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Batch {
+    /// The items that adapted.
+    pub fn adapted(&self) -> impl Iterator<Item = &Adapted> {
+        self.items.iter().filter_map(|item| item.as_ref().ok())
+    }
+
+    /// The items that did not.
+    pub fn errors(&self) -> impl Iterator<Item = &AdaptError> {
+        self.items.iter().filter_map(|item| item.as_ref().err())
+    }
+
+    /// The mentions that adapted, ready for `IngestMentions`.
+    pub fn into_mentions(self) -> Vec<MentionInput> {
+        self.items
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|adapted| adapted.mention)
+            .collect()
+    }
+
+    pub(crate) fn skip(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Records what became of one item.
+    pub(crate) fn push(&mut self, path: &str, outcome: Result<Outcome, AdaptError>) {
+        match outcome {
+            Ok(Outcome::Mention(adapted)) => self.items.push(Ok(*adapted)),
+            Ok(Outcome::Skip(reason)) => self.skip(path, reason),
+            Err(error) => self.items.push(Err(error)),
+        }
+    }
+
+    fn single(item: Result<Adapted, AdaptError>) -> Self {
+        Self {
+            items: vec![item],
+            skipped: Vec::new(),
+        }
+    }
+}
+
+/// What an item of a multi-item payload turned out to be.
+pub(crate) enum Outcome {
+    Mention(Box<Adapted>),
+    /// Not a mention, and why.
+    Skip(String),
+}
+
+impl Outcome {
+    pub(crate) fn mention(adapted: Adapted) -> Self {
+        Self::Mention(Box::new(adapted))
+    }
+
+    pub(crate) fn skip(reason: impl Into<String>) -> Self {
+        Self::Skip(reason.into())
+    }
+}
+
+/// The kinds of payload Earshot can adapt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// X API v2 tweet lookup or search response.
+    X,
+    /// Facebook Page webhook (`object: "page"`): feed changes and Messenger.
+    Facebook,
+    /// Instagram webhook (`object: "instagram"`): comments, mentions, messages.
+    Instagram,
+    /// Generic review JSON (Trustpilot, Google, ...).
+    Review,
+    /// RFC 5322 message.
+    Email,
+    /// Web chat transcript JSON.
+    Chat,
+    /// Phone call transcript or summary JSON.
+    Phone,
+}
+
+impl SourceKind {
+    pub const ALL: [Self; 7] = [
+        Self::X,
+        Self::Facebook,
+        Self::Instagram,
+        Self::Review,
+        Self::Email,
+        Self::Chat,
+        Self::Phone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X => "x",
+            Self::Facebook => "facebook",
+            Self::Instagram => "instagram",
+            Self::Review => "review",
+            Self::Email => "email",
+            Self::Chat => "chat",
+            Self::Phone => "phone",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown [`SourceKind`] name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown source kind {0:?} (expected x, facebook, instagram, review, email, chat or phone)"
+)]
+pub struct UnknownSourceKind(pub String);
+
+impl FromStr for SourceKind {
+    type Err = UnknownSourceKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownSourceKind(s.to_owned()))
+    }
+}
+
+/// Adapts a payload as received (bytes of JSON, or of an RFC 5322 message for
+/// e-mail). Single-mention sources yield a batch of one item.
+pub fn adapt(kind: SourceKind, body: &[u8]) -> Result<Batch, AdaptError> {
+    let json = || {
+        serde_json::from_slice::<Value>(body).map_err(|e| AdaptError::NotJson {
+            reason: e.to_string(),
+        })
+    };
+    match kind {
+        SourceKind::Email => Ok(Batch::single(email::adapt(body))),
+        SourceKind::X => x::adapt(&json()?),
+        SourceKind::Facebook => facebook::adapt(&json()?),
+        SourceKind::Instagram => instagram::adapt(&json()?),
+        SourceKind::Review => Ok(Batch::single(review::adapt(&json()?))),
+        SourceKind::Chat => Ok(Batch::single(chat::adapt(&json()?))),
+        SourceKind::Phone => Ok(Batch::single(phone::adapt(&json()?))),
+    }
+}
+
+/// Units of a numeric time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Epoch {
+    Seconds,
+    Millis,
+}
+
+/// A place in a JSON payload: the value there, if any, and its path from the
+/// root, so that every error can say where it happened.
+#[derive(Debug, Clone)]
+pub(crate) struct Field<'a> {
+    value: Option<&'a Value>,
+    path: String,
+}
+
+impl<'a> Field<'a> {
+    pub(crate) fn root(value: &'a Value) -> Self {
+        Self {
+            value: Some(value),
+            path: String::new(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The value, unless absent or null.
+    pub(crate) fn value(&self) -> Option<&'a Value> {
+        self.value.filter(|v| !v.is_null())
+    }
+
+    /// The value, or `Value::Null` when absent, for `Adapted::raw`.
+    pub(crate) fn raw(&self) -> Value {
+        self.value.cloned().unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Field<'a> {
+        let path = if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        Field {
+            value: self.value.and_then(|v| v.get(key)),
+            path,
+        }
+    }
+
+    pub(crate) fn missing(&self) -> AdaptError {
+        AdaptError::missing(self.path.clone())
+    }
+
+    pub(crate) fn invalid(&self, reason: impl Into<String>) -> AdaptError {
+        AdaptError::invalid(self.path.clone(), reason)
+    }
+
+    pub(crate) fn required(&self) -> Result<&'a Value, AdaptError> {
+        self.value().ok_or_else(|| self.missing())
+    }
+
+    pub(crate) fn object(&self) -> Result<&'a Map<String, Value>, AdaptError> {
+        self.required()?
+            .as_object()
+            .ok_or_else(|| self.invalid("must be an object"))
+    }
+
+    fn elements(&self, array: &'a [Value]) -> Vec<Field<'a>> {
+        array
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Field {
+                value: Some(value),
+                path: format!("{}[{i}]", self.path),
+            })
+            .collect()
+    }
+
+    /// The elements of a required array.
+    pub(crate) fn items(&self) -> Result<Vec<Field<'a>>, AdaptError> {
+        let array = self
+            .required()?
+            .as_array()
+            .ok_or_else(|| self.invalid("must be an array"))?;
+        Ok(self.elements(array))
+    }
+
+    /// The elements of an optional array; none when absent.
+    pub(crate) fn opt_items(&self) -> Result<Vec<Field<'a>>, AdaptError> {
+        if self.value().is_none() {
+            return Ok(Vec::new());
+        }
+        self.items()
+    }
+
+    /// A required object, or each element of a required array of objects.
+    pub(crate) fn one_or_many(&self) -> Result<Vec<Field<'a>>, AdaptError> {
+        match self.required()? {
+            Value::Array(array) => Ok(self.elements(array)),
+            Value::Object(_) => Ok(vec![self.clone()]),
+            _ => Err(self.invalid("must be an object or an array")),
+        }
+    }
+
+    /// A required, non-blank string.
+    pub(crate) fn str(&self) -> Result<&'a str, AdaptError> {
+        self.opt_str()?.ok_or_else(|| self.missing())
+    }
+
+    /// An optional string; absent, null or blank is `None`.
+    pub(crate) fn opt_str(&self) -> Result<Option<&'a str>, AdaptError> {
+        match self.value() {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(self.invalid("must be a string")),
+        }
+    }
+
+    /// A required id: a non-blank string, or an integer (some webhooks send
+    /// numeric ids).
+    pub(crate) fn id(&self) -> Result<String, AdaptError> {
+        self.opt_id()?.ok_or_else(|| self.missing())
+    }
+
+    pub(crate) fn opt_id(&self) -> Result<Option<String>, AdaptError> {
+        match self.value() {
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+            Some(Value::Number(_)) => Err(self.invalid("must be a string or an integer")),
+            _ => Ok(self.opt_str()?.map(|s| s.trim().to_owned())),
+        }
+    }
+
+    pub(crate) fn opt_u64(&self) -> Result<Option<u64>, AdaptError> {
+        match self.value() {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.invalid("must be a non-negative integer")),
+        }
+    }
+
+    pub(crate) fn opt_bool(&self) -> Result<Option<bool>, AdaptError> {
+        match self.value() {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.invalid("must be true or false")),
+        }
+    }
+
+    /// An optional time: an RFC 3339 string (also Graph API's `+0000` form),
+    /// or a number of `epoch` units since 1970.
+    pub(crate) fn opt_time(&self, epoch: Epoch) -> Result<Option<DateTime<Utc>>, AdaptError> {
+        match self.value() {
+            None => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => parse_time(s.trim())
+                .map(Some)
+                .ok_or_else(|| self.invalid("must be an RFC 3339 date-time")),
+            Some(Value::Number(n)) => {
+                let at = n.as_i64().and_then(|n| match epoch {
+                    Epoch::Seconds => DateTime::from_timestamp(n, 0),
+                    Epoch::Millis => DateTime::from_timestamp_millis(n),
+                });
+                at.map(Some).ok_or_else(|| {
+                    self.invalid(match epoch {
+                        Epoch::Seconds => "must be a Unix time in seconds",
+                        Epoch::Millis => "must be a Unix time in milliseconds",
+                    })
+                })
+            }
+            Some(_) => Err(self.invalid("must be a date-time")),
+        }
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z"))
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+pub(crate) fn ts(at: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    at.map(timestamp)
+}
+
+/// Meta webhooks are documented both as one object and as an array of them.
+pub(crate) fn envelopes<'a>(root: &'a Value) -> Result<Vec<Field<'a>>, AdaptError> {
+    let root = Field::root(root);
+    match root.value() {
+        Some(Value::Array(_)) => root.items(),
+        Some(Value::Object(_)) => Ok(vec![root]),
+        _ => Err(AdaptError::invalid(
+            "payload",
+            "must be a JSON object (or an array of them)",
+        )),
+    }
+}
+
+/// Joins non-blank lines with newlines.
+pub(crate) fn join_lines<'s>(lines: impl IntoIterator<Item = &'s str>) -> String {
+    lines
+        .into_iter()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,81 @@
+//! Per-tenant listening rules: a boolean query language like the ones of
+//! Brandwatch, Sprinklr or Talkwalker, compiled into a [`RuleSet`] that
+//! matches each mention ([`Document`]) against all of a tenant's rules at
+//! once. Pure library: no database, no gRPC.
+//!
+//! # Language
+//!
+//! ```text
+//! (refund* OR "charged twice" OR #fail) AND NOT test lang:en followers:>=1k
+//! "card" NEAR/3 (stolen OR lost) AND @acme_bank AND verified:false
+//! ```
+//!
+//! | construct | example | matches |
+//! |---|---|---|
+//! | word | `card` | the whole word, any case (`Card`, `CARD`, `#card`, `@card`), not `cards` |
+//! | phrase | `"still waiting"` | consecutive words; punctuation between them is ignored (`still... waiting`) |
+//! | wildcard | `deliver*` | words starting with `deliver` (also inside phrases: `"deliver* late"`) |
+//! | hashtag | `#fail` | the hashtag, from metadata or the text |
+//! | handle | `@acme` | a mentioned handle, from metadata or the text |
+//! | language | `lang:en` | `en`, `en-GB`, …; `lang:pt-br` only `pt-BR` (`_` = `-`) |
+//! | source | `source:twitter`, `source:"app store"` | the source, any case |
+//! | followers | `followers:>1000` (`>=`, `<`, `<=`, `=`, none = `=`; `10k`, `1.5m`) | the author's followers |
+//! | verified | `verified:true`, `verified:false` | the author's verified flag |
+//! | NOT | `NOT spam`, `a AND NOT b`, `a NOT b` | negation |
+//! | NEAR | `card NEAR/3 stolen` | both within 3 words of each other (3 words or fewer between them), either order; `NEAR/0` = adjacent |
+//! | AND | `a AND b`, `a b` | both; **adjacent terms are ANDed** |
+//! | OR | `a OR b` | either |
+//! | grouping | `(a OR b) AND c` | |
+//!
+//! Precedence, tightest first: `NOT`, `NEAR/n`, `AND` (explicit or
+//! implicit), `OR`. So `a OR b c` is `a OR (b AND c)`, `NOT a b` is
+//! `(NOT a) AND b`, `a b NEAR/2 c` is `a AND (b NEAR/2 c)`. NEAR is
+//! left-associative and joins words, phrases, wildcards, OR-groups of them
+//! and other NEARs (`(refund OR money) NEAR/4 back`), never NOT, AND,
+//! hashtags, handles or filters.
+//!
+//! Grammar (`near` binds NOT operands, parenthesised groups and terms):
+//!
+//! ```text
+//! query   := or END
+//! or      := and ("OR" and)*
+//! and     := near (["AND"] near)*
+//! near    := unary ("NEAR/" digits unary)*
+//! unary   := "NOT" unary | primary
+//! primary := "(" or ")" | PHRASE | TERM | FILTER
+//! ```
+//!
+//! Lexical rules:
+//! * Operators are upper case (`AND OR NOT NEAR/n`); `and`, `or`, `near`
+//!   in lower case are ordinary words.
+//! * A term runs until white space, `(`, `)` or a quote. Phrases are in
+//!   straight or curly double quotes. There is no escaping.
+//! * Case, Unicode composition (NFC) and punctuation do not matter: both the
+//!   query and the mention are lowercased, NFC-normalised and split into
+//!   words the same way, so `can't` is the phrase `"can t"`,
+//!   `wi-fi` the phrase `"wi fi"`, and `Café` matches `CAFE\u{301}`.
+//!   Han, kana and emoji characters are one word each.
+//! * `*` may only end a word (`deliver*`, not `*ing` or `del*ry`); hashtags
+//!   and handles have no wildcards.
+//! * `name:value` is a filter; unknown names (`http:`) are errors, quote the
+//!   term to search for it as text. `-word`/`+word` are errors (use NOT).
+//! * At most [`MAX_DEPTH`] levels of parentheses, NOT and chained NEAR;
+//!   NEAR distances up to [`MAX_NEAR`].
+//!
+//! Errors are [`ParseError`]s carrying the byte offset, the column and what
+//! was expected, e.g.
+//! `at 14 (column 15): expected a term or "(" after AND, found end of query`.
+
+mod ast;
+mod compile;
+mod document;
+mod parser;
+mod text;
+
+pub use ast::{Cmp, Expr, Filter, PhraseWord};
+pub use compile::{MatchScratch, Rule, RuleError, RuleRef, RuleSet, RuleSetStats};
+pub use document::{Document, DocumentMeta, MAX_TEXT_BYTES};
+pub use parser::{MAX_DEPTH, MAX_NEAR, ParseError, ParseErrorKind, parse};
+
+#[cfg(test)]
+mod tests;
