@@ -122,11 +122,12 @@ fn load_corpus(dir: &Path, rng: &mut Rng) -> Vec<Mention> {
 }
 
 const STOPWORDS: &[&str] = &[
-    "the", "and", "you", "for", "that", "this", "with", "have", "not", "are", "was", "but", "can",
-    "what", "how", "your", "all", "get", "from", "will", "they", "just", "his", "her", "has",
-    "one", "out", "about", "when", "there", "would", "been", "who", "our", "any", "want", "why",
-    "did", "does", "its", "had", "him", "she", "them", "their", "then", "than", "also", "into",
-    "were", "user", "amp", "http", "https",
+    "a", "i", "in", "on", "at", "to", "of", "is", "it", "my", "me", "we", "be", "do", "so", "no",
+    "up", "an", "as", "or", "if", "by", "am", "he", "us", "the", "and", "you", "for", "that",
+    "this", "with", "have", "not", "are", "was", "but", "can", "what", "how", "your", "all", "get",
+    "from", "will", "they", "just", "his", "her", "has", "one", "out", "about", "when", "there",
+    "would", "been", "who", "our", "any", "want", "why", "did", "does", "its", "had", "him", "she",
+    "them", "their", "then", "than", "also", "into", "were", "user", "amp", "http", "https",
 ];
 
 struct Vocab {
@@ -149,7 +150,14 @@ impl Vocab {
                 *freq.entry((*w).to_owned()).or_default() += 1;
             }
             for pair in words.windows(2) {
-                if pair.iter().all(|w| w.len() >= 3 && w.is_ascii()) {
+                // Phrases may hold a stop word ("the blue"), not only stop
+                // words, nor TweetEval's anonymised "@user".
+                let wordlike = |w: &&str| w.len() >= 2 && w.bytes().all(|b| b.is_ascii_lowercase());
+                let artefact = |w: &&str| ["user", "amp", "http", "https"].contains(w);
+                if pair.iter().all(wordlike)
+                    && !pair.iter().any(artefact)
+                    && !pair.iter().all(|w| STOPWORDS.contains(w))
+                {
                     *pairs.entry(format!("{} {}", pair[0], pair[1])).or_default() += 1;
                 }
             }
@@ -195,99 +203,144 @@ impl Vocab {
         }
     }
 
-    fn word(&self, rng: &mut Rng) -> &str {
+    /// A word drawn with probability ∝ √frequency: common words often.
+    fn common(&self, rng: &mut Rng) -> &str {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
         let i = self.cumulative.partition_point(|&c| c < x);
         &self.words[i.min(self.words.len() - 1)]
     }
 
+    /// A word drawn uniformly from the vocabulary: mostly the rarer words
+    /// that name brands, products and topics.
+    fn rare(&self, rng: &mut Rng) -> &str {
+        rng.pick(&self.words).as_str()
+    }
+
+    fn word(&self, rng: &mut Rng, broad: bool) -> &str {
+        if broad {
+            self.common(rng)
+        } else {
+            self.rare(rng)
+        }
+    }
+
     fn phrase(&self, rng: &mut Rng) -> String {
         format!("\"{}\"", rng.pick(&self.bigrams))
     }
 
-    fn prefix(&self, rng: &mut Rng) -> String {
+    fn prefix(&self, rng: &mut Rng, broad: bool) -> String {
         loop {
-            let w = self.word(rng);
-            if w.len() >= 5 && w.is_ascii() {
+            let w = self.word(rng, broad);
+            // Stems of five letters or more, like deliver* or refund*.
+            if w.len() >= 7 && w.is_ascii() {
                 return format!("{}*", &w[..w.len() - 2]);
             }
         }
     }
 
-    fn any(&self, rng: &mut Rng) -> String {
-        match rng.below(6) {
-            0 => self.phrase(rng),
-            1 => self.prefix(rng),
-            _ => self.word(rng).to_owned(),
+    /// A term naming what the rule is about.
+    fn term(&self, rng: &mut Rng, broad: bool, positional: bool) -> String {
+        match rng.below(20) {
+            0..=3 => self.phrase(rng),
+            4..=6 => self.prefix(rng, broad),
+            7..=8 if !positional => format!("#{}", rng.pick(&self.hashtags)),
+            _ => self.word(rng, broad).to_owned(),
         }
     }
 
-    fn list(&self, rng: &mut Rng, n: usize) -> String {
-        let items: Vec<String> = (0..n).map(|_| self.any(rng)).collect();
+    fn group(&self, rng: &mut Rng, broad: bool, positional: bool) -> String {
+        let n = 1 + rng.below(3);
+        let items: Vec<String> = (0..n).map(|_| self.term(rng, broad, positional)).collect();
+        if n == 1 {
+            items.join("")
+        } else {
+            format!("({})", items.join(" OR "))
+        }
+    }
+
+    /// Context words (common ones) to AND with or to exclude.
+    fn context(&self, rng: &mut Rng) -> String {
+        let n = 1 + rng.below(4);
+        let items: Vec<String> = (0..n)
+            .map(|_| match rng.below(5) {
+                0 => self.prefix(rng, true),
+                _ => self.common(rng).to_owned(),
+            })
+            .collect();
         format!("({})", items.join(" OR "))
+    }
+
+    fn filter(&self, rng: &mut Rng) -> String {
+        match rng.below(5) {
+            0 | 1 => "lang:en".to_owned(),
+            2 => format!("followers:>{}", [100, 1000, 10_000][rng.below(3)]),
+            3 => format!("source:{}", rng.pick(&["twitter", "app", "chat"])),
+            _ => "verified:true".to_owned(),
+        }
+    }
+
+    /// A rule shaped like the boolean queries of listening tools:
+    /// `(brand terms) AND (context) NOT (exclusions)`, with NEAR and filters.
+    fn rule(&self, rng: &mut Rng, broad: bool) -> String {
+        let mut query = match rng.below(10) {
+            0..=2 => self.group(rng, broad, false),
+            3..=4 => format!(
+                "{} AND {}",
+                self.group(rng, broad, false),
+                self.context(rng)
+            ),
+            5 => format!(
+                "{} NEAR/{} {}",
+                self.group(rng, broad, true),
+                1 + rng.below(5),
+                self.context(rng)
+            ),
+            6 => format!(
+                "{} NOT {}",
+                self.group(rng, broad, false),
+                self.context(rng)
+            ),
+            7 => format!(
+                "{} {} AND NOT {}",
+                self.group(rng, broad, false),
+                self.context(rng),
+                self.context(rng)
+            ),
+            8 => format!(
+                "{} OR {}",
+                self.group(rng, broad, false),
+                self.group(rng, broad, false)
+            ),
+            _ => format!(
+                "{} NEAR/{} {}",
+                self.term(rng, broad, true),
+                1 + rng.below(3),
+                self.term(rng, broad, true)
+            ),
+        };
+        if rng.below(4) == 0 {
+            query = format!("{query} {}", self.filter(rng));
+        }
+        query
     }
 }
 
-/// A realistic mix of rule shapes.
-fn generate_rules(vocab: &Vocab, n: usize, rng: &mut Rng) -> Vec<Rule> {
+/// `n` rules; `broad` draws every term by frequency (a stress test: each
+/// mention then matches dozens of rules), otherwise the terms naming what
+/// a rule is about are drawn uniformly from the vocabulary.
+fn generate_rules(vocab: &Vocab, n: usize, broad: bool, rng: &mut Rng) -> Vec<Rule> {
     (0..n)
         .map(|i| {
             let query = if i % 1000 == 500 {
-                // The rare rule with no keyword at all: evaluated for every mention.
+                // The rare rule without any keyword: evaluated for every mention.
                 match rng.below(3) {
-                    0 => format!("followers:>100k AND NOT {}", vocab.list(rng, 3)),
+                    0 => format!("followers:>100k AND NOT {}", vocab.context(rng)),
                     1 => "verified:true AND lang:en".to_owned(),
-                    _ => format!("lang:es NOT {}", vocab.word(rng)),
+                    _ => format!("lang:es NOT {}", vocab.common(rng)),
                 }
             } else {
-                match rng.below(20) {
-                    0..=3 => {
-                        let n = 2 + rng.below(5);
-                        vocab.list(rng, n)
-                    }
-                    4..=7 => format!("{} AND {}", vocab.list(rng, 2), vocab.list(rng, 3)),
-                    8..=9 => format!(
-                        "{} OR {} AND NOT {}",
-                        vocab.phrase(rng),
-                        vocab.phrase(rng),
-                        vocab.word(rng)
-                    ),
-                    10 => format!("{} {}", vocab.prefix(rng), vocab.word(rng)),
-                    11..=12 => format!(
-                        "{} NEAR/{} {}",
-                        vocab.word(rng),
-                        1 + rng.below(5),
-                        vocab.word(rng)
-                    ),
-                    13 => format!("{} NEAR/5 {}", vocab.phrase(rng), vocab.list(rng, 2)),
-                    14..=15 => format!(
-                        "{} lang:en followers:>{}",
-                        vocab.list(rng, 3),
-                        [100, 1000, 10_000][rng.below(3)]
-                    ),
-                    16 => format!(
-                        "#{} OR @{} OR {}",
-                        rng.pick(&vocab.hashtags),
-                        vocab.word(rng),
-                        vocab.word(rng)
-                    ),
-                    17 => format!(
-                        "{} AND NOT {} verified:false",
-                        vocab.list(rng, 2),
-                        vocab.list(rng, 2)
-                    ),
-                    18 => format!(
-                        "{} source:{}",
-                        vocab.list(rng, 4),
-                        rng.pick(&["twitter", "app", "chat"])
-                    ),
-                    _ => {
-                        format!("({}) OR NOT {}", vocab.list(rng, 3), vocab.word(rng))
-                            + " "
-                            + vocab.word(rng)
-                    }
-                }
+                vocab.rule(rng, broad)
             };
             Rule {
                 id: Uuid::from_u128(i as u128),
@@ -384,76 +437,113 @@ fn main() {
     println!("one core, mentions per second of {clock}");
     println!("classify only: {classify_rate:>10.0} mentions/s");
     println!("document only: {build_rate:>10.0} mentions/s");
-    println!();
-    println!(
-        "{:>6} | {:>10} | {:>8} | {:>6} | {:>6} | {:>9} | {:>9} | {:>11} | {:>12} | {:>14} | {:>20}",
-        "rules",
-        "compile ms",
-        "patterns",
-        "always",
-        "exact",
-        "automaton",
-        "eval/doc",
-        "matched/doc",
-        "match docs/s",
-        "doc+match /s",
-        "classify+doc+match/s"
-    );
-    // `EARSHOT_BENCH_RULES=10000` runs one size only.
+    // `EARSHOT_BENCH_RULES=10000` runs one size only; `EARSHOT_BENCH_WORKLOAD=broad` one workload.
     let sizes: Vec<usize> = match std::env::var("EARSHOT_BENCH_RULES") {
         Ok(v) => v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
         Err(_) => vec![10, 1_000, 10_000],
     };
-    for n in sizes {
-        let rules = generate_rules(&vocab, n, &mut Rng(0x0123 + n as u64));
-        let start = Instant::now();
-        let set = RuleSet::compile(&rules).expect("generated rules parse");
-        let compile_ms = start.elapsed().as_secs_f64() * 1e3;
-        let stats = set.stats();
-
-        let mut scratch = MatchScratch::default();
-        let mut out = Vec::new();
-        let mut matched = 0usize;
-        let mut evaluated = 0usize;
-        for d in &docs {
-            set.matches_with(d, &mut scratch, &mut out);
-            matched += out.len();
-            evaluated += scratch.evaluated();
+    let only = std::env::var("EARSHOT_BENCH_WORKLOAD").ok();
+    for (workload, broad) in [("topical", false), ("broad", true)] {
+        if only.as_deref().is_some_and(|w| w != workload) {
+            continue;
         }
-        let match_rate = throughput(docs.len(), budget, || {
-            for d in &docs {
-                set.matches_with(d, &mut scratch, &mut out);
-                black_box(&out);
-            }
-        });
-        let pipeline_rate = throughput(corpus.len(), budget, || {
-            for m in &corpus {
-                reused.rebuild(&m.text, &meta(m));
-                set.matches_with(&reused, &mut scratch, &mut out);
-                black_box(&out);
-            }
-        });
-        let full_rate = throughput(corpus.len(), budget, || {
-            for m in &corpus {
-                black_box(classify(&m.text));
-                reused.rebuild(&m.text, &meta(m));
-                set.matches_with(&reused, &mut scratch, &mut out);
-                black_box(&out);
-            }
-        });
+        println!();
+        if broad {
+            println!("broad rules (stress): every term drawn by √frequency, e.g.");
+        } else {
+            println!(
+                "topical rules: brand/topic terms drawn uniformly from the vocabulary, context by √frequency, e.g."
+            );
+        }
+        for rule in generate_rules(&vocab, 4, broad, &mut Rng(0x0042)) {
+            println!("    {}", rule.query);
+        }
         println!(
-            "{:>6} | {:>10.1} | {:>8} | {:>6} | {:>6} | {:>5} KiB | {:>9.2} | {:>11.2} | {:>12.0} | {:>14.0} | {:>20.0}",
-            n,
-            compile_ms,
-            stats.patterns,
-            stats.always_evaluated,
-            stats.exact,
-            stats.automaton_bytes / 1024,
-            evaluated as f64 / docs.len() as f64,
-            matched as f64 / docs.len() as f64,
-            match_rate,
-            pipeline_rate,
-            full_rate,
+            "{:>6} | {:>10} | {:>8} | {:>6} | {:>6} | {:>9} | {:>8} | {:>11} | {:>12} | {:>14} | {:>20}",
+            "rules",
+            "compile ms",
+            "patterns",
+            "always",
+            "exact",
+            "automaton",
+            "eval/doc",
+            "matched/doc",
+            "match docs/s",
+            "doc+match /s",
+            "classify+doc+match/s"
         );
+        for &n in &sizes {
+            bench_size(&vocab, &corpus, &docs, n, broad, budget, &mut reused);
+        }
     }
+}
+
+fn bench_size(
+    vocab: &Vocab,
+    corpus: &[Mention],
+    docs: &[Document],
+    n: usize,
+    broad: bool,
+    budget: Duration,
+    reused: &mut Document,
+) {
+    let rules = generate_rules(vocab, n, broad, &mut Rng(0x0123 + n as u64));
+    let start = Instant::now();
+    let set = RuleSet::compile(&rules).expect("generated rules parse");
+    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let stats = set.stats();
+
+    let mut scratch = MatchScratch::default();
+    let mut out = Vec::new();
+    let mut matched = 0usize;
+    let mut evaluated = 0usize;
+    for d in docs {
+        set.matches_with(d, &mut scratch, &mut out);
+        matched += out.len();
+        evaluated += scratch.evaluated();
+    }
+    if std::env::var("DEBUG_FAILED").is_ok() {
+        let mut counts = std::collections::HashMap::new();
+        for &r in &scratch.debug_failed { *counts.entry(r).or_insert(0usize) += 1; }
+        let mut v: Vec<_> = counts.into_iter().collect();
+        v.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
+        let total: usize = v.iter().map(|x| x.1).sum();
+        println!("failed evals total {total}");
+        for (r, c) in v.iter().take(60) { println!("{c:>6} {}", rules[*r as usize].query); }
+    }
+    let match_rate = throughput(docs.len(), budget, || {
+        for d in docs {
+            set.matches_with(d, &mut scratch, &mut out);
+            black_box(&out);
+        }
+    });
+    let pipeline_rate = throughput(corpus.len(), budget, || {
+        for m in corpus {
+            reused.rebuild(&m.text, &meta(m));
+            set.matches_with(reused, &mut scratch, &mut out);
+            black_box(&out);
+        }
+    });
+    let full_rate = throughput(corpus.len(), budget, || {
+        for m in corpus {
+            black_box(classify(&m.text));
+            reused.rebuild(&m.text, &meta(m));
+            set.matches_with(reused, &mut scratch, &mut out);
+            black_box(&out);
+        }
+    });
+    println!(
+        "{:>6} | {:>10.1} | {:>8} | {:>6} | {:>6} | {:>5} KiB | {:>8.2} | {:>11.2} | {:>12.0} | {:>14.0} | {:>20.0}",
+        n,
+        compile_ms,
+        stats.patterns,
+        stats.always_evaluated,
+        stats.exact,
+        stats.automaton_bytes / 1024,
+        evaluated as f64 / docs.len() as f64,
+        matched as f64 / docs.len() as f64,
+        match_rate,
+        pipeline_rate,
+        full_rate,
+    );
 }

@@ -16,6 +16,7 @@ use crate::{mentions, store, stream};
 
 pub struct Listening {
     pub ctx: ServiceContext,
+    pub ingested: mentions::IngestCounter,
 }
 
 #[tonic::async_trait]
@@ -29,6 +30,7 @@ impl ListeningService for Listening {
         let inputs = request.into_inner().mentions;
         tracing::Span::current().record("items", inputs.len());
         let response = mentions::ingest(&self.ctx.pool, &self.ctx.outbox, &tenant, inputs).await?;
+        self.ingested.record(&response);
         Ok(Response::new(response))
     }
 
@@ -50,6 +52,7 @@ impl ListeningService for Listening {
             self.ctx.pool.clone(),
             self.ctx.outbox.clone(),
             tenant,
+            self.ingested.clone(),
             batch_rx,
             ack_tx,
         ));

@@ -50,6 +50,7 @@ impl Service for ListeningService {
     fn routes(ctx: &ServiceContext) -> Routes {
         Routes::new(ListeningServiceServer::new(grpc::Listening {
             ctx: ctx.clone(),
+            ingested: mentions::IngestCounter::register(ctx.metrics.registry()),
         }))
     }
 }

@@ -17,6 +17,34 @@ use uuid::Uuid;
 use crate::classify::classify;
 
 pub const MAX_BATCH: usize = 1_000;
+
+/// `earshot_mentions_ingested_total{outcome}`: the ingest rate, by outcome.
+#[derive(Clone)]
+pub struct IngestCounter(prometheus::IntCounterVec);
+
+impl IngestCounter {
+    pub fn register(registry: &prometheus::Registry) -> Self {
+        let counter = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("mentions_ingested_total", "mentions ingested, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(counter.clone()))
+            .expect("registered once per service");
+        Self(counter)
+    }
+
+    pub fn record(&self, response: &IngestMentionsResponse) {
+        for (outcome, n) in [
+            ("accepted", response.accepted),
+            ("duplicate", response.duplicates),
+            ("rejected", response.rejected),
+        ] {
+            self.0.with_label_values(&[outcome]).inc_by(u64::from(n));
+        }
+    }
+}
 const MAX_TEXT_CHARS: usize = 20_000;
 
 /// A mention that passed validation, classified, ready to store.

@@ -89,18 +89,25 @@ pub async fn store_and_ack(
     pool: PgPool,
     outbox: Outbox,
     tenant_id: String,
+    ingested: crate::mentions::IngestCounter,
     batches: mpsc::Receiver<Result<(u64, Vec<MentionInput>), tonic::Status>>,
     acks: mpsc::Sender<Result<StreamMentionsAck, tonic::Status>>,
 ) {
     let mut stored = ReceiverStream::new(batches)
         .map(|batch| {
-            let (pool, outbox, tenant_id) = (pool.clone(), outbox.clone(), tenant_id.clone());
+            let (pool, outbox, tenant_id, ingested) = (
+                pool.clone(),
+                outbox.clone(),
+                tenant_id.clone(),
+                ingested.clone(),
+            );
             async move {
                 let (start, mentions) = batch?;
                 let count = mentions.len() as u64;
                 let response = ingest(&pool, &outbox, &tenant_id, mentions)
                     .await
                     .map_err(tonic::Status::from)?;
+                ingested.record(&response);
                 let rejections = response
                     .results
                     .into_iter()
