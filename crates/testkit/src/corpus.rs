@@ -41,26 +41,51 @@ fn column(path: &Path, name: &str) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Every text of the corpus, the sources interleaved so any prefix is mixed.
-pub fn load() -> std::io::Result<Vec<String>> {
+/// Where a text of the corpus comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// TweetEval sentiment tweets (SemEval 2017): opinion and noise.
+    Tweet,
+    /// banking77 queries to a bank (PolyAI, CC BY 4.0).
+    Banking77,
+    /// Bitext customer-support requests (CDLA-Sharing 1.0).
+    Bitext,
+}
+
+/// Every text of the corpus with its origin, the sources interleaved so any
+/// prefix is mixed.
+pub fn load_labelled() -> std::io::Result<Vec<(String, Origin)>> {
     let dir = data_dir();
     let mut tweets = lines(&dir.join("tweeteval-sentiment/test_text.txt"))?;
     tweets.extend(lines(&dir.join("tweeteval-sentiment/val_text.txt"))?);
-    let mut requests = column(&dir.join("banking77/train.csv"), "text")?;
-    requests.extend(column(&dir.join("banking77/test.csv"), "text")?);
-    requests.extend(column(
+    let mut banking = column(&dir.join("banking77/train.csv"), "text")?;
+    banking.extend(column(&dir.join("banking77/test.csv"), "text")?);
+    let bitext = column(
         &dir.join("bitext-support/bitext_customer_support_sample.csv"),
         "instruction",
-    )?);
-    let mut mixed = Vec::with_capacity(tweets.len() + requests.len());
-    let (mut t, mut r) = (tweets.into_iter(), requests.into_iter());
+    )?;
+    let mut sources = [
+        (tweets.into_iter(), Origin::Tweet),
+        (banking.into_iter(), Origin::Banking77),
+        (bitext.into_iter(), Origin::Bitext),
+    ];
+    let mut mixed = Vec::new();
     loop {
-        match (t.next(), r.next()) {
-            (None, None) => break,
-            (a, b) => mixed.extend(a.into_iter().chain(b)),
+        let before = mixed.len();
+        for (texts, origin) in &mut sources {
+            if let Some(text) = texts.next() {
+                mixed.push((text, *origin));
+            }
+        }
+        if mixed.len() == before {
+            return Ok(mixed);
         }
     }
-    Ok(mixed)
+}
+
+/// Every text of the corpus, the sources interleaved.
+pub fn load() -> std::io::Result<Vec<String>> {
+    Ok(load_labelled()?.into_iter().map(|(text, _)| text).collect())
 }
 
 #[cfg(test)]

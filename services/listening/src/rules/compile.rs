@@ -1,26 +1,33 @@
 //! All of a tenant's rules compiled into one [`RuleSet`].
 //!
-//! Every word, wildcard prefix and phrase word that can trigger a rule is a
-//! *literal*; word and prefix literals share one Aho-Corasick automaton
-//! (anchored at word starts), hashtags, handles, languages, sources and
-//! `verified:` get hash maps. Matching a document:
+//! Every word, wildcard prefix and phrase word of the rules is a *literal*;
+//! word and prefix literals share one Aho-Corasick automaton (walked
+//! anchored at each word start, so a word costs one pass over its bytes
+//! however many rules there are), two consecutive exact words of a phrase
+//! are a *pair* literal, and hashtags, handles, languages, sources and
+//! `verified:` have hash maps. Matching a document:
 //!
-//! 1. walk each word of the document through the automaton once, collecting
-//!    which literals occur and at which word positions;
-//! 2. look up the document's hashtags, handles, language, source, verified;
-//! 3. each rule is indexed under up to eight *clauses*: sets of literals of
+//! 1. walk each word of the document through the automaton, collecting which
+//!    word and prefix literals occur at which positions, then look up the
+//!    pairs of consecutive words and the metadata;
+//! 2. each rule is indexed under up to eight *clauses*: sets of literals of
 //!    which at least one must occur for the rule to possibly match (a word:
-//!    itself; a phrase: its rarest word; `a OR b`: `a` or `b`; `a AND b` and
-//!    `a NEAR/n b`: the clauses of both; NOT and `followers:` none). Each
-//!    occurring literal ticks its clauses off; only rules with all clauses
-//!    ticked are evaluated, plus the few rules without any clause
-//!    (`NOT spam`, `followers:>1000`).
+//!    itself; a phrase: its pairs and uncommon words; `a OR b`: the best
+//!    clause of `a` or of `b`; `a AND b` and `a NEAR/n b`: the clauses of
+//!    both; NOT and `followers:` none). Clauses almost every document
+//!    satisfies (common words, filters) are left out. Each occurring literal
+//!    ticks off its clauses;
+//! 3. rules with all clauses ticked are evaluated (a compact program per
+//!    rule), unless their clauses say it all (`a OR b`, `(a OR b) AND c`,
+//!    `"two words"`: no evaluation needed), plus the few rules without any
+//!    clause (`NOT spam`, `followers:>1000`).
 //!
 //! The cost of matching thus grows with the length of the mention and the
-//! number of rules that can match it, not with the number of rules.
+//! number of rules that can match it, hardly with the number of rules.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{Anchored, MatchKind, nfa::contiguous};
@@ -112,6 +119,9 @@ pub struct RuleSet {
     sources: HashMap<Box<str>, u32>,
     /// Literals of `verified:false` and `verified:true`.
     verified: [u32; 2],
+    /// Two consecutive exact words of a phrase (`first << 32 | second`,
+    /// their literals) to the literal of the pair.
+    bigrams: PairMap,
     literals: usize,
     /// Clauses literal `l` ticks off, as `rule << 3 | clause`:
     /// `postings[post_start[l]..post_start[l + 1]]`.
@@ -128,9 +138,10 @@ pub struct RuleSet {
 pub struct MatchScratch {
     /// `(literal << 32) | position`, sorted.
     hits: Vec<u64>,
+    /// Per word of the document: its exact-word literal, or `NONE`.
+    words: Vec<u32>,
     candidates: Vec<u32>,
     evaluated: usize,
-    pub debug_failed: Vec<u32>,
     /// Current match, 1..2^24; stamps equal to it were set during this match.
     generation: u32,
     /// Per literal: the generation it last occurred in.
@@ -161,6 +172,7 @@ impl MatchScratch {
             self.generation = 1;
         }
         self.hits.clear();
+        self.words.clear();
         self.candidates.clear();
         self.evaluated = 0;
         self.generation
@@ -263,6 +275,7 @@ impl RuleSet {
             langs: b.langs,
             sources: b.sources,
             verified: b.verified,
+            bigrams: b.bigrams,
             literals,
             post_start,
             postings,
@@ -292,6 +305,10 @@ impl RuleSet {
     }
 
     /// The rules that match `doc`, in the order they were compiled.
+    ///
+    /// Allocates scratch space sized to the rule set on every call; a hot
+    /// loop should keep a [`MatchScratch`] per thread and call
+    /// [`RuleSet::matches_with`].
     pub fn matches(&self, doc: &Document) -> Vec<RuleRef> {
         let mut out = Vec::new();
         self.matches_with(doc, &mut MatchScratch::default(), &mut out);
@@ -305,7 +322,17 @@ impl RuleSet {
         let generation = scratch.begin(self.literals, self.rules.len());
         let hits = &mut scratch.hits;
         if let Some(trie) = &self.trie {
-            self.scan_words(trie, doc, hits);
+            self.scan_words(trie, doc, hits, &mut scratch.words);
+        }
+        if !self.bigrams.is_empty() {
+            for (pos, pair) in scratch.words.windows(2).enumerate() {
+                if pair[0] != NONE && pair[1] != NONE {
+                    let key = u64::from(pair[0]) << 32 | u64::from(pair[1]);
+                    if let Some(&lit) = self.bigrams.get(&key) {
+                        hits.push(u64::from(lit) << 32 | pos as u64);
+                    }
+                }
+            }
         }
         self.scan_meta(doc, hits);
         hits.sort_unstable();
@@ -346,18 +373,6 @@ impl RuleSet {
         }
         candidates.sort_unstable();
 
-        // Touch every candidate's program first: these loads are independent,
-        // so their cache misses overlap instead of stalling one evaluation
-        // after the other.
-        let mut touched = 0u32;
-        for &rule in candidates.iter() {
-            let entry = self.entries[rule as usize];
-            if entry & EXACT == 0 {
-                touched ^= self.code[(entry & !EXACT) as usize];
-            }
-        }
-        std::hint::black_box(touched);
-
         let eval = Eval {
             code: &self.code,
             doc,
@@ -369,9 +384,7 @@ impl RuleSet {
             let entry = self.entries[rule as usize];
             let matched = entry & EXACT != 0 || {
                 scratch.evaluated += 1;
-                let m = eval.matches((entry & !EXACT) as usize);
-                if !m { scratch.debug_failed.push(rule); }
-                m
+                eval.matches((entry & !EXACT) as usize)
             };
             if matched {
                 out.push(self.rules[rule as usize]);
@@ -381,13 +394,20 @@ impl RuleSet {
 
     /// Walks each word through the anchored automaton: every pattern that
     /// ends inside the word is a prefix of it, one that ends at its end is
-    /// the word itself.
-    fn scan_words<A: Automaton>(&self, aut: &A, doc: &Document, hits: &mut Vec<u64>) {
+    /// the word itself. Also notes each word's exact-word literal in `words`.
+    fn scan_words<A: Automaton>(
+        &self,
+        aut: &A,
+        doc: &Document,
+        hits: &mut Vec<u64>,
+        words: &mut Vec<u32>,
+    ) {
         let Ok(start) = aut.start_state(Anchored::Yes) else {
             return;
         };
         let text = doc.text().as_bytes();
         let min_len = aut.min_pattern_len();
+        words.resize(doc.len(), NONE);
         for (pos, &(a, b)) in doc.spans().iter().enumerate() {
             let word = &text[a as usize..b as usize];
             if word.len() < min_len {
@@ -420,6 +440,7 @@ impl RuleSet {
                     }
                     if exact != NONE && len == word.len() {
                         hits.push(u64::from(exact) << 32 | pos);
+                        words[pos as usize] = exact;
                     }
                 }
             }
@@ -515,6 +536,7 @@ struct Builder {
     langs: HashMap<Box<str>, u32>,
     sources: HashMap<Box<str>, u32>,
     verified: [u32; 2],
+    bigrams: PairMap,
 }
 
 /// Words too common to be worth indexing a rule under when it has better.
@@ -532,6 +554,29 @@ const META_COST: u64 = 100_000;
 /// Common words (and any clause this likely) are not worth indexing under.
 const COMMON_COST: u64 = 10_000;
 const TAG_COST: u64 = 4;
+const BIGRAM_COST: u64 = 2;
+
+/// Keys are pairs of small literal numbers: a multiply-shift hash does.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type PairMap = HashMap<u64, u32, BuildHasherDefault<PairHasher>>;
 
 fn word_cost(word: &str, prefix: bool) -> u64 {
     let base = if COMMON_WORDS.contains(&word) {
@@ -767,15 +812,48 @@ impl Builder {
             .min_by_key(|(_, w)| word_cost(&w.text, w.prefix))
             .map_or(0, |(i, _)| i);
         let lit = self.word_lit(&words[anchor].text, words[anchor].prefix);
+        // Each pair of consecutive exact words is a clause of its own (very
+        // selective, even for "is okay"); so is each word that is not common.
+        let exact_lits: Vec<u32> = words
+            .iter()
+            .map(|w| {
+                if w.prefix {
+                    NONE
+                } else {
+                    self.word_lit(&w.text, false)
+                }
+            })
+            .collect();
         let mut clauses = Vec::new();
-        for (i, w) in words.iter().enumerate() {
-            let cost = word_cost(&w.text, w.prefix);
-            if i == anchor || cost < COMMON_COST {
-                let lit = self.word_lit(&w.text, w.prefix);
+        for pair in exact_lits.windows(2) {
+            if pair[0] != NONE && pair[1] != NONE {
+                let key = u64::from(pair[0]) << 32 | u64::from(pair[1]);
+                let bigram = match self.bigrams.get(&key) {
+                    Some(&l) => l,
+                    None => {
+                        let l = self.new_lit(BIGRAM_COST);
+                        self.bigrams.insert(key, l);
+                        l
+                    }
+                };
                 clauses.push(Clause {
-                    cost,
-                    lits: vec![lit],
+                    cost: BIGRAM_COST,
+                    lits: vec![bigram],
                 });
+            }
+        }
+        // A two-word phrase is exactly its pair.
+        let exact = words.len() == 2 && clauses.len() == 1;
+        if !exact {
+            for (i, w) in words.iter().enumerate() {
+                let cost = word_cost(&w.text, w.prefix);
+                if i == anchor || cost < COMMON_COST {
+                    let lit = self.word_lit(&w.text, w.prefix);
+                    clauses.push(Clause {
+                        cost,
+                        lits: vec![lit],
+                    });
+                }
             }
         }
         let at = self.open(OP_PHRASE);
@@ -787,10 +865,7 @@ impl Builder {
             self.code.extend(bytes.chunks(4).map(pack));
         }
         self.close(at);
-        Compiled {
-            clauses,
-            exact: false,
-        }
+        Compiled { clauses, exact }
     }
 }
 
@@ -966,6 +1041,88 @@ impl Eval<'_> {
             }
             // Not positional; the parser keeps these out of NEAR.
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(queries: &[&str]) -> RuleSet {
+        RuleSet::compile(queries.iter().enumerate().map(|(i, q)| Rule {
+            id: Uuid::from_u128(i as u128),
+            version: 1,
+            query: (*q).to_owned(),
+        }))
+        .expect("valid rules")
+    }
+
+    fn ids(set: &RuleSet, text: &str, scratch: &mut MatchScratch) -> Vec<u128> {
+        let doc = Document::new(text, "en", "x", 0, false, &[], &[]);
+        let mut out = Vec::new();
+        set.matches_with(&doc, scratch, &mut out);
+        out.iter().map(|r| r.id.as_u128()).collect()
+    }
+
+    #[test]
+    fn one_scratch_serves_many_rule_sets_and_generations() {
+        let small = set(&["card", "refund"]);
+        let large = set(&["stolen", "card AND stolen", "\"my card\"", "NOT card"]);
+        // Start close to the wrap-around of the 24-bit generation.
+        let mut scratch = MatchScratch {
+            generation: GENERATION_LIMIT - 3,
+            ..MatchScratch::default()
+        };
+        for _ in 0..3 {
+            assert_eq!(ids(&small, "my card", &mut scratch), [0]);
+            assert_eq!(ids(&large, "my card was stolen", &mut scratch), [0, 1, 2]);
+            assert_eq!(ids(&large, "stolen", &mut scratch), [0, 3]);
+            assert_eq!(ids(&small, "refund", &mut scratch), [1]);
+        }
+        assert!(scratch.generation < 20, "wrapped around");
+    }
+
+    #[test]
+    fn clauses_decide_what_is_evaluated() {
+        let rules = set(&[
+            "card OR stolen",            // exact: never evaluated
+            "(card OR lost) AND stolen", // exact
+            "\"is okay\"",               // exact: the pair
+            "\"credit card\" NOT fee",   // evaluated when the pair occurs
+            "followers:>10",             // no clause: always evaluated
+        ]);
+        assert_eq!(rules.stats().exact, 3);
+        assert_eq!(rules.stats().always_evaluated, 1);
+        let mut scratch = MatchScratch::default();
+        assert_eq!(ids(&rules, "it is okay", &mut scratch), [2]);
+        assert_eq!(scratch.evaluated(), 1);
+        assert_eq!(ids(&rules, "okay is it", &mut scratch), Vec::<u128>::new());
+        assert_eq!(ids(&rules, "credit card stolen", &mut scratch), [0, 1, 3]);
+        assert_eq!(scratch.evaluated(), 2);
+        assert_eq!(ids(&rules, "card credit", &mut scratch), [0]);
+        assert_eq!(scratch.evaluated(), 1);
+    }
+
+    #[test]
+    fn packed_phrase_words_compare_exactly() {
+        for (word, text, expected) in [
+            ("card", b"card".as_slice(), true),
+            ("card", b"cards", false),
+            ("cardi", b"card", false),
+            ("café", "café".as_bytes(), true),
+            ("abcdefgh", b"abcdefgh", true),
+            ("abcdefgh", b"abcdefgx", false),
+        ] {
+            let mut record = vec![word.len() as u32];
+            record.extend(word.as_bytes().chunks(4).map(pack));
+            assert_eq!(word_matches(&record, text), expected, "{word} vs {text:?}");
+            record[0] |= 1 << 31;
+            assert_eq!(
+                word_matches(&record, text),
+                text.starts_with(word.as_bytes()),
+                "{word}* vs {text:?}"
+            );
         }
     }
 }

@@ -30,8 +30,9 @@ pub struct DocumentMeta<'a> {
 /// A mention ready for matching: lowercase NFC text split into words (with
 /// their positions, for phrases and NEAR), hashtags, handles and metadata.
 ///
-/// All strings live in two buffers, so building one costs a handful of
-/// allocations whatever the text; [`Document::rebuild`] reuses them.
+/// Words, hashtags and handles are spans into two string buffers (the text
+/// and the metadata), never strings of their own: building a document costs at most
+/// five allocations whatever the text, and [`Document::rebuild`] reuses them.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     text: String,

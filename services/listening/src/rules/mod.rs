@@ -34,7 +34,7 @@
 //! and other NEARs (`(refund OR money) NEAR/4 back`), never NOT, AND,
 //! hashtags, handles or filters.
 //!
-//! Grammar (`near` binds NOT operands, parenthesised groups and terms):
+//! Grammar:
 //!
 //! ```text
 //! query   := or END
@@ -54,7 +54,8 @@
 //!   query and the mention are lowercased, NFC-normalised and split into
 //!   words the same way, so `can't` is the phrase `"can t"`,
 //!   `wi-fi` the phrase `"wi fi"`, and `Café` matches `CAFE\u{301}`.
-//!   Han, kana and emoji characters are one word each.
+//!   (Lowercasing is not full case folding: `straße` does not match
+//!   `STRASSE`.) Han, kana and emoji characters are one word each.
 //! * `*` may only end a word (`deliver*`, not `*ing` or `del*ry`); hashtags
 //!   and handles have no wildcards.
 //! * `name:value` is a filter; unknown names (`http:`) are errors, quote the
@@ -65,6 +66,29 @@
 //! Errors are [`ParseError`]s carrying the byte offset, the column and what
 //! was expected, e.g.
 //! `at 14 (column 15): expected a term or "(" after AND, found end of query`.
+//!
+//! # Matching
+//!
+//! Compile all of a tenant's rules into one immutable [`RuleSet`] (share it
+//! behind an `Arc`, recompile when a rule changes), build one [`Document`]
+//! per mention, and match it against the set; hot loops keep a
+//! [`MatchScratch`] per thread and reuse documents with
+//! [`Document::rebuild`].
+//!
+//! ```
+//! use earshot_listening::rules::{Document, Rule, RuleSet};
+//! use uuid::Uuid;
+//!
+//! let rules = RuleSet::compile([
+//!     Rule { id: Uuid::from_u128(1), version: 3, query: "card NEAR/3 (stolen OR lost)".into() },
+//!     Rule { id: Uuid::from_u128(2), version: 1, query: "#fail OR \"still waiting\"".into() },
+//! ])?;
+//! let doc = Document::new("My CARD was stolen!", "en", "twitter", 120, false, &[], &[]);
+//! let matched = rules.matches(&doc);
+//! assert_eq!(matched.len(), 1);
+//! assert_eq!((matched[0].id, matched[0].version), (Uuid::from_u128(1), 3));
+//! # Ok::<(), earshot_listening::rules::RuleError>(())
+//! ```
 
 mod ast;
 mod compile;

@@ -435,6 +435,20 @@ fn phrases_match_consecutive_words_across_punctuation() {
     assert!(!hits("\"my card\"", "my"));
     // Repeated words.
     assert!(hits("\"very very good\"", "it was very very very good"));
+    // Phrases of common words, and longer ones whose pairs occur apart.
+    assert!(hits("\"is okay\"", "it is okay"));
+    assert!(!hits("\"is okay\"", "okay, it is"));
+    assert!(hits("\"on my way\"", "ON MY WAY!"));
+    assert!(!hits("\"on my way\"", "on my own way, my way"));
+    assert!(hits("\"on my way\" OR \"is okay\"", "is okay"));
+    assert!(hits(
+        "\"my card\" AND NOT \"my card was\"",
+        "my card is here"
+    ));
+    assert!(!hits(
+        "\"my card\" AND NOT \"my card was\"",
+        "my card was here"
+    ));
 }
 
 #[test]

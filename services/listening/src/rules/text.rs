@@ -64,14 +64,29 @@ pub(crate) fn normalize_into(src: &str, out: &mut String) {
         out[start..].make_ascii_lowercase();
         return;
     }
-    for c in src.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else if c == 'ς' {
+    out.reserve(src.len());
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Runs of ASCII in bulk, the rest char by char.
+        let ascii = bytes[i..].iter().take_while(|b| b.is_ascii()).count();
+        if ascii > 0 {
+            let at = out.len();
+            out.push_str(&src[i..i + ascii]);
+            out[at..].make_ascii_lowercase();
+            i += ascii;
+            continue;
+        }
+        let c = src[i..]
+            .chars()
+            .next()
+            .unwrap_or(char::REPLACEMENT_CHARACTER);
+        if c == 'ς' {
             out.push('σ');
         } else {
             out.extend(c.to_lowercase());
         }
+        i += c.len_utf8();
     }
     if unicode_normalization::is_nfc_quick(out[start..].chars()) != IsNormalized::Yes {
         let composed: String = out[start..].nfc().collect();
@@ -99,12 +114,16 @@ pub(crate) fn tokenize(text: &str, out: &mut Vec<Span>) {
     let mut start: Option<usize> = None;
     while i < bytes.len() {
         let b = bytes[i];
+        if b.is_ascii_alphanumeric() {
+            start.get_or_insert(i);
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            continue;
+        }
         if b.is_ascii() {
-            if b.is_ascii_alphanumeric() {
-                if start.is_none() {
-                    start = Some(i);
-                }
-            } else if let Some(s) = start.take() {
+            if let Some(s) = start.take() {
                 out.push(span(s, i));
             }
             i += 1;
