@@ -4,6 +4,7 @@
 //! and a way to wait for eventual outcomes with a deadline instead of sleeping.
 
 pub mod corpus;
+pub mod rng;
 
 use std::future::Future;
 use std::net::SocketAddr;

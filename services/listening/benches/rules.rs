@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use earshot_listening::classify::classify;
 use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
 use earshot_testkit::corpus;
+// splitmix64: deterministic runs.
+use earshot_testkit::rng::Rng;
 use uuid::Uuid;
 
 struct Mention {
@@ -23,27 +25,6 @@ struct Mention {
     source: &'static str,
     followers: u64,
     verified: bool,
-}
-
-/// splitmix64: deterministic runs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
 }
 
 fn load_corpus(rng: &mut Rng) -> Vec<Mention> {
@@ -170,7 +151,7 @@ impl Vocab {
     /// A word drawn with probability ∝ √frequency: common words often.
     fn common(&self, rng: &mut Rng) -> &str {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
-        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
         let i = self.cumulative.partition_point(|&c| c < x);
         &self.words[i.min(self.words.len() - 1)]
     }

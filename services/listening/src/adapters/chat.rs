@@ -21,16 +21,13 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Epoch, Field, join_lines, ts};
+use super::{AdaptError, Adapted, Epoch, join_lines, language, object_root, private_whole, ts};
 
 pub const DEFAULT_SOURCE: &str = "chat";
 
 /// Adapts one chat transcript; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
-    if !payload.is_object() {
-        return Err(AdaptError::invalid("payload", "must be a JSON object"));
-    }
-    let root = Field::root(payload);
+    let root = object_root(payload)?;
     let id = root.get("id").id()?;
     let source = root
         .get("channel")
@@ -68,8 +65,9 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
         .opt_time(Epoch::Seconds)?
         .or(first_at);
 
-    Ok(Adapted {
-        mention: MentionInput {
+    Ok(private_whole(
+        payload,
+        MentionInput {
             source,
             external_id: id.clone(),
             channel: Channel::Chat as i32,
@@ -81,19 +79,11 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
                 ..Author::default()
             }),
             text,
-            language: root
-                .get("language")
-                .opt_str()?
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
+            language: language(&root)?,
             thread_key: format!("chat:{id}"),
             posted_at: ts(posted_at),
         },
-        raw: payload.clone(),
-        is_share: false,
-        rating: None,
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -103,12 +93,10 @@ mod tests {
 
     const TRANSCRIPT: &str = include_str!("../../tests/fixtures/adapters/chat_transcript.json");
 
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
+    use crate::adapters::test_support::{error_of, parse};
 
     fn error(payload: &Value) -> Option<String> {
-        adapt(payload).map_err(|e| e.to_string()).err()
+        error_of(adapt(payload))
     }
 
     #[test]

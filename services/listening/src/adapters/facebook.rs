@@ -20,6 +20,7 @@
 //!
 //! `raw` is the change (`{field, value}`) or the messaging event.
 
+use chrono::{DateTime, Utc};
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
@@ -32,9 +33,24 @@ const POST_ITEMS: &[&str] = &["post", "status", "photo", "video", "share"];
 
 /// Adapts a Facebook Page webhook; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
+    adapt_entries(payload, Network::Facebook, feed_change)
+}
+
+/// Adapts one entry's change: the change, its entry, and the id of the page
+/// (or Instagram account) the entry is for.
+pub(crate) type ChangeFn = fn(&Field<'_>, &Field<'_>, Option<&str>) -> Result<Outcome, AdaptError>;
+
+/// Adapts a Meta webhook for `network`: checks each envelope's `object`,
+/// then adapts each entry's `changes[]` with `change` and its `messaging[]`
+/// as Messenger-shaped messages.
+pub(crate) fn adapt_entries(
+    payload: &Value,
+    network: Network,
+    change: ChangeFn,
+) -> Result<Batch, AdaptError> {
     let mut batch = Batch::default();
     for envelope in envelopes(payload)? {
-        expect_object(&envelope, "page")?;
+        expect_object(&envelope, network.object())?;
         for entry in envelope.get("entry").items()? {
             let page_id = match entry_page_id(&entry) {
                 Ok(page_id) => page_id,
@@ -43,24 +59,34 @@ pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
                     continue;
                 }
             };
-            let changes = entry.get("changes");
-            match changes.opt_items() {
+            match entry.get("changes").opt_items() {
                 Ok(changes) => {
-                    for change in changes {
-                        let outcome = feed_change(&change, &entry, page_id.as_deref());
-                        batch.push(change.path(), outcome);
+                    for item in changes {
+                        let outcome = change(&item, &entry, page_id.as_deref());
+                        batch.push(item.path(), outcome);
                     }
                 }
                 Err(error) => batch.items.push(Err(error)),
             }
-            messaging_events(&mut batch, &entry, Network::Facebook);
+            messaging_events(&mut batch, &entry, network);
         }
     }
     Ok(batch)
 }
 
+/// `at` (Unix seconds) when present, else the entry's `time`.
+pub(crate) fn time_or_entry(
+    at: &Field<'_>,
+    entry: &Field<'_>,
+) -> Result<Option<DateTime<Utc>>, AdaptError> {
+    match at.opt_time(Epoch::Seconds)? {
+        Some(at) => Ok(Some(at)),
+        None => entry.get("time").opt_time(Epoch::Seconds),
+    }
+}
+
 /// Fails unless the webhook's `object` is `expected`.
-pub(crate) fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), AdaptError> {
+fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), AdaptError> {
     let object = envelope.get("object");
     let found = object.str()?;
     if found == expected {
@@ -71,7 +97,7 @@ pub(crate) fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), 
 }
 
 /// The page (or Instagram account) the entry is for.
-pub(crate) fn entry_page_id(entry: &Field<'_>) -> Result<Option<String>, AdaptError> {
+fn entry_page_id(entry: &Field<'_>) -> Result<Option<String>, AdaptError> {
     entry.object()?;
     entry.get("id").opt_id()
 }
@@ -131,10 +157,7 @@ fn feed_change(
             .ok_or_else(|| value.get("message").missing())?,
         None => return Err(value.get("message").missing()),
     };
-    let posted_at = match value.get("created_time").opt_time(Epoch::Seconds)? {
-        Some(at) => Some(at),
-        None => entry.get("time").opt_time(Epoch::Seconds)?,
-    };
+    let posted_at = time_or_entry(&value.get("created_time"), entry)?;
 
     Ok(Outcome::mention(Adapted {
         mention: MentionInput {
@@ -167,6 +190,14 @@ pub(crate) enum Network {
 }
 
 impl Network {
+    /// The webhook's `object` for this network.
+    fn object(self) -> &'static str {
+        match self {
+            Self::Facebook => "page",
+            Self::Instagram => "instagram",
+        }
+    }
+
     fn source(self) -> &'static str {
         match self {
             Self::Facebook => SOURCE,
@@ -183,7 +214,7 @@ impl Network {
 }
 
 /// Adapts the entry's `messaging[]` events into `batch`.
-pub(crate) fn messaging_events(batch: &mut Batch, entry: &Field<'_>, network: Network) {
+fn messaging_events(batch: &mut Batch, entry: &Field<'_>, network: Network) {
     match entry.get("messaging").opt_items() {
         Ok(events) => {
             for event in events {
@@ -248,17 +279,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use crate::adapters::test_support::{assert_one_message, errors, parse};
+
     const FEED: &str = include_str!("../../tests/fixtures/adapters/facebook_feed_webhook.json");
     const MESSENGER: &str =
         include_str!("../../tests/fixtures/adapters/facebook_messenger_webhook.json");
-
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
-
-    fn errors(batch: &Batch) -> Vec<String> {
-        batch.errors().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn feed_post_and_comment_map_exactly() {
@@ -345,12 +370,9 @@ mod tests {
     fn messenger_messages_are_private() {
         let payload = parse(MESSENGER);
         let batch = adapt(&payload).expect("envelope is fine");
-        assert_eq!(errors(&batch), Vec::<String>::new());
-        assert_eq!(batch.items.len(), 1);
-        let message = batch.items[0].as_ref().expect("message adapts");
-        assert_eq!(
-            message.mention,
-            MentionInput {
+        assert_one_message(
+            &batch,
+            &MentionInput {
                 source: "facebook".to_owned(),
                 external_id: "m_1457764197618:41d102a3e1ae206a38".to_owned(),
                 channel: Channel::Facebook as i32,
@@ -364,19 +386,15 @@ mod tests {
                 thread_key: "facebook:dm:106236952123456:6812345678901234".to_owned(),
                 posted_at: Some(prost_types::Timestamp {
                     seconds: 1_458_692_752,
-                    nanos: 478_000_000
+                    nanos: 478_000_000,
                 }),
-            }
-        );
-        assert_eq!(message.raw, payload["entry"][0]["messaging"][0]);
-        let reasons: Vec<&str> = batch.skipped.iter().map(|s| s.reason.as_str()).collect();
-        assert_eq!(
-            reasons,
-            [
+            },
+            &payload["entry"][0]["messaging"][0],
+            &[
                 "echo of the page's own message",
                 "delivery event, not a message",
                 "read event, not a message",
-            ]
+            ],
         );
     }
 

@@ -23,37 +23,14 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::facebook::{Network, entry_page_id, expect_object, messaging_events};
-use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, envelopes, ts};
+use super::facebook::{Network, adapt_entries, time_or_entry};
+use super::{AdaptError, Adapted, Batch, Field, Outcome, ts};
 
 pub const SOURCE: &str = "instagram";
 
 /// Adapts an Instagram webhook; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
-    let mut batch = Batch::default();
-    for envelope in envelopes(payload)? {
-        expect_object(&envelope, "instagram")?;
-        for entry in envelope.get("entry").items()? {
-            let account_id = match entry_page_id(&entry) {
-                Ok(account_id) => account_id,
-                Err(error) => {
-                    batch.items.push(Err(error));
-                    continue;
-                }
-            };
-            match entry.get("changes").opt_items() {
-                Ok(changes) => {
-                    for change in changes {
-                        let outcome = change_outcome(&change, &entry, account_id.as_deref());
-                        batch.push(change.path(), outcome);
-                    }
-                }
-                Err(error) => batch.items.push(Err(error)),
-            }
-            messaging_events(&mut batch, &entry, Network::Instagram);
-        }
-    }
-    Ok(batch)
+    adapt_entries(payload, Network::Instagram, change_outcome)
 }
 
 fn change_outcome(
@@ -121,10 +98,7 @@ fn comment(
         Some(media_id) => Some(media_id),
         None => value.get("media_id").opt_id()?,
     };
-    let posted_at = match value.get("timestamp").opt_time(Epoch::Seconds)? {
-        Some(at) => Some(at),
-        None => entry.get("time").opt_time(Epoch::Seconds)?,
-    };
+    let posted_at = time_or_entry(&value.get("timestamp"), entry)?;
 
     Ok(Outcome::mention(Adapted {
         mention: MentionInput {
@@ -157,18 +131,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use crate::adapters::test_support::{assert_one_message, errors, parse};
+
     const COMMENTS: &str =
         include_str!("../../tests/fixtures/adapters/instagram_comments_webhook.json");
     const MESSAGING: &str =
         include_str!("../../tests/fixtures/adapters/instagram_messaging_webhook.json");
-
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
-
-    fn errors(batch: &Batch) -> Vec<String> {
-        batch.errors().map(ToString::to_string).collect()
-    }
 
     #[test]
     fn comment_maps_exactly() {
@@ -243,12 +211,9 @@ mod tests {
     fn direct_messages_are_private() {
         let payload = parse(MESSAGING);
         let batch = adapt(&payload).expect("envelope is fine");
-        assert_eq!(errors(&batch), Vec::<String>::new());
-        assert_eq!(batch.items.len(), 1);
-        let dm = batch.items[0].as_ref().expect("message adapts");
-        assert_eq!(
-            dm.mention,
-            MentionInput {
+        assert_one_message(
+            &batch,
+            &MentionInput {
                 source: "instagram".to_owned(),
                 external_id: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx".to_owned(),
                 channel: Channel::Instagram as i32,
@@ -262,19 +227,15 @@ mod tests {
                 thread_key: "instagram:dm:17841405309211844:1253499092014720".to_owned(),
                 posted_at: Some(prost_types::Timestamp {
                     seconds: 1_712_134_405,
-                    nanos: 123_000_000
+                    nanos: 123_000_000,
                 }),
-            }
-        );
-        assert_eq!(dm.raw, payload[0]["entry"][0]["messaging"][0]);
-        let reasons: Vec<&str> = batch.skipped.iter().map(|s| s.reason.as_str()).collect();
-        assert_eq!(
-            reasons,
-            [
+            },
+            &payload[0]["entry"][0]["messaging"][0],
+            &[
                 "echo of the page's own message",
                 "message deleted by its sender",
-                "reaction event, not a message"
-            ]
+                "reaction event, not a message",
+            ],
         );
     }
 

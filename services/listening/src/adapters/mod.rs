@@ -479,3 +479,72 @@ pub(crate) fn join_lines<'s>(lines: impl IntoIterator<Item = &'s str>) -> String
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The root of a payload that must be one JSON object.
+pub(crate) fn object_root(payload: &Value) -> Result<Field<'_>, AdaptError> {
+    if !payload.is_object() {
+        return Err(AdaptError::invalid("payload", "must be a JSON object"));
+    }
+    Ok(Field::root(payload))
+}
+
+/// The trimmed `language` of `root`; empty when absent.
+pub(crate) fn language(root: &Field<'_>) -> Result<String, AdaptError> {
+    Ok(root
+        .get("language")
+        .opt_str()?
+        .unwrap_or_default()
+        .trim()
+        .to_owned())
+}
+
+/// A private mention adapted from the whole of `payload`, as chats and calls
+/// are: never a share, never rated.
+pub(crate) fn private_whole(payload: &Value, mention: MentionInput) -> Adapted {
+    Adapted {
+        mention,
+        raw: payload.clone(),
+        is_share: false,
+        rating: None,
+    }
+}
+
+/// Helpers shared by the adapters' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use earshot_proto::listening::v1::MentionInput;
+    use serde_json::Value;
+
+    use super::{AdaptError, Batch};
+
+    pub(crate) fn parse(s: &str) -> Value {
+        serde_json::from_str(s).expect("fixture is JSON")
+    }
+
+    pub(crate) fn errors(batch: &Batch) -> Vec<String> {
+        batch.errors().map(ToString::to_string).collect()
+    }
+
+    /// Asserts that `batch` holds no error and exactly one mention,
+    /// `expected`, adapted from `raw`, and that it skipped items for
+    /// `reasons`, in order.
+    pub(crate) fn assert_one_message(
+        batch: &Batch,
+        expected: &MentionInput,
+        raw: &Value,
+        reasons: &[&str],
+    ) {
+        assert_eq!(errors(batch), Vec::<String>::new());
+        assert_eq!(batch.items.len(), 1);
+        let message = batch.items[0].as_ref().expect("message adapts");
+        assert_eq!(&message.mention, expected);
+        assert_eq!(&message.raw, raw);
+        let skipped: Vec<&str> = batch.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(skipped, reasons);
+    }
+
+    /// The message of `result`'s error, if it failed.
+    pub(crate) fn error_of<T>(result: Result<T, AdaptError>) -> Option<String> {
+        result.map_err(|e| e.to_string()).err()
+    }
+}

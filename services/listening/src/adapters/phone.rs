@@ -19,16 +19,13 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Epoch, Field, join_lines, ts};
+use super::{AdaptError, Adapted, Epoch, join_lines, language, object_root, private_whole, ts};
 
 pub const SOURCE: &str = "phone";
 
 /// Adapts one call; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
-    if !payload.is_object() {
-        return Err(AdaptError::invalid("payload", "must be a JSON object"));
-    }
-    let root = Field::root(payload);
+    let root = object_root(payload)?;
     let call_id = root.get("call_id").id()?;
     let from_number = root.get("from_number").str()?.trim();
     let posted_at = root.get("started_at").opt_time(Epoch::Seconds)?;
@@ -54,8 +51,9 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
         }
     };
 
-    Ok(Adapted {
-        mention: MentionInput {
+    Ok(private_whole(
+        payload,
+        MentionInput {
             source: SOURCE.to_owned(),
             external_id: call_id.clone(),
             channel: Channel::Phone as i32,
@@ -65,19 +63,11 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
                 ..Author::default()
             }),
             text,
-            language: root
-                .get("language")
-                .opt_str()?
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
+            language: language(&root)?,
             thread_key: format!("phone:{call_id}"),
             posted_at: ts(posted_at),
         },
-        raw: payload.clone(),
-        is_share: false,
-        rating: None,
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -88,12 +78,10 @@ mod tests {
     const TRANSCRIPT: &str = include_str!("../../tests/fixtures/adapters/phone_transcript.json");
     const SUMMARY: &str = include_str!("../../tests/fixtures/adapters/phone_summary.json");
 
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
+    use crate::adapters::test_support::{error_of, parse};
 
     fn error(payload: &Value) -> Option<String> {
-        adapt(payload).map_err(|e| e.to_string()).err()
+        error_of(adapt(payload))
     }
 
     #[test]

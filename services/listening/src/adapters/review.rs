@@ -19,14 +19,11 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Epoch, Field, ts};
+use super::{AdaptError, Adapted, Epoch, Field, object_root, ts};
 
 /// Adapts one review; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
-    let root = Field::root(payload);
-    if !payload.is_object() {
-        return Err(AdaptError::invalid("payload", "must be a JSON object"));
-    }
+    let root = object_root(payload)?;
     let id = root.get("id").id()?;
     let platform_field = root.get("platform");
     let platform = platform_field.str()?.trim().to_lowercase();
@@ -92,14 +89,11 @@ fn rating(field: &Field<'_>) -> Result<Option<u8>, AdaptError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::test_support::parse;
     use serde_json::json;
 
     const TRUSTPILOT: &str = include_str!("../../tests/fixtures/adapters/review_trustpilot.json");
     const GOOGLE: &str = include_str!("../../tests/fixtures/adapters/review_google.json");
-
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
 
     #[test]
     fn trustpilot_review_maps_exactly() {

@@ -23,16 +23,13 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, ts};
+use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, object_root, ts};
 
 pub const SOURCE: &str = "x";
 
 /// Adapts an X API v2 tweets response; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
-    if !payload.is_object() {
-        return Err(AdaptError::invalid("payload", "must be a JSON object"));
-    }
-    let root = Field::root(payload);
+    let root = object_root(payload)?;
     let data = root.get("data");
     if data.value().is_none() {
         let errors = root.get("errors");
@@ -145,15 +142,12 @@ fn language(lang: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::test_support::parse;
     use crate::adapters::{SourceKind, adapt as adapt_bytes};
     use serde_json::json;
 
     const SEARCH: &str = include_str!("../../tests/fixtures/adapters/x_search_recent.json");
     const LOOKUP: &str = include_str!("../../tests/fixtures/adapters/x_tweet_lookup.json");
-
-    fn parse(s: &str) -> Value {
-        serde_json::from_str(s).expect("fixture is JSON")
-    }
 
     #[test]
     fn search_response_maps_every_field() {

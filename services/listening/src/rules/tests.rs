@@ -1,6 +1,7 @@
 //! Parser, error and matching tests of the rule language. Sample texts are
 //! adapted from banking77 (PolyAI, CC BY 4.0) and TweetEval (SemEval 2017).
 
+use earshot_testkit::rng::Rng;
 use uuid::Uuid;
 
 use super::*;
@@ -737,23 +738,6 @@ fn rule_sets_agree_with_a_reference_evaluator() {
         matched_any += usize::from(!got.is_empty());
     }
     assert!(matched_any > 100, "the generated rules should match often");
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn random_positional(rng: &mut Rng, vocab: &[&str], depth: u32) -> String {
