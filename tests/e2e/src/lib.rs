@@ -115,19 +115,36 @@ impl Clients {
 
     /// Waits until insight has counted exactly this many mentions and cases today.
     pub async fn wait_for_counts(&mut self, mentions: u64, cases: u64) {
-        let insight = self.insight.clone();
-        eventually(
-            &format!("insight counts {mentions} mentions and {cases} cases"),
-            || {
-                let mut insight = insight.clone();
-                async move {
-                    let s = today(&mut insight).await;
-                    (s.mentions == mentions && s.cases_opened == cases).then_some(())
-                }
-            },
-        )
-        .await;
+        wait_for_counts(&self.insight, mentions, cases).await;
     }
+}
+
+/// Insight's counts, when the test runs insight alone.
+pub struct InsightOnly(InsightServiceClient<AuthedChannel>);
+
+impl InsightOnly {
+    pub fn new(insight: &TestService, token: &str) -> Self {
+        Self(InsightServiceClient::new(insight.authed(token)))
+    }
+
+    /// Waits until insight has counted exactly this many mentions and cases today.
+    pub async fn wait_for_counts(&mut self, mentions: u64, cases: u64) {
+        wait_for_counts(&self.0, mentions, cases).await;
+    }
+}
+
+async fn wait_for_counts(insight: &InsightServiceClient<AuthedChannel>, mentions: u64, cases: u64) {
+    eventually(
+        &format!("insight counts {mentions} mentions and {cases} cases"),
+        || {
+            let mut insight = insight.clone();
+            async move {
+                let s = today(&mut insight).await;
+                (s.mentions == mentions && s.cases_opened == cases).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 async fn today(insight: &mut InsightServiceClient<AuthedChannel>) -> GetSummaryResponse {
