@@ -2,8 +2,9 @@
 
 use earshot_proto::listening::v1::listening_service_server::ListeningService;
 use earshot_proto::listening::v1::{
-    GetMentionRequest, IngestMentionsRequest, IngestMentionsResponse, ListMentionsRequest,
-    ListMentionsResponse, Mention, StreamMentionsAck, StreamMentionsRequest,
+    GetMentionRequest, IngestMentionsRequest, IngestMentionsResponse, IngestPayloadRequest,
+    IngestPayloadResponse, ListMentionsRequest, ListMentionsResponse, Mention, StreamMentionsAck,
+    StreamMentionsRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{ServiceContext, ServiceError};
@@ -12,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{mentions, store, stream};
+use crate::{mentions, payloads, store, stream};
 
 pub struct Listening {
     pub ctx: ServiceContext,
@@ -31,6 +32,27 @@ impl ListeningService for Listening {
         tracing::Span::current().record("items", inputs.len());
         let response = mentions::ingest(&self.ctx.pool, &self.ctx.outbox, &tenant, inputs).await?;
         self.ingested.record(&response);
+        Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = request.get_ref().kind))]
+    async fn ingest_payload(
+        &self,
+        request: Request<IngestPayloadRequest>,
+    ) -> Result<Response<IngestPayloadResponse>, Status> {
+        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let req = request.into_inner();
+        let response = payloads::ingest_payload(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            req.kind,
+            &req.payload,
+        )
+        .await?;
+        if let Some(ingested) = &response.ingested {
+            self.ingested.record(ingested);
+        }
         Ok(Response::new(response))
     }
 

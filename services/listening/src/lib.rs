@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod classify;
 mod grpc;
 pub mod mentions;
+pub mod payloads;
 pub mod rules;
 pub mod store;
 pub mod stream;
@@ -43,6 +44,10 @@ impl Service for ListeningService {
             )
             .method(
                 "/earshot.listening.v1.ListeningService/StreamMentions",
+                "mentions:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/IngestPayload",
                 "mentions:write",
             )
     }

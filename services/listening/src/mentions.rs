@@ -61,6 +61,8 @@ pub struct NewMention {
     pub thread_key: String,
     pub posted_at: DateTime<Utc>,
     pub classification: Classification,
+    /// The source's own item as JSON, when it came through an adapter.
+    pub raw: Option<String>,
 }
 
 fn violation(index: usize, field: &str, description: &str) -> FieldViolation {
@@ -141,6 +143,7 @@ pub fn validate(
         language: input.language.trim().to_owned(),
         thread_key: input.thread_key.trim().to_owned(),
         posted_at,
+        raw: None,
     })
 }
 
@@ -160,6 +163,22 @@ pub async fn ingest(
     tenant_id: &str,
     inputs: Vec<MentionInput>,
 ) -> Result<IngestMentionsResponse, ServiceError> {
+    ingest_with_raw(
+        pool,
+        outbox,
+        tenant_id,
+        inputs.into_iter().map(|m| (m, None)).collect(),
+    )
+    .await
+}
+
+/// [`ingest`], keeping with each mention the source's raw item (JSON) for audit.
+pub async fn ingest_with_raw(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    inputs: Vec<(MentionInput, Option<String>)>,
+) -> Result<IngestMentionsResponse, ServiceError> {
     if inputs.is_empty() {
         return Err(invalid("mentions", "must hold at least one mention"));
     }
@@ -174,8 +193,8 @@ pub async fn ingest(
     let mut fresh: Vec<(usize, NewMention)> = Vec::with_capacity(inputs.len());
     let mut seen = std::collections::HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
-    for (index, input) in inputs.into_iter().enumerate() {
-        match validate(index, input, now) {
+    for (index, (input, raw)) in inputs.into_iter().enumerate() {
+        match validate(index, input, now).map(|m| NewMention { raw, ..m }) {
             Err(v) => {
                 let mut r = result(index, IngestStatus::Rejected);
                 r.field = v.field;

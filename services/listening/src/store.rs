@@ -64,6 +64,7 @@ pub async fn insert_new(
     let mut actionable = Vec::with_capacity(n);
     // sqlx cannot bind text[][]: cues travel as one unit-separator-joined string each.
     let mut cues = Vec::with_capacity(n);
+    let mut raws = Vec::with_capacity(n);
     for m in mentions {
         ids.push(m.id);
         sources.push(m.source.as_str());
@@ -82,20 +83,24 @@ pub async fn insert_new(
         intents.push(i16::try_from(m.classification.intent).unwrap_or(0));
         actionable.push(m.classification.actionable);
         cues.push(m.classification.cues.join("\u{1f}"));
+        raws.push(m.raw.as_deref());
     }
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
              author_external_id, author_handle, author_name, author_followers, author_verified,
-             body, language, thread_key, posted_at, received_at, intent, actionable, cues)
+             body, language, thread_key, posted_at, received_at, intent, actionable, cues, raw)
          SELECT u.id, $1, u.source, u.external_id, u.channel, u.is_public, u.author_id, u.handle,
              u.name, u.followers, u.verified, u.body, u.language, u.thread, u.posted, $17,
              u.intent, u.actionable,
-             CASE WHEN u.cues = '' THEN '{}'::text[] ELSE string_to_array(u.cues, E'\\x1f') END
+             CASE WHEN u.cues = '' THEN '{}'::text[] ELSE string_to_array(u.cues, E'\\x1f') END,
+             u.raw::jsonb
            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int2[], $6::bool[], $7::text[],
                        $8::text[], $9::text[], $10::int8[], $11::bool[], $12::text[], $13::text[],
-                       $14::text[], $15::timestamptz[], $16::int2[], $18::bool[], $19::text[])
+                       $14::text[], $15::timestamptz[], $16::int2[], $18::bool[], $19::text[],
+                       $20::text[])
              AS u(id, source, external_id, channel, is_public, author_id, handle, name,
-                  followers, verified, body, language, thread, posted, intent, actionable, cues)
+                  followers, verified, body, language, thread, posted, intent, actionable, cues,
+                  raw)
          ON CONFLICT ON CONSTRAINT mentions_identity DO NOTHING
          RETURNING id",
     )
@@ -118,6 +123,7 @@ pub async fn insert_new(
     .bind(received_at)
     .bind(&actionable)
     .bind(&cues)
+    .bind(&raws)
     .fetch_all(conn)
     .await?;
     Ok(inserted.into_iter().collect())
