@@ -229,9 +229,11 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
         .await?
         .into_inner();
 
+    let channels: HashSet<i32> = mentions.iter().map(|m| m.channel).collect();
     println!(
-        "Tenant \"{tenant}\": fed {} mentions from 7 channels.",
-        mentions.len()
+        "Tenant \"{tenant}\": fed {} mentions from {} channels.",
+        mentions.len(),
+        channels.len()
     );
     println!(
         "listening   {} accepted, {} duplicates, {} rejected; the first one sent again: {}",

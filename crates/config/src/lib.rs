@@ -113,13 +113,6 @@ impl Env {
         self.get(var).map(Secret)
     }
 
-    pub fn required(&self, var: &str, hint: &str) -> Result<String, ConfigError> {
-        self.get(var).ok_or_else(|| ConfigError::Missing {
-            var: var.to_owned(),
-            hint: hint.to_owned(),
-        })
-    }
-
     /// Parses the value with `FromStr`, or returns `default` when unset.
     pub fn parse_or<T>(&self, var: &str, default: T) -> Result<T, ConfigError>
     where

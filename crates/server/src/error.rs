@@ -97,12 +97,6 @@ pub enum ServiceError {
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl ServiceError {
-    pub fn unexpected(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
-
 /// SQLSTATE classes that mean "try again later", not "your request is wrong":
 /// connection exceptions (08), operator intervention such as a shutdown (57),
 /// and insufficient resources (53).

@@ -15,7 +15,6 @@ pub mod shutdown;
 mod sink;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use earshot_auth::ScopePolicy;
 use earshot_outbox::{Outbox, Relay, TokenSource};
@@ -73,10 +72,6 @@ impl Listeners {
             None => None,
         };
         Ok(Self { grpc, metrics })
-    }
-
-    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
-        self.grpc.local_addr()
     }
 }
 

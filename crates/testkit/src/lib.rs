@@ -284,10 +284,7 @@ impl TestService {
     /// Starts the service again on the same port.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .expect("the service's port is free again");
-        self.launch(listener).await;
+        self.start_again().await;
     }
 
     /// Starts a stopped service again on the same port.

@@ -15,17 +15,20 @@ pub struct Cases {
     pub ctx: ServiceContext,
 }
 
-fn status_field(
-    raw: i32,
-    field: &str,
-    allow_unspecified: bool,
-) -> Result<Option<CaseStatus>, Status> {
+/// A status filter: unspecified means any status.
+fn optional_status(raw: i32) -> Result<Option<CaseStatus>, Status> {
     match CaseStatus::try_from(raw) {
-        Ok(CaseStatus::Unspecified) if allow_unspecified => Ok(None),
+        Ok(CaseStatus::Unspecified) => Ok(None),
+        _ => required_status(raw).map(Some),
+    }
+}
+
+fn required_status(raw: i32) -> Result<CaseStatus, Status> {
+    match CaseStatus::try_from(raw) {
         Ok(CaseStatus::Unspecified) | Err(_) => {
-            Err(invalid(field, "must be a known case status").into())
+            Err(invalid("status", "must be a known case status").into())
         }
-        Ok(status) => Ok(Some(status)),
+        Ok(status) => Ok(status),
     }
 }
 
@@ -64,7 +67,7 @@ impl CaseService for Cases {
         let req = request.into_inner();
         let limit = page_size(req.page_size)?;
         let after = Cursor::decode(&req.page_token)?;
-        let status = status_field(req.status, "status", true)?;
+        let status = optional_status(req.status)?;
         let rows = cases::list(&self.ctx.pool, &tenant, status, after, limit).await?;
         let next_page_token = next_page_token(&rows, limit, cases::cursor);
         Ok(Response::new(ListCasesResponse {
@@ -81,8 +84,7 @@ impl CaseService for Cases {
         let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
         let id = parse_id(&req.case_id, "case_id")?;
-        let to = status_field(req.status, "status", false)?
-            .ok_or_else(|| Status::internal("unreachable"))?;
+        let to = required_status(req.status)?;
         if req.version < 1 {
             return Err(invalid("version", "must be the version last read (1 or more)").into());
         }

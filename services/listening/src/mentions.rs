@@ -128,7 +128,7 @@ pub fn validate(
     }
     let posted_at = match &input.posted_at {
         None => now,
-        Some(ts) => from_timestamp(ts, &format!("mentions[{index}].posted_at"))
+        Some(ts) => from_timestamp(ts, "posted_at")
             .map_err(|_| violation(index, "posted_at", "is not a valid timestamp"))?,
     };
     Ok(NewMention {

@@ -39,13 +39,11 @@ impl Suite {
             reserve().await,
             reserve().await,
         );
-        let (la, ca, ea, ia) = (
-            l.local_addr().expect("bound"),
+        let (ca, ea, ia) = (
             c.local_addr().expect("bound"),
             e.local_addr().expect("bound"),
             i.local_addr().expect("bound"),
         );
-        let _ = la;
         let insight = TestService::start::<InsightService>(settings(&db, &[]), i).await;
         let escalation = TestService::start::<EscalationService>(
             settings(&db, &[("case", ca), ("insight", ia)]),

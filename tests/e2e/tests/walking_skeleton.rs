@@ -333,7 +333,7 @@ async fn tokens_and_scopes_are_enforced_while_health_stays_open() {
         .expect_err("no token");
     assert_eq!(err.code(), Code::Unauthenticated);
 
-    let forged = earshot_server_token_with_other_secret();
+    let forged = token_with_another_secret();
     let mut forger = earshot_proto::case::v1::case_service_client::CaseServiceClient::new(
         suite.case.authed(&forged),
     );
@@ -379,25 +379,19 @@ async fn tokens_and_scopes_are_enforced_while_health_stays_open() {
     );
 }
 
-fn earshot_server_token_with_other_secret() -> String {
-    earshot_auth_minter("a-different-secret-entirely-0000")
-}
-
-fn earshot_auth_minter(secret: &str) -> String {
-    use std::time::Duration;
-    let config =
-        earshot_server::settings::ServiceSettings::from_env(&earshot_config_env(secret), 0, 0)
-            .expect("valid settings");
-    config.auth.minter().expect("shared secret").mint(
+/// A well-formed token signed with a secret the services do not know.
+fn token_with_another_secret() -> String {
+    earshot_auth::AuthConfig::SharedSecret(earshot_config::Secret::new(
+        "a-different-secret-entirely-0000",
+    ))
+    .minter()
+    .expect("shared secret mints")
+    .mint(
         "mallory",
         "acme",
         &["admin"],
-        Duration::from_secs(60),
+        std::time::Duration::from_secs(60),
     )
-}
-
-fn earshot_config_env(secret: &str) -> earshot_config::Env {
-    earshot_config::Env::from_pairs([("EARSHOT_JWT_HS256_SECRET", secret)])
 }
 
 #[tokio::test]
