@@ -124,6 +124,7 @@ pub fn classify(text: &str) -> Classification {
                 intent: *intent as i32,
                 actionable: needs_reply(*intent),
                 cues: found,
+                ..Default::default()
             };
         }
     }
@@ -137,12 +138,14 @@ pub fn classify(text: &str) -> Classification {
             } else {
                 "question opening".into()
             }],
+            ..Default::default()
         };
     }
     Classification {
         intent: Intent::Other as i32,
         actionable: false,
         cues: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -272,7 +272,6 @@ fn mention_classified(tenant_id: &str, m: &NewMention) -> earshot_proto::events:
             posted_at: Some(timestamp(m.posted_at)),
             classification: Some(m.classification.clone()),
             matched_rules: Vec::new(),
-            topics: Vec::new(),
         }),
     )
 }
@@ -301,6 +300,7 @@ pub fn to_proto(row: crate::store::MentionRow) -> Mention {
             intent: i32::from(row.intent),
             actionable: row.actionable,
             cues: row.cues,
+            ..Default::default()
         }),
     }
 }
