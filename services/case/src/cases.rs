@@ -1,19 +1,26 @@
-//! Cases: opening them from mentions and by API, reading, and moving them
-//! along their lifecycle. Every query is scoped by tenant.
+//! Cases: opening them from mentions (threaded) and by API, reading, moving
+//! them along their lifecycle, and merging them. Every query is scoped by
+//! tenant; every change is audited and its events enqueued in its transaction.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
-use earshot_proto::case::v1::{Case, CaseStatus, CreateCaseRequest};
+use earshot_proto::case::v1::{Case, CaseMessage, CaseStatus, CreateCaseRequest, MessageDirection};
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
     CaseOpened, CaseResolved, CaseUpdated, Event, MentionClassified, event,
 };
 use earshot_server::convert::{Cursor, timestamp};
-use earshot_server::{FieldViolations, ServiceError};
+use earshot_server::{FieldViolations, ServiceError, invalid};
+use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::audit::{self, Record};
+use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
+use crate::threading::{self, Existing, Incoming, Plan};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
@@ -28,13 +35,27 @@ pub struct CaseRow {
     pub version: i64,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub customer_id: Option<Uuid>,
+    pub topic: String,
+    pub merged_into: Option<Uuid>,
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
-                       priority, version, opened_at, updated_at";
+                       priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
+                       resolved_at";
+
+/// An id with the version its caller read.
+pub type Versioned = (Uuid, i64);
 
 pub const DEFAULT_PRIORITY: &str = "normal";
 const SUBJECT_CHARS: usize = 120;
+
+impl CaseRow {
+    pub fn status(&self) -> CaseStatus {
+        CaseStatus::try_from(i32::from(self.status)).unwrap_or(CaseStatus::Unspecified)
+    }
+}
 
 pub fn to_proto(row: CaseRow) -> Case {
     Case {
@@ -49,6 +70,10 @@ pub fn to_proto(row: CaseRow) -> Case {
         version: row.version,
         opened_at: Some(timestamp(row.opened_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
+        topic: row.topic,
+        merged_into_case_id: row.merged_into.map(|id| id.to_string()).unwrap_or_default(),
+        resolved_at: row.resolved_at.map(timestamp),
     }
 }
 
@@ -81,83 +106,471 @@ fn case_opened(tenant_id: &str, row: &CaseRow) -> Event {
             customer_handle: row.customer_handle.clone(),
             subject: row.subject.clone(),
             priority: row.priority.clone(),
+            customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
+            topic: row.topic.clone(),
         }),
     )
 }
 
-/// Opens a case for each actionable mention that has none yet, and enqueues
-/// `CaseOpened` for each case opened. A redelivered mention opens nothing.
-pub async fn open_from_mentions(
+pub(crate) fn case_updated(tenant_id: &str, id: Uuid, status: CaseStatus, version: i64) -> Event {
+    new_event(
+        crate::NAME,
+        tenant_id,
+        id.to_string(),
+        event::Payload::CaseUpdated(CaseUpdated {
+            case_id: id.to_string(),
+            status: lifecycle::label(status).to_owned(),
+            version,
+        }),
+    )
+}
+
+/// A topic key of the tenant's taxonomy: lower-case words joined by `_` or `-`.
+fn valid_topic(topic: &str) -> bool {
+    topic.len() <= 64
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// A mention the case service will thread, with what it needs from it.
+struct Heard<'a> {
+    tenant_id: &'a str,
+    mention: &'a MentionClassified,
+    handle: String,
+    topic: &'a str,
+    actionable: bool,
+}
+
+fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>, Speaker)> {
+    let author = m.author.clone().unwrap_or_default();
+    let channel = Channel::try_from(m.channel).unwrap_or(Channel::Unspecified);
+    let platform = customers::platform_of(channel, &m.source);
+    let id_value = if author.external_id.trim().is_empty() {
+        &author.handle
+    } else {
+        &author.external_id
+    };
+    // A mention without a recognisable author has nobody to answer.
+    let identity = Identity::parse(&platform, id_value)
+        .or_else(|_| Identity::parse(&platform, &author.handle))
+        .ok()?;
+    let handle = if author.handle.is_empty() {
+        author.external_id.clone()
+    } else {
+        author.handle.clone()
+    };
+    let classification = m.classification.as_ref();
+    let topic = classification
+        .and_then(|c| {
+            c.topics
+                .iter()
+                .map(|t| t.topic.as_str())
+                .find(|t| valid_topic(t))
+        })
+        .unwrap_or("");
+    let actionable = classification.is_some_and(|c| c.actionable);
+    let speaker = Speaker {
+        tenant_id: tenant_id.to_owned(),
+        identity,
+        display_name: if author.display_name.is_empty() {
+            handle.clone()
+        } else {
+            author.display_name.clone()
+        },
+        followers: i64::try_from(author.followers).unwrap_or(i64::MAX),
+        language: m.language.chars().take(35).collect(),
+    };
+    Some((
+        Heard {
+            tenant_id,
+            mention: m,
+            handle,
+            topic,
+            actionable,
+        },
+        speaker,
+    ))
+}
+
+/// What one batch of mentions did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Threaded {
+    pub opened: usize,
+    pub joined: usize,
+    pub reopened: usize,
+    pub ignored: usize,
+}
+
+/// Threads a batch of classified mentions: each finds (or creates) its
+/// customer, then joins the open case of its thread or of its customer on the
+/// same topic, or — when it is a cry for help — opens a case. A mention already
+/// on a case (a redelivery) does nothing. Set-based: a fixed number of
+/// statements per batch.
+pub async fn thread_mentions(
     conn: &mut PgConnection,
     outbox: &Outbox,
     mentions: &[(String, MentionClassified)],
-) -> Result<usize, sqlx::Error> {
-    let actionable: Vec<&(String, MentionClassified)> = mentions
+) -> Result<Threaded, sqlx::Error> {
+    // One entry per mention id; those without an author are ignored.
+    let mut seen = HashSet::new();
+    let (mut items, mut speakers) = (Vec::new(), Vec::new());
+    for (tenant, m) in mentions {
+        if m.mention_id.is_empty() || !seen.insert((tenant.as_str(), m.mention_id.as_str())) {
+            continue;
+        }
+        if let Some((h, s)) = heard(tenant, m) {
+            items.push(h);
+            speakers.push(s);
+        }
+    }
+    let mut outcome = Threaded {
+        ignored: mentions.len() - items.len(),
+        ..Threaded::default()
+    };
+    if items.is_empty() {
+        return Ok(outcome);
+    }
+    // Customers first: their advisory locks also serialise concurrent batches
+    // carrying the same mention, so the redelivery check below is race-free.
+    let customer_ids = customers::find_or_create(conn, &speakers).await?;
+
+    let tenants: Vec<&str> = items.iter().map(|h| h.tenant_id).collect();
+    let mention_ids: Vec<&str> = items
         .iter()
-        .filter(|(_, m)| m.classification.as_ref().is_some_and(|c| c.actionable))
+        .map(|h| h.mention.mention_id.as_str())
         .collect();
-    if actionable.is_empty() {
-        return Ok(0);
-    }
-    let now = Utc::now();
-    let n = actionable.len();
-    let (mut ids, mut tenants, mut channels, mut subjects) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut handles, mut mention_ids, mut threads) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (tenant, m) in &actionable {
-        ids.push(Uuid::now_v7());
-        tenants.push(tenant.as_str());
-        channels.push(i16::try_from(m.channel).unwrap_or(0));
-        subjects.push(subject_from(&m.text));
-        let author = m.author.clone().unwrap_or_default();
-        handles.push(if author.handle.is_empty() {
-            author.external_id
-        } else {
-            author.handle
-        });
-        mention_ids.push(m.mention_id.as_str());
-        threads.push(m.thread_key.as_str());
-    }
-    let opened: Vec<(String, CaseRow)> = sqlx::query_as::<_, TenantCaseRow>(&format!(
-        "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle, mention_id,
-                            thread_key, priority, opened_at, updated_at)
-         SELECT u.id, u.tenant_id, $8, u.channel, u.subject, u.handle, u.mention_id, u.thread,
-                $9, $10, $10
-           FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[], $6::text[],
-                       $7::text[])
-             AS u(id, tenant_id, channel, subject, handle, mention_id, thread)
-         ON CONFLICT ON CONSTRAINT cases_one_per_mention DO NOTHING
-         RETURNING tenant_id, {COLUMNS}"
-    ))
-    .bind(&ids)
+    let known: HashSet<(String, String)> = sqlx::query_as(
+        "SELECT m.tenant_id, m.mention_id FROM case_messages m
+           JOIN unnest($1::text[], $2::text[]) AS u(t, mid)
+             ON m.tenant_id = u.t AND m.mention_id = u.mid",
+    )
     .bind(&tenants)
-    .bind(&channels)
-    .bind(&subjects)
-    .bind(&handles)
     .bind(&mention_ids)
-    .bind(&threads)
-    .bind(CaseStatus::New as i16)
-    .bind(DEFAULT_PRIORITY)
-    .bind(now)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|r| (r.tenant_id, r.case))
     .collect();
-    let events = opened
+    let fresh: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            !known.contains(&(
+                items[i].tenant_id.to_owned(),
+                items[i].mention.mention_id.clone(),
+            ))
+        })
+        .collect();
+    outcome.ignored += items.len() - fresh.len();
+    if fresh.is_empty() {
+        return Ok(outcome);
+    }
+
+    let incoming: Vec<Incoming<'_>> = fresh
+        .iter()
+        .map(|&i| Incoming {
+            tenant_id: items[i].tenant_id,
+            thread_key: items[i].mention.thread_key.as_str(),
+            customer_id: customer_ids[i],
+            topic: items[i].topic,
+            actionable: items[i].actionable,
+        })
+        .collect();
+    let existing = open_cases_for(conn, &incoming).await?;
+    let plans = threading::plan(&incoming, &existing);
+
+    let now = Utc::now();
+    let case_ids: Vec<Uuid> = plans
+        .iter()
+        .map(|p| match p {
+            Plan::Open => Uuid::now_v7(),
+            _ => Uuid::nil(),
+        })
+        .collect();
+
+    // New cases.
+    let opening: Vec<usize> = (0..plans.len())
+        .filter(|&k| plans[k] == Plan::Open)
+        .collect();
+    let opened: Vec<(String, CaseRow)> = if opening.is_empty() {
+        Vec::new()
+    } else {
+        let at = |k: usize| &items[fresh[k]];
+        let ids: Vec<Uuid> = opening.iter().map(|&k| case_ids[k]).collect();
+        let tenants: Vec<&str> = opening.iter().map(|&k| at(k).tenant_id).collect();
+        let channels: Vec<i16> = opening
+            .iter()
+            .map(|&k| i16::try_from(at(k).mention.channel).unwrap_or(0))
+            .collect();
+        let subjects: Vec<String> = opening
+            .iter()
+            .map(|&k| subject_from(&at(k).mention.text))
+            .collect();
+        let handles: Vec<&str> = opening.iter().map(|&k| at(k).handle.as_str()).collect();
+        let mids: Vec<&str> = opening
+            .iter()
+            .map(|&k| at(k).mention.mention_id.as_str())
+            .collect();
+        let threads: Vec<&str> = opening
+            .iter()
+            .map(|&k| at(k).mention.thread_key.as_str())
+            .collect();
+        let customers: Vec<Uuid> = opening.iter().map(|&k| customer_ids[fresh[k]]).collect();
+        let topics: Vec<&str> = opening.iter().map(|&k| at(k).topic).collect();
+        sqlx::query_as::<_, TenantCaseRow>(&format!(
+            "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
+                                mention_id, thread_key, priority, opened_at, updated_at,
+                                customer_id, topic)
+             SELECT u.id, u.tenant_id, $10, u.channel, u.subject, u.handle, u.mention_id,
+                    u.thread, $11, $12, $12, u.customer_id, u.topic
+               FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[],
+                           $6::text[], $7::text[], $8::uuid[], $9::text[])
+                 AS u(id, tenant_id, channel, subject, handle, mention_id, thread, customer_id,
+                      topic)
+             RETURNING tenant_id, {COLUMNS}"
+        ))
+        .bind(&ids)
+        .bind(&tenants)
+        .bind(&channels)
+        .bind(&subjects)
+        .bind(&handles)
+        .bind(&mids)
+        .bind(&threads)
+        .bind(&customers)
+        .bind(&topics)
+        .bind(CaseStatus::New as i16)
+        .bind(DEFAULT_PRIORITY)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.tenant_id, r.case))
+        .collect()
+    };
+    outcome.opened = opened.len();
+
+    // Every message that belongs to a case.
+    let mut msg = MessageRows::default();
+    let mut records: Vec<(String, Record)> = Vec::new();
+    let mut wakes: Vec<(usize, Existing, CaseStatus)> = Vec::new();
+    for (tenant, row) in &opened {
+        records.push((
+            tenant.clone(),
+            Record::case(
+                row.id,
+                "case.opened",
+                json!({}),
+                json!({ "status": "NEW", "mention_id": row.mention_id, "customer_id": row.customer_id.map(|id| id.to_string()), "topic": row.topic }),
+            ),
+        ));
+    }
+    for (k, plan) in plans.iter().enumerate() {
+        let h = &items[fresh[k]];
+        let case_id = match plan {
+            Plan::Open => case_ids[k],
+            Plan::JoinNew(j) => case_ids[*j],
+            Plan::Join(e) => e.case_id,
+            Plan::Ignore => {
+                outcome.ignored += 1;
+                continue;
+            }
+        };
+        if *plan != Plan::Open {
+            outcome.joined += 1;
+            records.push((
+                h.tenant_id.to_owned(),
+                Record::case(
+                    case_id,
+                    "case.message_added",
+                    json!({}),
+                    json!({ "mention_id": h.mention.mention_id }),
+                ),
+            ));
+        }
+        if let Plan::Join(e) = plan
+            && let Some(to) = threading::status_after_inbound(e.status)
+            && !wakes.iter().any(|(_, w, _)| w.case_id == e.case_id)
+        {
+            wakes.push((k, *e, to));
+        }
+        msg.push(
+            h.tenant_id,
+            case_id,
+            MessageDirection::Inbound,
+            h.mention.channel,
+            &h.handle,
+            &h.mention.text,
+            Some(&h.mention.mention_id),
+            h.mention
+                .posted_at
+                .as_ref()
+                .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+                .unwrap_or(now),
+        );
+    }
+    msg.insert(conn).await?;
+
+    // Cases the customer woke up: resolved ones reopen, pending ones are open again.
+    let mut events: Vec<Event> = opened
         .iter()
         .map(|(tenant, row)| case_opened(tenant, row))
         .collect();
+    if !wakes.is_empty() {
+        let ids: Vec<Uuid> = wakes.iter().map(|(_, e, _)| e.case_id).collect();
+        let to: Vec<i16> = wakes.iter().map(|(_, _, s)| *s as i16).collect();
+        let updated: Vec<(Uuid, i64)> = sqlx::query_as(
+            "UPDATE cases c
+                SET status = u.to_status, version = c.version + 1, updated_at = now(),
+                    resolved_at = NULL
+               FROM unnest($1::uuid[], $2::int2[]) AS u(id, to_status)
+              WHERE c.id = u.id
+             RETURNING c.id, c.version",
+        )
+        .bind(&ids)
+        .bind(&to)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (k, e, to) in &wakes {
+            let tenant = items[fresh[*k]].tenant_id;
+            let Some((_, version)) = updated.iter().find(|(id, _)| *id == e.case_id) else {
+                continue;
+            };
+            if e.status == CaseStatus::Resolved {
+                outcome.reopened += 1;
+            }
+            records.push((
+                tenant.to_owned(),
+                Record::case(
+                    e.case_id,
+                    if e.status == CaseStatus::Resolved {
+                        "case.reopened"
+                    } else {
+                        "case.status_changed"
+                    },
+                    json!({ "status": lifecycle::label(e.status) }),
+                    json!({ "status": lifecycle::label(*to), "reason": "the customer wrote again" }),
+                ),
+            ));
+            events.push(case_updated(tenant, e.case_id, *to, *version));
+        }
+    }
+    let tenants: Vec<&str> = records.iter().map(|(t, _)| t.as_str()).collect();
+    let records: Vec<Record> = records.iter().map(|(_, r)| r.clone()).collect();
+    audit::append_for(conn, &tenants, audit::SYSTEM, &records).await?;
     outbox.enqueue(conn, events).await?;
-    Ok(opened.len())
+    Ok(outcome)
+}
+
+/// For each message, the open case of its thread (first) or of its customer
+/// on its topic, if any: not closed, not merged, and if resolved then recently.
+async fn open_cases_for(
+    conn: &mut PgConnection,
+    incoming: &[Incoming<'_>],
+) -> Result<Vec<Option<Existing>>, sqlx::Error> {
+    let tenants: Vec<&str> = incoming.iter().map(|m| m.tenant_id).collect();
+    let threads: Vec<&str> = incoming.iter().map(|m| m.thread_key).collect();
+    let customers: Vec<Uuid> = incoming.iter().map(|m| m.customer_id).collect();
+    let topics: Vec<&str> = incoming.iter().map(|m| m.topic).collect();
+    let rows: Vec<(i64, Uuid, i16)> = sqlx::query_as(
+        "WITH u AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[])
+                    WITH ORDINALITY AS u(t, thread, customer, topic, i)
+         ), candidates AS (
+             SELECT u.i, c.id, c.status, 0 AS rank, c.opened_at
+               FROM u JOIN cases c
+                 ON c.tenant_id = u.t AND c.thread_key = u.thread
+                AND c.thread_key <> '' AND c.status <> 6
+              WHERE c.merged_into IS NULL
+                AND (c.status <> 5 OR c.resolved_at > now() - make_interval(days => $5))
+             UNION ALL
+             SELECT u.i, c.id, c.status, 1 AS rank, c.opened_at
+               FROM u JOIN cases c
+                 ON c.tenant_id = u.t AND c.customer_id = u.customer AND c.topic = u.topic
+                AND c.topic <> '' AND c.status <> 6
+              WHERE c.merged_into IS NULL
+                AND (c.status <> 5 OR c.resolved_at > now() - make_interval(days => $5))
+         )
+         SELECT DISTINCT ON (i) i, id, status FROM candidates ORDER BY i, rank, opened_at DESC",
+    )
+    .bind(&tenants)
+    .bind(&threads)
+    .bind(&customers)
+    .bind(&topics)
+    .bind(threading::REOPEN_WINDOW_DAYS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found = vec![None; incoming.len()];
+    for (i, id, status) in rows {
+        if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| found.get_mut(i)) {
+            *slot = Some(Existing {
+                case_id: id,
+                status: CaseStatus::try_from(i32::from(status)).unwrap_or(CaseStatus::Open),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Messages to insert, column by column.
+#[derive(Default)]
+struct MessageRows<'a> {
+    tenants: Vec<&'a str>,
+    cases: Vec<Uuid>,
+    directions: Vec<i16>,
+    channels: Vec<i16>,
+    authors: Vec<&'a str>,
+    bodies: Vec<&'a str>,
+    mentions: Vec<Option<&'a str>>,
+    posted: Vec<DateTime<Utc>>,
+}
+
+impl<'a> MessageRows<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        tenant_id: &'a str,
+        case_id: Uuid,
+        direction: MessageDirection,
+        channel: i32,
+        author: &'a str,
+        body: &'a str,
+        mention_id: Option<&'a str>,
+        posted_at: DateTime<Utc>,
+    ) {
+        self.tenants.push(tenant_id);
+        self.cases.push(case_id);
+        self.directions.push(direction as i16);
+        self.channels.push(i16::try_from(channel).unwrap_or(0));
+        self.authors.push(author);
+        self.bodies.push(body);
+        self.mentions.push(mention_id);
+        self.posted.push(posted_at);
+    }
+
+    async fn insert(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.cases.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = self.cases.iter().map(|_| Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO case_messages (id, tenant_id, case_id, direction, channel, author, body,
+                                        mention_id, posted_at, created_at)
+             SELECT u.id, u.t, u.c, u.d, u.ch, u.a, u.b, u.m, u.p, clock_timestamp()
+               FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int2[], $5::int2[],
+                           $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+                 AS u(id, t, c, d, ch, a, b, m, p)",
+        )
+        .bind(&ids)
+        .bind(&self.tenants)
+        .bind(&self.cases)
+        .bind(&self.directions)
+        .bind(&self.channels)
+        .bind(&self.authors)
+        .bind(&self.bodies)
+        .bind(&self.mentions)
+        .bind(&self.posted)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -175,7 +588,20 @@ fn is_traditional(channel: Channel) -> bool {
     )
 }
 
-pub fn validate_create(req: &CreateCaseRequest) -> Result<Channel, ServiceError> {
+/// A checked `CreateCase`.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub request_id: String,
+    pub channel: Channel,
+    pub subject: String,
+    pub description: String,
+    pub handle: String,
+    pub identity: Identity,
+    pub customer_id: Option<Uuid>,
+    pub topic: String,
+}
+
+pub fn validate_create(req: &CreateCaseRequest) -> Result<NewCase, ServiceError> {
     let mut v = FieldViolations::new();
     v.check(
         req.request_id.trim().is_empty(),
@@ -199,69 +625,187 @@ pub fn validate_create(req: &CreateCaseRequest) -> Result<Channel, ServiceError>
         "subject",
         "must be at most 200 characters",
     );
-    v.check(
-        req.customer_handle.trim().is_empty(),
-        "customer_handle",
-        "is required",
-    );
+    let identity = if req.customer_handle.trim().is_empty() {
+        v.add("customer_handle", "is required");
+        None
+    } else if is_traditional(channel) {
+        match Identity::parse(&customers::platform_of(channel, ""), &req.customer_handle) {
+            Ok(identity) => Some(identity),
+            Err(msg) => {
+                v.add(
+                    "customer_handle",
+                    msg.replace("value", "the customer's address on this channel"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     v.check(
         req.description.chars().count() > 20_000,
         "description",
         "must be at most 20000 characters",
     );
+    let customer_id = if req.customer_id.is_empty() {
+        None
+    } else {
+        match Uuid::parse_str(&req.customer_id) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                v.add("customer_id", "must be a UUID");
+                None
+            }
+        }
+    };
+    let topic = req.topic.trim();
+    v.check(
+        !valid_topic(topic),
+        "topic",
+        "must be a topic key: at most 64 lower-case letters, digits, _ or -",
+    );
     v.into_result()?;
-    Ok(channel)
+    let Some(identity) = identity else {
+        return Err(invalid("customer_handle", "is required"));
+    };
+    Ok(NewCase {
+        request_id: req.request_id.trim().to_owned(),
+        channel,
+        subject: req.subject.trim().to_owned(),
+        description: req.description.trim().to_owned(),
+        handle: req.customer_handle.trim().to_owned(),
+        identity,
+        customer_id,
+        topic: topic.to_owned(),
+    })
 }
 
 /// Opens a case by API, once per `request_id`: a retry returns the same case.
+/// The customer is the one given, or the one holding the handle on the
+/// channel (created when new).
 pub async fn create(
     pool: &PgPool,
     outbox: &Outbox,
     tenant_id: &str,
-    req: CreateCaseRequest,
+    actor: &str,
+    new: NewCase,
 ) -> Result<CaseRow, ServiceError> {
-    let channel = validate_create(&req)?;
-    let now = Utc::now();
     let mut tx = pool.begin().await?;
+    if let Some(row) = by_request(&mut tx, tenant_id, &new.request_id).await? {
+        return Ok(row);
+    }
+    let customer_id = match new.customer_id {
+        Some(id) => {
+            let merged: Option<Option<Uuid>> = sqlx::query_scalar(
+                "SELECT merged_into FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match merged {
+                None => return Err(ServiceError::NotFound(format!("customer {id}"))),
+                Some(Some(into)) => {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "customer {id} was merged into {into}; open the case for that one"
+                    )));
+                }
+                Some(None) => id,
+            }
+        }
+        None => {
+            customers::find_or_create(
+                &mut tx,
+                &[Speaker {
+                    tenant_id: tenant_id.to_owned(),
+                    identity: new.identity.clone(),
+                    display_name: new.handle.clone(),
+                    followers: 0,
+                    language: String::new(),
+                }],
+            )
+            .await?[0]
+        }
+    };
+    let now = Utc::now();
     let inserted: Option<CaseRow> = sqlx::query_as(&format!(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, description, customer_handle,
-                            priority, request_id, opened_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                            priority, request_id, opened_at, updated_at, customer_id, topic)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
          ON CONFLICT ON CONSTRAINT cases_one_per_request DO NOTHING
          RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(tenant_id)
     .bind(CaseStatus::New as i16)
-    .bind(channel as i16)
-    .bind(req.subject.trim())
-    .bind(req.description.trim())
-    .bind(req.customer_handle.trim())
+    .bind(new.channel as i16)
+    .bind(&new.subject)
+    .bind(&new.description)
+    .bind(&new.handle)
     .bind(DEFAULT_PRIORITY)
-    .bind(req.request_id.trim())
+    .bind(&new.request_id)
     .bind(now)
+    .bind(customer_id)
+    .bind(&new.topic)
     .fetch_optional(&mut *tx)
     .await?;
-    let row = match inserted {
-        Some(row) => {
-            outbox
-                .enqueue(&mut tx, vec![case_opened(tenant_id, &row)])
-                .await?;
-            row
-        }
-        None => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM cases WHERE tenant_id = $1 AND request_id = $2"
-            ))
-            .bind(tenant_id)
-            .bind(req.request_id.trim())
-            .fetch_one(&mut *tx)
+    let Some(row) = inserted else {
+        // A concurrent retry won the race: answer with its case.
+        drop(tx);
+        let mut conn = pool.acquire().await?;
+        return by_request(&mut conn, tenant_id, &new.request_id)
             .await?
-        }
+            .ok_or_else(|| ServiceError::Aborted("retry the request".to_owned()));
     };
+    let mut msg = MessageRows::default();
+    let body = if new.description.is_empty() {
+        &new.subject
+    } else {
+        &new.description
+    };
+    msg.push(
+        tenant_id,
+        row.id,
+        MessageDirection::Inbound,
+        new.channel as i32,
+        &new.handle,
+        body,
+        None,
+        now,
+    );
+    msg.insert(&mut tx).await?;
+    audit::append(
+        &mut tx,
+        tenant_id,
+        actor,
+        &[Record::case(
+            row.id,
+            "case.opened",
+            json!({}),
+            json!({ "status": "NEW", "request_id": new.request_id, "customer_id": customer_id.to_string(), "topic": new.topic }),
+        )],
+    )
+    .await?;
+    outbox
+        .enqueue(&mut tx, vec![case_opened(tenant_id, &row)])
+        .await?;
     tx.commit().await?;
     outbox.wake();
     Ok(row)
+}
+
+async fn by_request(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    request_id: &str,
+) -> Result<Option<CaseRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM cases WHERE tenant_id = $1 AND request_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn get(pool: &PgPool, tenant_id: &str, id: Uuid) -> Result<CaseRow, ServiceError> {
@@ -283,9 +827,8 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<CaseRow>, ServiceError> {
-    let (at, id) = after
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
+    let at = after.as_ref().map(|c| c.at);
+    let after_id = after.map(|c| c.id);
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM cases
           WHERE tenant_id = $1
@@ -297,29 +840,25 @@ pub async fn list(
     .bind(tenant_id)
     .bind(status.map(|s| s as i16))
     .bind(at)
-    .bind(id)
+    .bind(after_id)
     .bind(limit)
     .fetch_all(pool)
     .await?)
 }
 
-/// Moves a case to `to` if the caller read the current `version` and the
-/// lifecycle allows it; enqueues `CaseUpdated` (and `CaseResolved`).
-pub async fn update_status(
-    pool: &PgPool,
-    outbox: &Outbox,
+/// Locks a case of the tenant for a change, checking the version read.
+async fn lock(
+    conn: &mut PgConnection,
     tenant_id: &str,
     id: Uuid,
-    to: CaseStatus,
     version: i64,
 ) -> Result<CaseRow, ServiceError> {
-    let mut tx = pool.begin().await?;
     let current: CaseRow = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM cases WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     ))
     .bind(tenant_id)
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| ServiceError::NotFound(format!("case {id}")))?;
     if current.version != version {
@@ -328,7 +867,23 @@ pub async fn update_status(
             current.version
         )));
     }
-    let from = CaseStatus::try_from(i32::from(current.status)).unwrap_or(CaseStatus::Unspecified);
+    Ok(current)
+}
+
+/// Moves a case to `to` if the caller read the current `version` and the
+/// lifecycle allows it; audits it and enqueues `CaseUpdated` (and `CaseResolved`).
+pub async fn update_status(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    id: Uuid,
+    to: CaseStatus,
+    version: i64,
+) -> Result<CaseRow, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let current = lock(&mut tx, tenant_id, id, version).await?;
+    let from = current.status();
     if !lifecycle::can_move(from, to) {
         return Err(ServiceError::FailedPrecondition(format!(
             "a case cannot move from {} to {}",
@@ -337,7 +892,11 @@ pub async fn update_status(
         )));
     }
     let row: CaseRow = sqlx::query_as(&format!(
-        "UPDATE cases SET status = $3, version = version + 1, updated_at = now()
+        "UPDATE cases
+            SET status = $3, version = version + 1, updated_at = now(),
+                resolved_at = CASE WHEN $3 = 5 THEN now()
+                                   WHEN $3 = 6 THEN resolved_at
+                                   ELSE NULL END
           WHERE tenant_id = $1 AND id = $2
           RETURNING {COLUMNS}"
     ))
@@ -346,16 +905,19 @@ pub async fn update_status(
     .bind(to as i16)
     .fetch_one(&mut *tx)
     .await?;
-    let mut events = vec![new_event(
-        crate::NAME,
+    audit::append(
+        &mut tx,
         tenant_id,
-        id.to_string(),
-        event::Payload::CaseUpdated(CaseUpdated {
-            case_id: id.to_string(),
-            status: lifecycle::label(to).to_owned(),
-            version: row.version,
-        }),
-    )];
+        actor,
+        &[Record::case(
+            id,
+            "case.status_changed",
+            json!({ "status": lifecycle::label(from), "version": current.version }),
+            json!({ "status": lifecycle::label(to), "version": row.version }),
+        )],
+    )
+    .await?;
+    let mut events = vec![case_updated(tenant_id, id, to, row.version)];
     if to == CaseStatus::Resolved {
         events.push(new_event(
             crate::NAME,
@@ -371,6 +933,183 @@ pub async fn update_status(
     tx.commit().await?;
     outbox.wake();
     Ok(row)
+}
+
+/// Folds `source` into `target`: the source's messages move to the target,
+/// the source is closed and points at the target; both are audited and both
+/// versions checked.
+pub async fn merge(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    (source, source_version): (Uuid, i64),
+    (target, target_version): (Uuid, i64),
+) -> Result<CaseRow, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let (first, second) = if source < target {
+        ((source, source_version), (target, target_version))
+    } else {
+        ((target, target_version), (source, source_version))
+    };
+    let a = lock(&mut tx, tenant_id, first.0, first.1).await?;
+    let b = lock(&mut tx, tenant_id, second.0, second.1).await?;
+    let (src, tgt) = if a.id == source { (a, b) } else { (b, a) };
+    for (row, which) in [(&src, "source"), (&tgt, "target")] {
+        if let Some(into) = row.merged_into {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "the {which} case {} was already merged into {into}",
+                row.id
+            )));
+        }
+        if row.status() == CaseStatus::Closed {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "the {which} case {} is closed",
+                row.id
+            )));
+        }
+    }
+    let moved = sqlx::query("UPDATE case_messages SET case_id = $2 WHERE case_id = $1")
+        .bind(source)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let closed: CaseRow = sqlx::query_as(&format!(
+        "UPDATE cases SET status = $2, merged_into = $3, version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(source)
+    .bind(CaseStatus::Closed as i16)
+    .bind(target)
+    .fetch_one(&mut *tx)
+    .await?;
+    let merged: CaseRow = sqlx::query_as(&format!(
+        "UPDATE cases SET version = version + 1, updated_at = now() WHERE id = $1
+         RETURNING {COLUMNS}"
+    ))
+    .bind(target)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        tenant_id,
+        actor,
+        &[
+            Record::case(
+                source,
+                "case.merged_into",
+                json!({ "status": lifecycle::label(src.status()) }),
+                json!({ "status": "CLOSED", "merged_into": target.to_string(), "messages_moved": moved }),
+            ),
+            Record::case(
+                target,
+                "case.merged_from",
+                json!({}),
+                json!({ "merged_from": source.to_string(), "messages_moved": moved }),
+            ),
+        ],
+    )
+    .await?;
+    outbox
+        .enqueue(
+            &mut tx,
+            vec![
+                case_updated(tenant_id, source, CaseStatus::Closed, closed.version),
+                case_updated(tenant_id, target, merged.status(), merged.version),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(merged)
+}
+
+/// Merges two customers and tells subscribers about every case that moved.
+pub async fn merge_customers(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    source: (Uuid, i64),
+    target: (Uuid, i64),
+) -> Result<customers::CustomerView, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let merge = customers::merge(&mut tx, tenant_id, actor, source, target).await?;
+    let events = merge
+        .moved_cases
+        .iter()
+        .map(|(id, version, status)| {
+            let status =
+                CaseStatus::try_from(i32::from(*status)).unwrap_or(CaseStatus::Unspecified);
+            case_updated(tenant_id, *id, status, *version)
+        })
+        .collect();
+    outbox.enqueue(&mut tx, events).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(merge.target)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub direction: i16,
+    pub channel: i16,
+    pub author: String,
+    pub body: String,
+    pub mention_id: Option<String>,
+    pub posted_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn message_to_proto(row: MessageRow) -> CaseMessage {
+    CaseMessage {
+        message_id: row.id.to_string(),
+        case_id: row.case_id.to_string(),
+        direction: i32::from(row.direction),
+        channel: i32::from(row.channel),
+        author: row.author,
+        body: row.body,
+        mention_id: row.mention_id.unwrap_or_default(),
+        posted_at: Some(timestamp(row.posted_at)),
+    }
+}
+
+pub fn message_cursor(row: &MessageRow) -> Cursor {
+    Cursor {
+        at: row.created_at,
+        id: row.id,
+    }
+}
+
+/// A case's messages, oldest first. NOT_FOUND when the case is not the tenant's.
+pub async fn messages(
+    pool: &PgPool,
+    tenant_id: &str,
+    case_id: Uuid,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, ServiceError> {
+    get(pool, tenant_id, case_id).await?;
+    let at = after.as_ref().map(|c| c.at);
+    let after_id = after.map(|c| c.id);
+    Ok(sqlx::query_as(
+        "SELECT id, case_id, direction, channel, author, body, mention_id, posted_at, created_at
+           FROM case_messages
+          WHERE tenant_id = $1 AND case_id = $2
+            AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4))
+          ORDER BY created_at, id
+          LIMIT $5",
+    )
+    .bind(tenant_id)
+    .bind(case_id)
+    .bind(at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
 }
 
 #[cfg(test)]
@@ -390,22 +1129,36 @@ mod tests {
     fn create_names_every_bad_field() {
         let err = validate_create(&CreateCaseRequest {
             channel: Channel::X as i32,
+            customer_id: "nope".into(),
+            topic: "Not A Topic".into(),
             ..Default::default()
         })
         .expect_err("invalid");
         let text = err.to_string();
-        for field in ["request_id", "channel", "subject", "customer_handle"] {
+        for field in [
+            "request_id",
+            "channel",
+            "subject",
+            "customer_handle",
+            "customer_id",
+            "topic",
+        ] {
             assert!(text.contains(field), "{field} missing from {text}");
         }
-        assert!(
-            validate_create(&CreateCaseRequest {
-                request_id: "r1".into(),
-                channel: Channel::Email as i32,
-                subject: "Refund".into(),
-                customer_handle: "jane@example.com".into(),
-                description: String::new(),
-            })
-            .is_ok()
-        );
+        let email = CreateCaseRequest {
+            request_id: "r1".into(),
+            channel: Channel::Email as i32,
+            subject: "Refund".into(),
+            customer_handle: "Jane@Example.com".into(),
+            ..Default::default()
+        };
+        let ok = validate_create(&email).expect("valid");
+        assert_eq!(ok.identity.value, "jane@example.com");
+        let err = validate_create(&CreateCaseRequest {
+            customer_handle: "jane".into(),
+            ..email
+        })
+        .expect_err("not an address");
+        assert!(err.to_string().contains("customer_handle"));
     }
 }

@@ -21,8 +21,8 @@ impl EventHandler for CaseEvents {
                 _ => None,
             })
             .collect();
-        let opened = crate::cases::open_from_mentions(conn, outbox, &mentions).await?;
-        tracing::debug!(mentions = mentions.len(), opened, "mentions handled");
+        let threaded = crate::cases::thread_mentions(conn, outbox, &mentions).await?;
+        tracing::debug!(mentions = mentions.len(), ?threaded, "mentions handled");
         Ok(())
     }
 }

@@ -1,18 +1,31 @@
-//! The gRPC face of the case service: reads the caller, delegates, translates.
+//! The gRPC face of the case service: reads the caller, checks the request,
+//! delegates to the domain, translates the answer.
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    Case, CaseStatus, CreateCaseRequest, GetCaseRequest, ListCasesRequest, ListCasesResponse,
-    UpdateCaseStatusRequest,
+    Case, CaseStatus, CreateCaseRequest, CreateCustomerRequest, Customer, FindCustomerRequest,
+    GetCaseRequest, GetCustomerRequest, LinkIdentityRequest, ListAuditEntriesRequest,
+    ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
+    ListCasesResponse, MergeCasesRequest, MergeCustomersRequest, UnlinkIdentityRequest,
+    UpdateCaseStatusRequest, UpdateCustomerRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
-use earshot_server::{ServiceContext, invalid};
+use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::cases;
+use crate::audit::{self, Subject};
+use crate::cases::{self, Versioned};
+use crate::customers::{self, Identity};
 
 pub struct Cases {
     pub ctx: ServiceContext,
+}
+
+/// Tenant and actor of a call.
+fn who<T>(request: &Request<T>) -> Result<(String, String), Status> {
+    let caller = earshot_auth::caller(request)?;
+    Ok((caller.tenant_id.clone(), caller.subject.clone()))
 }
 
 /// A status filter: unspecified means any status.
@@ -32,6 +45,72 @@ fn required_status(raw: i32) -> Result<CaseStatus, Status> {
     }
 }
 
+/// An id field, gathered into `v`.
+fn id_field(raw: &str, field: &str, v: &mut FieldViolations) -> Option<Uuid> {
+    if raw.is_empty() {
+        v.add(field, "is required");
+        return None;
+    }
+    Uuid::parse_str(raw)
+        .map_err(|_| v.add(field, "must be a UUID"))
+        .ok()
+}
+
+/// A version field, gathered into `v`.
+fn version_field(version: i64, field: &str, v: &mut FieldViolations) {
+    v.check(
+        version < 1,
+        field,
+        "must be the version last read (1 or more)",
+    );
+}
+
+/// The two sides of a merge: distinct ids and their versions.
+fn merge_sides(
+    (source, source_version): (&str, i64),
+    (target, target_version): (&str, i64),
+    noun: &str,
+) -> Result<(Versioned, Versioned), ServiceError> {
+    let mut v = FieldViolations::new();
+    let s = id_field(source, &format!("source_{noun}_id"), &mut v);
+    let t = id_field(target, &format!("target_{noun}_id"), &mut v);
+    version_field(source_version, "source_version", &mut v);
+    version_field(target_version, "target_version", &mut v);
+    if let (Some(s), Some(t)) = (s, t) {
+        v.check(
+            s == t,
+            format!("target_{noun}_id"),
+            "must differ from the source",
+        );
+    }
+    v.into_result()?;
+    match (s, t) {
+        (Some(s), Some(t)) => Ok(((s, source_version), (t, target_version))),
+        _ => Err(invalid(format!("source_{noun}_id"), "is required")),
+    }
+}
+
+/// A customer id, version and identity of a link or unlink.
+fn identity_change(
+    customer_id: &str,
+    version: i64,
+    identity: Option<&earshot_proto::case::v1::Identity>,
+) -> Result<(Uuid, i64, Identity), ServiceError> {
+    let mut v = FieldViolations::new();
+    let id = id_field(customer_id, "customer_id", &mut v);
+    version_field(version, "version", &mut v);
+    let identity = Identity::from_proto(identity, "identity", &mut v);
+    v.into_result()?;
+    match (id, identity) {
+        (Some(id), Some(identity)) => Ok((id, version, identity)),
+        _ => Err(invalid("identity", "is required")),
+    }
+}
+
+fn customer(view: customers::CustomerView) -> Response<Customer> {
+    Response::new(customers::to_proto(view))
+}
+
 #[tonic::async_trait]
 impl CaseService for Cases {
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
@@ -39,20 +118,15 @@ impl CaseService for Cases {
         &self,
         request: Request<CreateCaseRequest>,
     ) -> Result<Response<Case>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
-        let row = cases::create(
-            &self.ctx.pool,
-            &self.ctx.outbox,
-            &tenant,
-            request.into_inner(),
-        )
-        .await?;
+        let (tenant, actor) = who(&request)?;
+        let new = cases::validate_create(request.get_ref())?;
+        let row = cases::create(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, new).await?;
         Ok(Response::new(cases::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let (tenant, _) = who(&request)?;
         let id = parse_id(&request.get_ref().case_id, "case_id")?;
         let row = cases::get(&self.ctx.pool, &tenant, id).await?;
         Ok(Response::new(cases::to_proto(row)))
@@ -63,7 +137,7 @@ impl CaseService for Cases {
         &self,
         request: Request<ListCasesRequest>,
     ) -> Result<Response<ListCasesResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let (tenant, _) = who(&request)?;
         let req = request.into_inner();
         let limit = page_size(req.page_size)?;
         let after = Cursor::decode(&req.page_token)?;
@@ -81,7 +155,7 @@ impl CaseService for Cases {
         &self,
         request: Request<UpdateCaseStatusRequest>,
     ) -> Result<Response<Case>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let (tenant, actor) = who(&request)?;
         let req = request.into_inner();
         let id = parse_id(&req.case_id, "case_id")?;
         let to = required_status(req.status)?;
@@ -92,11 +166,189 @@ impl CaseService for Cases {
             &self.ctx.pool,
             &self.ctx.outbox,
             &tenant,
+            &actor,
             id,
             to,
             req.version,
         )
         .await?;
         Ok(Response::new(cases::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_cases(
+        &self,
+        request: Request<MergeCasesRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (source, target) = merge_sides(
+            (&req.source_case_id, req.source_version),
+            (&req.target_case_id, req.target_version),
+            "case",
+        )?;
+        let row = cases::merge(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            source,
+            target,
+        )
+        .await?;
+        Ok(Response::new(cases::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_case_messages(
+        &self,
+        request: Request<ListCaseMessagesRequest>,
+    ) -> Result<Response<ListCaseMessagesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.into_inner();
+        let id = parse_id(&req.case_id, "case_id")?;
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows = cases::messages(&self.ctx.pool, &tenant, id, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, cases::message_cursor);
+        Ok(Response::new(ListCaseMessagesResponse {
+            messages: rows.into_iter().map(cases::message_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_entries(
+        &self,
+        request: Request<ListAuditEntriesRequest>,
+    ) -> Result<Response<ListAuditEntriesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.into_inner();
+        let subject = match (req.case_id.is_empty(), req.customer_id.is_empty()) {
+            (false, true) => Subject::Case(parse_id(&req.case_id, "case_id")?),
+            (true, false) => Subject::Customer(parse_id(&req.customer_id, "customer_id")?),
+            _ => {
+                return Err(
+                    invalid("case_id", "give exactly one of case_id and customer_id").into(),
+                );
+            }
+        };
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows = audit::list(&self.ctx.pool, &tenant, subject, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, audit::cursor);
+        Ok(Response::new(ListAuditEntriesResponse {
+            entries: rows.into_iter().map(audit::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn create_customer(
+        &self,
+        request: Request<CreateCustomerRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let new = customers::validate_create(request.get_ref())?;
+        Ok(customer(
+            customers::create(&self.ctx.pool, &tenant, &actor, new).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_customer(
+        &self,
+        request: Request<GetCustomerRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, _) = who(&request)?;
+        let id = parse_id(&request.get_ref().customer_id, "customer_id")?;
+        Ok(customer(customers::get(&self.ctx.pool, &tenant, id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_customer(
+        &self,
+        request: Request<FindCustomerRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, _) = who(&request)?;
+        let mut v = FieldViolations::new();
+        let identity =
+            Identity::from_proto(request.get_ref().identity.as_ref(), "identity", &mut v);
+        v.into_result()?;
+        let identity = identity.ok_or_else(|| invalid("identity", "is required"))?;
+        Ok(customer(
+            customers::find(&self.ctx.pool, &tenant, &identity).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_customer(
+        &self,
+        request: Request<UpdateCustomerRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let mut v = FieldViolations::new();
+        let id = id_field(&req.customer_id, "customer_id", &mut v);
+        version_field(req.version, "version", &mut v);
+        let change = customers::check_update(req, &mut v);
+        v.into_result()?;
+        let id = id.ok_or_else(|| invalid("customer_id", "is required"))?;
+        Ok(customer(
+            customers::update(&self.ctx.pool, &tenant, &actor, id, req.version, change).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn link_identity(
+        &self,
+        request: Request<LinkIdentityRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (id, version, identity) =
+            identity_change(&req.customer_id, req.version, req.identity.as_ref())?;
+        Ok(customer(
+            customers::link(&self.ctx.pool, &tenant, &actor, id, version, identity).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn unlink_identity(
+        &self,
+        request: Request<UnlinkIdentityRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (id, version, identity) =
+            identity_change(&req.customer_id, req.version, req.identity.as_ref())?;
+        Ok(customer(
+            customers::unlink(&self.ctx.pool, &tenant, &actor, id, version, identity).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_customers(
+        &self,
+        request: Request<MergeCustomersRequest>,
+    ) -> Result<Response<Customer>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (source, target) = merge_sides(
+            (&req.source_customer_id, req.source_version),
+            (&req.target_customer_id, req.target_version),
+            "customer",
+        )?;
+        Ok(customer(
+            cases::merge_customers(
+                &self.ctx.pool,
+                &self.ctx.outbox,
+                &tenant,
+                &actor,
+                source,
+                target,
+            )
+            .await?,
+        ))
     }
 }

@@ -1,9 +1,12 @@
 //! Case: turns cries for help into cases and moves them to resolution.
 
+pub mod audit;
 pub mod cases;
+pub mod customers;
 mod events;
 mod grpc;
 pub mod lifecycle;
+pub mod threading;
 
 use earshot_auth::ScopePolicy;
 use earshot_proto::case::v1::case_service_server::CaseServiceServer;
@@ -36,6 +39,16 @@ impl Service for CaseService {
             .service(SERVICE, "cases:write")
             .method("/earshot.case.v1.CaseService/GetCase", "cases:read")
             .method("/earshot.case.v1.CaseService/ListCases", "cases:read")
+            .method(
+                "/earshot.case.v1.CaseService/ListCaseMessages",
+                "cases:read",
+            )
+            .method(
+                "/earshot.case.v1.CaseService/ListAuditEntries",
+                "cases:read",
+            )
+            .method("/earshot.case.v1.CaseService/GetCustomer", "cases:read")
+            .method("/earshot.case.v1.CaseService/FindCustomer", "cases:read")
             .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 

@@ -1,0 +1,166 @@
+//! The append-only audit trail: every change to a case or a customer, with
+//! the actor, the action, the fields before and after, and the time. Entries
+//! are written in the transaction of the change they record.
+
+use chrono::{DateTime, Utc};
+use earshot_proto::case::v1::AuditEntry;
+use earshot_server::ServiceError;
+use earshot_server::convert::{Cursor, timestamp};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Actor of what the service does by itself (opening cases from events, reopening).
+pub const SYSTEM: &str = "system";
+
+/// One entry to append.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub case_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub action: &'static str,
+    pub before: Value,
+    pub after: Value,
+}
+
+impl Record {
+    pub fn case(case_id: Uuid, action: &'static str, before: Value, after: Value) -> Self {
+        Self {
+            case_id: Some(case_id),
+            customer_id: None,
+            action,
+            before,
+            after,
+        }
+    }
+
+    pub fn customer(customer_id: Uuid, action: &'static str, before: Value, after: Value) -> Self {
+        Self {
+            case_id: None,
+            customer_id: Some(customer_id),
+            action,
+            before,
+            after,
+        }
+    }
+}
+
+/// Appends `records` of one tenant, all by `actor`, in one statement.
+pub async fn append(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    actor: &str,
+    records: &[Record],
+) -> Result<(), sqlx::Error> {
+    let tenants: Vec<&str> = records.iter().map(|_| tenant_id).collect();
+    append_for(conn, &tenants, actor, records).await
+}
+
+/// Appends `records`, the i-th for `tenants[i]`, all by `actor`, in one statement.
+pub async fn append_for(
+    conn: &mut PgConnection,
+    tenants: &[&str],
+    actor: &str,
+    records: &[Record],
+) -> Result<(), sqlx::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = records.iter().map(|_| Uuid::now_v7()).collect();
+    let cases: Vec<Option<Uuid>> = records.iter().map(|r| r.case_id).collect();
+    let customers: Vec<Option<Uuid>> = records.iter().map(|r| r.customer_id).collect();
+    let actions: Vec<&str> = records.iter().map(|r| r.action).collect();
+    let before: Vec<String> = records.iter().map(|r| r.before.to_string()).collect();
+    let after: Vec<String> = records.iter().map(|r| r.after.to_string()).collect();
+    sqlx::query(
+        "INSERT INTO audit_entries (id, tenant_id, case_id, customer_id, actor, action, before,
+                                    after, at)
+         SELECT u.id, u.tenant_id, u.case_id, u.customer_id, $7, u.action, u.before::jsonb,
+                u.after::jsonb, clock_timestamp()
+           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+                       $8::text[])
+             AS u(id, tenant_id, case_id, customer_id, action, before, after)",
+    )
+    .bind(&ids)
+    .bind(tenants)
+    .bind(&cases)
+    .bind(&customers)
+    .bind(&actions)
+    .bind(&before)
+    .bind(actor)
+    .bind(&after)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whose trail to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Case(Uuid),
+    Customer(Uuid),
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EntryRow {
+    pub id: Uuid,
+    pub case_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub before: String,
+    pub after: String,
+    pub at: DateTime<Utc>,
+}
+
+pub fn to_proto(row: EntryRow) -> AuditEntry {
+    AuditEntry {
+        entry_id: row.id.to_string(),
+        case_id: row.case_id.map(|id| id.to_string()).unwrap_or_default(),
+        customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
+        actor: row.actor,
+        action: row.action,
+        before: row.before,
+        after: row.after,
+        at: Some(timestamp(row.at)),
+    }
+}
+
+pub fn cursor(row: &EntryRow) -> Cursor {
+    Cursor {
+        at: row.at,
+        id: row.id,
+    }
+}
+
+/// Oldest first, after `after` when given.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: &str,
+    subject: Subject,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<EntryRow>, ServiceError> {
+    let (column, id) = match subject {
+        Subject::Case(id) => ("case_id", id),
+        Subject::Customer(id) => ("customer_id", id),
+    };
+    let at = after.as_ref().map(|c| c.at);
+    let after_id = after.map(|c| c.id);
+    Ok(sqlx::query_as(&format!(
+        "SELECT id, case_id, customer_id, actor, action, before::text AS before,
+                after::text AS after, at
+           FROM audit_entries
+          WHERE tenant_id = $1 AND {column} = $2
+            AND ($3::timestamptz IS NULL OR (at, id) > ($3, $4))
+          ORDER BY at, id
+          LIMIT $5"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
