@@ -2,11 +2,13 @@
 //! them along their lifecycle, and merging them. Every query is scoped by
 //! tenant; every change is audited and its events enqueued in its transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
-use earshot_proto::case::v1::{Case, CaseMessage, CaseStatus, CreateCaseRequest, MessageDirection};
+use earshot_proto::case::v1::{
+    Case, CaseMessage, CaseStatus, CreateCaseRequest, Lane, MessageDirection,
+};
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
     CaseOpened, CaseResolved, CaseUpdated, Event, MentionClassified, event,
@@ -20,6 +22,7 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
+use crate::routing;
 use crate::threading::{self, Existing, Incoming, Plan};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,11 +42,18 @@ pub struct CaseRow {
     pub topic: String,
     pub merged_into: Option<Uuid>,
     pub resolved_at: Option<DateTime<Utc>>,
+    pub lane: i16,
+    pub queue: String,
+    pub assignee: Option<String>,
+    pub required_skills: Vec<String>,
+    pub experts: Vec<String>,
+    pub routing_rule_id: Option<Uuid>,
 }
 
 const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
                        priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
-                       resolved_at";
+                       resolved_at, lane, queue, assignee, required_skills, experts, \
+                       routing_rule_id";
 
 /// An id with the version its caller read.
 pub type Versioned = (Uuid, i64);
@@ -74,6 +84,15 @@ pub fn to_proto(row: CaseRow) -> Case {
         topic: row.topic,
         merged_into_case_id: row.merged_into.map(|id| id.to_string()).unwrap_or_default(),
         resolved_at: row.resolved_at.map(timestamp),
+        lane: i32::from(row.lane),
+        queue: row.queue,
+        assignee: row.assignee.unwrap_or_default(),
+        required_skills: row.required_skills,
+        experts: row.experts,
+        routing_rule_id: row
+            .routing_rule_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -315,16 +334,30 @@ pub async fn thread_mentions(
             .collect();
         let customers: Vec<Uuid> = opening.iter().map(|&k| customer_ids[fresh[k]]).collect();
         let topics: Vec<&str> = opening.iter().map(|&k| at(k).topic).collect();
+        let to_route: Vec<ToRoute<'_>> = opening
+            .iter()
+            .map(|&k| ToRoute::mention(at(k).tenant_id, customer_ids[fresh[k]], at(k).mention))
+            .collect();
+        let routed = route_and_assign(conn, &to_route).await?;
+        let priorities: Vec<&str> = routed.iter().map(|(d, _)| d.priority.as_str()).collect();
+        let lanes: Vec<i16> = routed.iter().map(|(d, _)| d.lane as i16).collect();
+        let queues: Vec<&str> = routed.iter().map(|(d, _)| d.queue.as_str()).collect();
+        let assignees: Vec<Option<&str>> = routed.iter().map(|(_, a)| a.as_deref()).collect();
+        let rule_ids: Vec<Option<Uuid>> = routed.iter().map(|(d, _)| d.rule_id).collect();
         sqlx::query_as::<_, TenantCaseRow>(&format!(
             "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
                                 mention_id, thread_key, priority, opened_at, updated_at,
-                                customer_id, topic)
+                                customer_id, topic, lane, queue, assignee, routing_rule_id,
+                                required_skills)
              SELECT u.id, u.tenant_id, $10, u.channel, u.subject, u.handle, u.mention_id,
-                    u.thread, $11, $12, $12, u.customer_id, u.topic
+                    u.thread, u.priority, $11, $11, u.customer_id, u.topic, u.lane, u.queue,
+                    u.assignee, u.rule_id, coalesce(r.required_skills, '{{}}')
                FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[],
-                           $6::text[], $7::text[], $8::uuid[], $9::text[])
+                           $6::text[], $7::text[], $8::uuid[], $9::text[], $12::text[],
+                           $13::int2[], $14::text[], $15::text[], $16::uuid[])
                  AS u(id, tenant_id, channel, subject, handle, mention_id, thread, customer_id,
-                      topic)
+                      topic, priority, lane, queue, assignee, rule_id)
+               LEFT JOIN routing_rules r ON r.id = u.rule_id
              RETURNING tenant_id, {COLUMNS}"
         ))
         .bind(&ids)
@@ -337,8 +370,12 @@ pub async fn thread_mentions(
         .bind(&customers)
         .bind(&topics)
         .bind(CaseStatus::New as i16)
-        .bind(DEFAULT_PRIORITY)
         .bind(now)
+        .bind(&priorities)
+        .bind(&lanes)
+        .bind(&queues)
+        .bind(&assignees)
+        .bind(&rule_ids)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
@@ -354,12 +391,7 @@ pub async fn thread_mentions(
     for (tenant, row) in &opened {
         records.push((
             tenant.clone(),
-            Record::case(
-                row.id,
-                "case.opened",
-                json!({}),
-                json!({ "status": "NEW", "mention_id": row.mention_id, "customer_id": row.customer_id.map(|id| id.to_string()), "topic": row.topic }),
-            ),
+            Record::case(row.id, "case.opened", json!({}), opened_snapshot(row)),
         ));
     }
     for (k, plan) in plans.iter().enumerate() {
@@ -728,10 +760,31 @@ pub async fn create(
         }
     };
     let now = Utc::now();
+    let topics: Vec<&str> = if new.topic.is_empty() {
+        Vec::new()
+    } else {
+        vec![new.topic.as_str()]
+    };
+    let (decision, assignee) = route_and_assign(
+        &mut tx,
+        &[ToRoute {
+            tenant_id,
+            customer_id,
+            topics,
+            intent: 0,
+            urgencies: Vec::new(),
+            sentiment: None,
+            channel: new.channel as i16,
+            followers: 0,
+        }],
+    )
+    .await?
+    .remove(0);
     let inserted: Option<CaseRow> = sqlx::query_as(&format!(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, description, customer_handle,
-                            priority, request_id, opened_at, updated_at, customer_id, topic)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
+                            priority, request_id, opened_at, updated_at, customer_id, topic,
+                            lane, queue, assignee, routing_rule_id, required_skills)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT ON CONSTRAINT cases_one_per_request DO NOTHING
          RETURNING {COLUMNS}"
     ))
@@ -742,11 +795,16 @@ pub async fn create(
     .bind(&new.subject)
     .bind(&new.description)
     .bind(&new.handle)
-    .bind(DEFAULT_PRIORITY)
+    .bind(&decision.priority)
     .bind(&new.request_id)
     .bind(now)
     .bind(customer_id)
     .bind(&new.topic)
+    .bind(decision.lane as i16)
+    .bind(&decision.queue)
+    .bind(&assignee)
+    .bind(decision.rule_id)
+    .bind(&decision.required_skills)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = inserted else {
@@ -778,12 +836,11 @@ pub async fn create(
         &mut tx,
         tenant_id,
         actor,
-        &[Record::case(
-            row.id,
-            "case.opened",
-            json!({}),
-            json!({ "status": "NEW", "request_id": new.request_id, "customer_id": customer_id.to_string(), "topic": new.topic }),
-        )],
+        &[Record::case(row.id, "case.opened", json!({}), {
+            let mut after = opened_snapshot(&row);
+            after["request_id"] = json!(new.request_id);
+            after
+        })],
     )
     .await?;
     outbox
@@ -1110,6 +1167,288 @@ pub async fn messages(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// The audit snapshot of a case just opened.
+fn opened_snapshot(row: &CaseRow) -> serde_json::Value {
+    json!({
+        "status": "NEW",
+        "mention_id": row.mention_id,
+        "customer_id": row.customer_id.map(|id| id.to_string()),
+        "topic": row.topic,
+        "lane": lane_label(row.lane),
+        "priority": row.priority,
+        "queue": row.queue,
+        "assignee": row.assignee,
+        "routing_rule_id": row.routing_rule_id.map(|id| id.to_string()),
+    })
+}
+
+fn lane_label(lane: i16) -> &'static str {
+    Lane::try_from(i32::from(lane))
+        .unwrap_or(Lane::Unspecified)
+        .as_str_name()
+        .trim_start_matches("LANE_")
+}
+
+/// What routing needs to know about a case about to open.
+struct ToRoute<'a> {
+    tenant_id: &'a str,
+    customer_id: Uuid,
+    topics: Vec<&'a str>,
+    intent: i16,
+    urgencies: Vec<i16>,
+    sentiment: Option<f64>,
+    channel: i16,
+    followers: i64,
+}
+
+impl<'a> ToRoute<'a> {
+    fn mention(tenant_id: &'a str, customer_id: Uuid, m: &'a MentionClassified) -> Self {
+        let c = m.classification.as_ref();
+        Self {
+            tenant_id,
+            customer_id,
+            topics: c
+                .map(|c| c.topics.iter().map(|t| t.topic.as_str()).collect())
+                .unwrap_or_default(),
+            intent: c.map_or(0, |c| i16::try_from(c.intent).unwrap_or(0)),
+            urgencies: c
+                .map(|c| {
+                    c.urgency
+                        .iter()
+                        .filter_map(|u| i16::try_from(u.urgency).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sentiment: c.and_then(|c| c.sentiment.as_ref()).map(|s| s.compound),
+            channel: i16::try_from(m.channel).unwrap_or(0),
+            followers: m
+                .author
+                .as_ref()
+                .map_or(0, |a| i64::try_from(a.followers).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// Routes each case about to open by its tenant's rules and assigns it to the
+/// least-loaded agent of its queue with room and the skills, when there is one.
+/// A fixed number of statements for the whole batch; the agents involved are
+/// locked so concurrent batches never overfill one.
+async fn route_and_assign(
+    conn: &mut PgConnection,
+    cases: &[ToRoute<'_>],
+) -> Result<Vec<(routing::Decision, Option<String>)>, sqlx::Error> {
+    let mut tenants: Vec<&str> = cases.iter().map(|c| c.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut rules: HashMap<String, Vec<routing::RuleRow>> = HashMap::new();
+    for rule in routing::rules_of(conn, &tenants).await? {
+        rules.entry(rule.tenant_id.clone()).or_default().push(rule);
+    }
+    let customer_ids: Vec<Uuid> = cases.iter().map(|c| c.customer_id).collect();
+    let attributes: HashMap<Uuid, (String, bool, i64)> =
+        sqlx::query_as::<_, (Uuid, String, bool, i64)>(
+            "SELECT id, tier, vip, followers FROM customers WHERE id = ANY($1)",
+        )
+        .bind(&customer_ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, tier, vip, followers)| (id, (tier, vip, followers)))
+        .collect();
+    let no_rules = Vec::new();
+    let decisions: Vec<routing::Decision> = cases
+        .iter()
+        .map(|c| {
+            let (tier, vip, followers) = attributes
+                .get(&c.customer_id)
+                .map_or(("", false, 0), |(t, v, f)| (t.as_str(), *v, *f));
+            let facts = routing::Facts {
+                tier,
+                vip,
+                followers: followers.max(c.followers),
+                topics: c.topics.clone(),
+                intent: c.intent,
+                urgencies: c.urgencies.clone(),
+                sentiment: c.sentiment,
+                channel: c.channel,
+            };
+            routing::route(rules.get(c.tenant_id).unwrap_or(&no_rules), &facts)
+        })
+        .collect();
+    let mut queues: Vec<&str> = decisions.iter().map(|d| d.queue.as_str()).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    let mut roster = routing::roster(conn, &tenants, &queues, &[]).await?;
+    Ok(cases
+        .iter()
+        .zip(decisions)
+        .map(|(c, d)| {
+            let assignee = roster.assign(c.tenant_id, &d.queue, &d.required_skills);
+            (d, assignee)
+        })
+        .collect())
+}
+
+/// Assigns a case to `agent` (any agent of the tenant, by hand) or, when
+/// `None`, to the least-loaded available agent of its queue with room and the
+/// required skills. Open cases only; the version must be the one read.
+pub async fn assign(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    (id, version): Versioned,
+    agent: Option<&str>,
+) -> Result<CaseRow, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let current = lock(&mut tx, tenant_id, id, version).await?;
+    if matches!(current.status(), CaseStatus::Resolved | CaseStatus::Closed) {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "case {id} is {}; reopen it before assigning it",
+            lifecycle::label(current.status())
+        )));
+    }
+    let agent = match agent {
+        Some(agent) => {
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND agent_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(agent)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !exists {
+                return Err(ServiceError::NotFound(format!("agent {agent}")));
+            }
+            agent.to_owned()
+        }
+        None => {
+            let mut roster =
+                routing::roster(&mut tx, &[tenant_id], &[current.queue.as_str()], &[]).await?;
+            roster
+                .assign(tenant_id, &current.queue, &current.required_skills)
+                .ok_or_else(|| {
+                    ServiceError::FailedPrecondition(format!(
+                        "no available agent of queue {} has room and the skills {:?}",
+                        current.queue, current.required_skills
+                    ))
+                })?
+        }
+    };
+    let row: CaseRow = sqlx::query_as(&format!(
+        "UPDATE cases SET assignee = $2, version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&agent)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        tenant_id,
+        actor,
+        &[Record::case(
+            id,
+            "case.assigned",
+            json!({ "assignee": current.assignee }),
+            json!({ "assignee": agent }),
+        )],
+    )
+    .await?;
+    outbox
+        .enqueue(
+            &mut tx,
+            vec![case_updated(tenant_id, id, row.status(), row.version)],
+        )
+        .await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(row)
+}
+
+/// Pulls an expert into a case: `agent` (who must be an expert on the case's
+/// topic) or the least-loaded available expert on it not already there.
+pub async fn add_expert(
+    pool: &PgPool,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    (id, version): Versioned,
+    agent: Option<&str>,
+) -> Result<CaseRow, ServiceError> {
+    let mut tx = pool.begin().await?;
+    let current = lock(&mut tx, tenant_id, id, version).await?;
+    if current.topic.is_empty() {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "case {id} has no topic to find an expert on"
+        )));
+    }
+    let expert = match agent {
+        Some(agent) => {
+            let topics: Vec<String> = sqlx::query_scalar(
+                "SELECT expert_topics FROM agents WHERE tenant_id = $1 AND agent_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(agent)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("agent {agent}")))?;
+            if !topics.contains(&current.topic) {
+                return Err(ServiceError::FailedPrecondition(format!(
+                    "agent {agent} is not an expert on {}",
+                    current.topic
+                )));
+            }
+            agent.to_owned()
+        }
+        None => {
+            let mut roster =
+                routing::roster(&mut tx, &[tenant_id], &[], &[current.topic.as_str()]).await?;
+            roster
+                .expert(tenant_id, &current.topic, &current.experts)
+                .ok_or_else(|| {
+                    ServiceError::FailedPrecondition(format!(
+                        "no other available expert on {} has room",
+                        current.topic
+                    ))
+                })?
+        }
+    };
+    if current.experts.contains(&expert) {
+        return Ok(current);
+    }
+    let row: CaseRow = sqlx::query_as(&format!(
+        "UPDATE cases SET experts = array_append(experts, $2), version = version + 1,
+                          updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&expert)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        tenant_id,
+        actor,
+        &[Record::case(
+            id,
+            "case.expert_added",
+            json!({ "experts": current.experts }),
+            json!({ "experts": row.experts }),
+        )],
+    )
+    .await?;
+    outbox
+        .enqueue(
+            &mut tx,
+            vec![case_updated(tenant_id, id, row.status(), row.version)],
+        )
+        .await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(row)
 }
 
 #[cfg(test)]

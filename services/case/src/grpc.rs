@@ -3,11 +3,14 @@
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    Case, CaseStatus, CreateCaseRequest, CreateCustomerRequest, Customer, FindCustomerRequest,
-    GetCaseRequest, GetCustomerRequest, LinkIdentityRequest, ListAuditEntriesRequest,
+    AddExpertRequest, Agent, AssignCaseRequest, Case, CaseStatus, CreateCaseRequest,
+    CreateCustomerRequest, CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest,
+    DeleteRoutingRuleResponse, FindCustomerRequest, GetCaseRequest, GetCustomerRequest,
+    LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest,
     ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
-    ListCasesResponse, MergeCasesRequest, MergeCustomersRequest, UnlinkIdentityRequest,
-    UpdateCaseStatusRequest, UpdateCustomerRequest,
+    ListCasesResponse, ListRoutingRulesRequest, ListRoutingRulesResponse, MergeCasesRequest,
+    MergeCustomersRequest, PutAgentRequest, RoutingRule, UnlinkIdentityRequest,
+    UpdateCaseStatusRequest, UpdateCustomerRequest, UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
@@ -17,6 +20,7 @@ use uuid::Uuid;
 use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::customers::{self, Identity};
+use crate::routing;
 
 pub struct Cases {
     pub ctx: ServiceContext,
@@ -109,6 +113,44 @@ fn identity_change(
 
 fn customer(view: customers::CustomerView) -> Response<Customer> {
     Response::new(customers::to_proto(view))
+}
+
+/// A case id, its version and an optional agent id (empty: let the service choose).
+fn case_and_agent(
+    case_id: &str,
+    version: i64,
+    agent_id: &str,
+) -> Result<(Versioned, Option<String>), ServiceError> {
+    let mut v = FieldViolations::new();
+    let id = id_field(case_id, "case_id", &mut v);
+    version_field(version, "version", &mut v);
+    v.check(
+        !agent_id.is_empty() && !routing::valid_agent_id(agent_id),
+        "agent_id",
+        "must be 1 to 128 letters, digits or ._@:+-",
+    );
+    v.into_result()?;
+    let id = id.ok_or_else(|| invalid("case_id", "is required"))?;
+    Ok((
+        (id, version),
+        (!agent_id.is_empty()).then(|| agent_id.to_owned()),
+    ))
+}
+
+/// An optional list filter that must be a vocabulary key when given.
+fn optional_key<'a>(raw: &'a str, field: &str, v: &mut FieldViolations) -> Option<&'a str> {
+    if raw.is_empty() {
+        return None;
+    }
+    v.check(
+        raw.len() > 64
+            || !raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+        field,
+        "must be 1 to 64 lower-case letters, digits, _ or -",
+    );
+    Some(raw)
 }
 
 #[tonic::async_trait]
@@ -350,5 +392,151 @@ impl CaseService for Cases {
             )
             .await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn create_routing_rule(
+        &self,
+        request: Request<CreateRoutingRuleRequest>,
+    ) -> Result<Response<RoutingRule>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.get_ref();
+        let rule = routing::validate_create_rule(req)?;
+        let row = routing::create_rule(&self.ctx.pool, &tenant, &req.request_id, rule).await?;
+        Ok(Response::new(routing::rule_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_routing_rule(
+        &self,
+        request: Request<UpdateRoutingRuleRequest>,
+    ) -> Result<Response<RoutingRule>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.get_ref();
+        let mut v = FieldViolations::new();
+        let (id, version) = match req.rule.as_ref() {
+            Some(rule) => {
+                version_field(rule.version, "rule.version", &mut v);
+                (
+                    id_field(&rule.rule_id, "rule.rule_id", &mut v),
+                    rule.version,
+                )
+            }
+            None => (None, 0),
+        };
+        let rule = routing::check_rule(req.rule.as_ref(), &mut v);
+        v.into_result()?;
+        let (Some(id), Some(rule)) = (id, rule) else {
+            return Err(invalid("rule", "is required").into());
+        };
+        let row = routing::update_rule(&self.ctx.pool, &tenant, id, version, rule).await?;
+        Ok(Response::new(routing::rule_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_routing_rule(
+        &self,
+        request: Request<DeleteRoutingRuleRequest>,
+    ) -> Result<Response<DeleteRoutingRuleResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.get_ref();
+        let mut v = FieldViolations::new();
+        let id = id_field(&req.rule_id, "rule_id", &mut v);
+        version_field(req.version, "version", &mut v);
+        v.into_result()?;
+        let id = id.ok_or_else(|| invalid("rule_id", "is required"))?;
+        routing::delete_rule(&self.ctx.pool, &tenant, id, req.version).await?;
+        Ok(Response::new(DeleteRoutingRuleResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_routing_rules(
+        &self,
+        request: Request<ListRoutingRulesRequest>,
+    ) -> Result<Response<ListRoutingRulesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.into_inner();
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows = routing::list_rules(&self.ctx.pool, &tenant, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, routing::rule_cursor);
+        Ok(Response::new(ListRoutingRulesResponse {
+            rules: rows.into_iter().map(routing::rule_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put_agent(
+        &self,
+        request: Request<PutAgentRequest>,
+    ) -> Result<Response<Agent>, Status> {
+        let (tenant, _) = who(&request)?;
+        let agent = routing::validate_agent(request.get_ref())?;
+        let row = routing::put_agent(&self.ctx.pool, &tenant, agent).await?;
+        let open_cases = routing::open_cases(&self.ctx.pool, &tenant, &row.agent_id).await?;
+        Ok(Response::new(routing::agent_to_proto((row, open_cases))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let queue = optional_key(&req.queue, "queue", &mut v);
+        let topic = optional_key(&req.expert_topic, "expert_topic", &mut v);
+        v.into_result()?;
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows =
+            routing::list_agents(&self.ctx.pool, &tenant, queue, topic, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, routing::agent_cursor);
+        Ok(Response::new(ListAgentsResponse {
+            agents: rows.into_iter().map(routing::agent_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn assign_case(
+        &self,
+        request: Request<AssignCaseRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (case, agent) = case_and_agent(&req.case_id, req.version, &req.agent_id)?;
+        let row = cases::assign(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            case,
+            agent.as_deref(),
+        )
+        .await?;
+        Ok(Response::new(cases::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn add_expert(
+        &self,
+        request: Request<AddExpertRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (case, agent) = case_and_agent(&req.case_id, req.version, &req.agent_id)?;
+        let row = cases::add_expert(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            case,
+            agent.as_deref(),
+        )
+        .await?;
+        Ok(Response::new(cases::to_proto(row)))
     }
 }

@@ -6,6 +6,7 @@ pub mod customers;
 mod events;
 mod grpc;
 pub mod lifecycle;
+pub mod routing;
 pub mod threading;
 
 use earshot_auth::ScopePolicy;
@@ -49,6 +50,11 @@ impl Service for CaseService {
             )
             .method("/earshot.case.v1.CaseService/GetCustomer", "cases:read")
             .method("/earshot.case.v1.CaseService/FindCustomer", "cases:read")
+            .method(
+                "/earshot.case.v1.CaseService/ListRoutingRules",
+                "cases:read",
+            )
+            .method("/earshot.case.v1.CaseService/ListAgents", "cases:read")
             .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 

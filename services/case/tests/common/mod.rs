@@ -6,7 +6,7 @@
 use earshot_case::CaseService;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{AuditEntry, ListAuditEntriesRequest};
-use earshot_proto::common::v1::{Author, Channel, Classification, TopicMatch};
+use earshot_proto::common::v1::{Author, Channel, Classification, Sentiment, TopicMatch};
 use earshot_proto::events::v1::event_sink_client::EventSinkClient;
 use earshot_proto::events::v1::{DeliverRequest, DeliverResponse, Event, MentionClassified, event};
 use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
@@ -52,6 +52,8 @@ pub struct Mention<'a> {
     pub topic: &'a str,
     pub actionable: bool,
     pub text: &'a str,
+    pub followers: u64,
+    pub sentiment: Option<f64>,
 }
 
 impl Default for Mention<'_> {
@@ -64,6 +66,8 @@ impl Default for Mention<'_> {
             topic: "",
             actionable: true,
             text: "@acme my card still hasn't arrived, can you help?",
+            followers: 812,
+            sentiment: None,
         }
     }
 }
@@ -80,7 +84,7 @@ impl Mention<'_> {
                 external_id: self.author.into(),
                 handle: format!("user_{}", self.author),
                 display_name: "Jane Doe".into(),
-                followers: 812,
+                followers: self.followers,
                 verified: false,
             }),
             text: self.text.into(),
@@ -97,6 +101,10 @@ impl Mention<'_> {
                         cues: vec![],
                     }]
                 },
+                sentiment: self.sentiment.map(|compound| Sentiment {
+                    compound,
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             matched_rules: vec![],
