@@ -23,6 +23,7 @@ use crate::audit::{self, Record};
 use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
 use crate::routing;
+use crate::sla;
 use crate::threading::{self, Existing, Incoming, Plan};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,12 +49,16 @@ pub struct CaseRow {
     pub required_skills: Vec<String>,
     pub experts: Vec<String>,
     pub routing_rule_id: Option<Uuid>,
+    pub sla_due_at: Option<DateTime<Utc>>,
+    /// The case's SLA clocks, when read with them.
+    #[sqlx(skip)]
+    pub slas: Vec<sla::TimerRow>,
 }
 
 const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
                        priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
                        resolved_at, lane, queue, assignee, required_skills, experts, \
-                       routing_rule_id";
+                       routing_rule_id, sla_due_at";
 
 /// An id with the version its caller read.
 pub type Versioned = (Uuid, i64);
@@ -93,7 +98,29 @@ pub fn to_proto(row: CaseRow) -> Case {
             .routing_rule_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        slas: row.slas.iter().map(sla::timer_to_proto).collect(),
+        sla_due_at: row.sla_due_at.map(timestamp),
     }
+}
+
+/// Reads the SLA clocks of `rows` (one query for all of them).
+pub async fn with_slas(
+    pool: &PgPool,
+    tenant_id: &str,
+    mut rows: Vec<CaseRow>,
+) -> Result<Vec<CaseRow>, ServiceError> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut timers: HashMap<Uuid, Vec<sla::TimerRow>> = HashMap::new();
+    for t in sla::timers_of(pool, tenant_id, &ids).await? {
+        timers.entry(t.case_id).or_default().push(t);
+    }
+    for row in &mut rows {
+        row.slas = timers.remove(&row.id).unwrap_or_default();
+    }
+    Ok(rows)
 }
 
 pub fn cursor(row: &CaseRow) -> Cursor {
@@ -383,6 +410,8 @@ pub async fn thread_mentions(
         .collect()
     };
     outcome.opened = opened.len();
+    let opened_ids: Vec<Uuid> = opened.iter().map(|(_, row)| row.id).collect();
+    sla::start(conn, &opened_ids).await?;
 
     // Every message that belongs to a case.
     let mut msg = MessageRows::default();
@@ -445,9 +474,23 @@ pub async fn thread_mentions(
         .iter()
         .map(|(tenant, row)| case_opened(tenant, row))
         .collect();
+    // The customer wrote again on cases already answered: a next reply is due.
+    let joined: Vec<Uuid> = plans
+        .iter()
+        .filter_map(|p| match p {
+            Plan::Join(e) => Some(e.case_id),
+            _ => None,
+        })
+        .collect();
+    sla::start_next_response(conn, &joined).await?;
     if !wakes.is_empty() {
         let ids: Vec<Uuid> = wakes.iter().map(|(_, e, _)| e.case_id).collect();
         let to: Vec<i16> = wakes.iter().map(|(_, _, s)| *s as i16).collect();
+        let changes: Vec<(Uuid, CaseStatus, CaseStatus)> = wakes
+            .iter()
+            .map(|(_, e, to)| (e.case_id, e.status, *to))
+            .collect();
+        sla::on_status(conn, &changes).await?;
         let updated: Vec<(Uuid, i64)> = sqlx::query_as(
             "UPDATE cases c
                 SET status = u.to_status, version = c.version + 1, updated_at = now(),
@@ -832,6 +875,11 @@ pub async fn create(
         now,
     );
     msg.insert(&mut tx).await?;
+    sla::start(&mut tx, &[row.id]).await?;
+    let row: CaseRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cases WHERE id = $1"))
+        .bind(row.id)
+        .fetch_one(&mut *tx)
+        .await?;
     audit::append(
         &mut tx,
         tenant_id,
@@ -948,6 +996,7 @@ pub async fn update_status(
             lifecycle::label(to)
         )));
     }
+    sla::on_status(&mut tx, &[(id, from, to)]).await?;
     let row: CaseRow = sqlx::query_as(&format!(
         "UPDATE cases
             SET status = $3, version = version + 1, updated_at = now(),
@@ -1026,6 +1075,7 @@ pub async fn merge(
             )));
         }
     }
+    sla::on_status(&mut tx, &[(source, src.status(), CaseStatus::Closed)]).await?;
     let moved = sqlx::query("UPDATE case_messages SET case_id = $2 WHERE case_id = $1")
         .bind(source)
         .bind(target)

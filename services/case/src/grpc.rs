@@ -8,9 +8,10 @@ use earshot_proto::case::v1::{
     DeleteRoutingRuleResponse, FindCustomerRequest, GetCaseRequest, GetCustomerRequest,
     LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest,
     ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
-    ListCasesResponse, ListRoutingRulesRequest, ListRoutingRulesResponse, MergeCasesRequest,
-    MergeCustomersRequest, PutAgentRequest, RoutingRule, UnlinkIdentityRequest,
-    UpdateCaseStatusRequest, UpdateCustomerRequest, UpdateRoutingRuleRequest,
+    ListCasesResponse, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
+    PutSlaPolicyRequest, RoutingRule, SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest,
+    UpdateCustomerRequest, UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
@@ -21,6 +22,7 @@ use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::customers::{self, Identity};
 use crate::routing;
+use crate::sla;
 
 pub struct Cases {
     pub ctx: ServiceContext,
@@ -153,6 +155,21 @@ fn optional_key<'a>(raw: &'a str, field: &str, v: &mut FieldViolations) -> Optio
     Some(raw)
 }
 
+/// A case with its SLA clocks.
+async fn one_with_slas(
+    pool: &sqlx::PgPool,
+    tenant: &str,
+    row: cases::CaseRow,
+) -> Result<Response<Case>, Status> {
+    let id = row.id;
+    cases::with_slas(pool, tenant, vec![row])
+        .await?
+        .into_iter()
+        .next()
+        .map(|row| Response::new(cases::to_proto(row)))
+        .ok_or_else(|| ServiceError::NotFound(format!("case {id}")).into())
+}
+
 #[tonic::async_trait]
 impl CaseService for Cases {
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
@@ -163,7 +180,7 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let new = cases::validate_create(request.get_ref())?;
         let row = cases::create(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, new).await?;
-        Ok(Response::new(cases::to_proto(row)))
+        one_with_slas(&self.ctx.pool, &tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -171,7 +188,7 @@ impl CaseService for Cases {
         let (tenant, _) = who(&request)?;
         let id = parse_id(&request.get_ref().case_id, "case_id")?;
         let row = cases::get(&self.ctx.pool, &tenant, id).await?;
-        Ok(Response::new(cases::to_proto(row)))
+        one_with_slas(&self.ctx.pool, &tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -186,6 +203,7 @@ impl CaseService for Cases {
         let status = optional_status(req.status)?;
         let rows = cases::list(&self.ctx.pool, &tenant, status, after, limit).await?;
         let next_page_token = next_page_token(&rows, limit, cases::cursor);
+        let rows = cases::with_slas(&self.ctx.pool, &tenant, rows).await?;
         Ok(Response::new(ListCasesResponse {
             cases: rows.into_iter().map(cases::to_proto).collect(),
             next_page_token,
@@ -538,5 +556,33 @@ impl CaseService for Cases {
         )
         .await?;
         Ok(Response::new(cases::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put_sla_policy(
+        &self,
+        request: Request<PutSlaPolicyRequest>,
+    ) -> Result<Response<SlaPolicy>, Status> {
+        let (tenant, _) = who(&request)?;
+        let policy = sla::validate_policy(request.get_ref())?;
+        let row = sla::put_policy(&self.ctx.pool, &tenant, policy).await?;
+        Ok(Response::new(sla::policy_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_sla_policies(
+        &self,
+        request: Request<ListSlaPoliciesRequest>,
+    ) -> Result<Response<ListSlaPoliciesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.into_inner();
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows = sla::list_policies(&self.ctx.pool, &tenant, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, sla::policy_cursor);
+        Ok(Response::new(ListSlaPoliciesResponse {
+            policies: rows.into_iter().map(sla::policy_to_proto).collect(),
+            next_page_token,
+        }))
     }
 }

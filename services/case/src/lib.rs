@@ -7,6 +7,7 @@ mod events;
 mod grpc;
 pub mod lifecycle;
 pub mod routing;
+pub mod sla;
 pub mod threading;
 
 use earshot_auth::ScopePolicy;
@@ -55,10 +56,17 @@ impl Service for CaseService {
                 "cases:read",
             )
             .method("/earshot.case.v1.CaseService/ListAgents", "cases:read")
+            .method("/earshot.case.v1.CaseService/ListSlaPolicies", "cases:read")
             .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
+        // The SLA scheduler lives as long as the service: it stops on shutdown.
+        tokio::spawn(sla::run(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            ctx.shutdown.clone(),
+        ));
         Routes::new(CaseServiceServer::new(grpc::Cases { ctx: ctx.clone() })).add_service(
             event_sink(ctx.pool.clone(), ctx.outbox.clone(), events::CaseEvents),
         )

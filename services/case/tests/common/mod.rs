@@ -8,7 +8,9 @@ use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{AuditEntry, ListAuditEntriesRequest};
 use earshot_proto::common::v1::{Author, Channel, Classification, Sentiment, TopicMatch};
 use earshot_proto::events::v1::event_sink_client::EventSinkClient;
-use earshot_proto::events::v1::{DeliverRequest, DeliverResponse, Event, MentionClassified, event};
+use earshot_proto::events::v1::{
+    DeliverRequest, DeliverResponse, Event, EventBatch, MentionClassified, event,
+};
 use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
 use tonic_types::StatusExt;
 
@@ -22,6 +24,33 @@ impl Harness {
         let db = TestDatabase::create().await;
         let service = TestService::start::<CaseService>(settings(&db, &[]), reserve().await).await;
         Self { db, service }
+    }
+
+    /// A service whose events stay in its outbox (its one subscriber never
+    /// answers), so a test can read every event it emitted with [`Self::emitted`].
+    pub async fn start_keeping_events() -> Self {
+        let db = TestDatabase::create().await;
+        let nobody = reserve().await.local_addr().expect("bound");
+        let service =
+            TestService::start::<CaseService>(settings(&db, &[("probe", nobody)]), reserve().await)
+                .await;
+        Self { db, service }
+    }
+
+    /// Every event the service enqueued, oldest first.
+    pub async fn emitted(&self) -> Vec<Event> {
+        use prost::Message;
+        let pool = self.db.pool("cases").await;
+        let batches: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT payload FROM outbox_batch ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .expect("outbox readable");
+        pool.close().await;
+        batches
+            .iter()
+            .flat_map(|b| EventBatch::decode(b.as_slice()).expect("a batch").events)
+            .collect()
     }
 
     /// A client calling as `tenant` with every tenant scope.

@@ -1,0 +1,521 @@
+//! SLAs: per-tenant policies by priority and lane, the clocks of each case
+//! (started when it opens, paused while it waits on the customer, met when
+//! answered or resolved), and the scheduler that marks overdue clocks breached.
+//! The scheduler keeps no state of its own: it claims due rows with
+//! `FOR UPDATE SKIP LOCKED`, so replicas share the work, and marks a breach in
+//! the transaction that enqueues its `SlaBreached`, so a restart neither loses
+//! nor repeats one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use earshot_outbox::{Outbox, new_event};
+use earshot_proto::case::v1::{
+    CaseStatus, Lane, PutSlaPolicyRequest, SlaPolicy, SlaTarget, SlaTimer,
+};
+use earshot_proto::events::v1::{SlaBreached, event};
+use earshot_server::convert::{Cursor, timestamp};
+use earshot_server::{FieldViolations, ServiceError};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::audit::{self, Record};
+use crate::routing::PRIORITIES;
+
+/// Breaches claimed per scheduler transaction.
+const BATCH: i64 = 500;
+/// How often an idle scheduler looks for overdue clocks.
+pub const POLL: Duration = Duration::from_millis(200);
+/// Longest clock a policy may set: 90 days.
+const MAX_SECONDS: u32 = 90 * 24 * 3600;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub id: Uuid,
+    pub priority: String,
+    pub lane: i16,
+    pub first_response_secs: i32,
+    pub next_response_secs: i32,
+    pub resolution_secs: i32,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+const POLICY_COLUMNS: &str = "id, priority, lane, first_response_secs, next_response_secs, \
+                              resolution_secs, version, created_at";
+
+pub fn policy_to_proto(row: PolicyRow) -> SlaPolicy {
+    let secs = |s: i32| u32::try_from(s).unwrap_or(0);
+    SlaPolicy {
+        priority: row.priority,
+        lane: i32::from(row.lane),
+        first_response_seconds: secs(row.first_response_secs),
+        next_response_seconds: secs(row.next_response_secs),
+        resolution_seconds: secs(row.resolution_secs),
+        version: row.version,
+    }
+}
+
+pub fn policy_cursor(row: &PolicyRow) -> Cursor {
+    Cursor {
+        at: row.created_at,
+        id: row.id,
+    }
+}
+
+/// A checked policy.
+#[derive(Debug, Clone)]
+pub struct PolicyInput {
+    pub priority: String,
+    pub lane: i16,
+    pub first_response: i32,
+    pub next_response: i32,
+    pub resolution: i32,
+    pub version: i64,
+}
+
+pub fn validate_policy(req: &PutSlaPolicyRequest) -> Result<PolicyInput, ServiceError> {
+    let Some(p) = req.policy.as_ref() else {
+        return Err(earshot_server::invalid("policy", "is required"));
+    };
+    let mut v = FieldViolations::new();
+    v.check(
+        !PRIORITIES.contains(&p.priority.as_str()),
+        "policy.priority",
+        "must be low, normal, high or urgent",
+    );
+    let lane = match Lane::try_from(p.lane) {
+        Ok(Lane::Unspecified) | Err(_) => {
+            v.add("policy.lane", "must be STANDARD or FAST");
+            0
+        }
+        Ok(lane) => lane as i16,
+    };
+    for (value, field) in [
+        (p.first_response_seconds, "policy.first_response_seconds"),
+        (p.next_response_seconds, "policy.next_response_seconds"),
+        (p.resolution_seconds, "policy.resolution_seconds"),
+    ] {
+        v.check(value > MAX_SECONDS, field, "must be at most 90 days");
+    }
+    v.check(
+        p.first_response_seconds == 0 && p.next_response_seconds == 0 && p.resolution_seconds == 0,
+        "policy",
+        "must set at least one clock",
+    );
+    v.check(
+        p.version < 0,
+        "policy.version",
+        "must be 0 to create, else the version last read",
+    );
+    v.into_result()?;
+    let secs = |s: u32| i32::try_from(s).unwrap_or(i32::MAX);
+    Ok(PolicyInput {
+        priority: p.priority.clone(),
+        lane,
+        first_response: secs(p.first_response_seconds),
+        next_response: secs(p.next_response_seconds),
+        resolution: secs(p.resolution_seconds),
+        version: p.version,
+    })
+}
+
+/// Creates (version 0) or updates the tenant's policy for a priority and lane.
+/// New clocks follow it; running ones keep the due time they started with.
+pub async fn put_policy(
+    pool: &PgPool,
+    tenant_id: &str,
+    p: PolicyInput,
+) -> Result<PolicyRow, ServiceError> {
+    let row: Option<PolicyRow> = if p.version == 0 {
+        sqlx::query_as(&format!(
+            "INSERT INTO sla_policies (id, tenant_id, priority, lane, first_response_secs,
+                                       next_response_secs, resolution_secs, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+             ON CONFLICT (tenant_id, priority, lane) DO NOTHING
+             RETURNING {POLICY_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(&p.priority)
+        .bind(p.lane)
+        .bind(p.first_response)
+        .bind(p.next_response)
+        .bind(p.resolution)
+        .fetch_optional(pool)
+        .await?
+    } else {
+        sqlx::query_as(&format!(
+            "UPDATE sla_policies
+                SET first_response_secs = $4, next_response_secs = $5, resolution_secs = $6,
+                    version = version + 1
+              WHERE tenant_id = $1 AND priority = $2 AND lane = $3 AND version = $7
+             RETURNING {POLICY_COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(&p.priority)
+        .bind(p.lane)
+        .bind(p.first_response)
+        .bind(p.next_response)
+        .bind(p.resolution)
+        .bind(p.version)
+        .fetch_optional(pool)
+        .await?
+    };
+    if let Some(row) = row {
+        return Ok(row);
+    }
+    let current: Option<PolicyRow> = sqlx::query_as(&format!(
+        "SELECT {POLICY_COLUMNS} FROM sla_policies
+          WHERE tenant_id = $1 AND priority = $2 AND lane = $3"
+    ))
+    .bind(tenant_id)
+    .bind(&p.priority)
+    .bind(p.lane)
+    .fetch_optional(pool)
+    .await?;
+    let what = format!("SLA policy for {} priority", p.priority);
+    Err(match current {
+        None => ServiceError::NotFound(what),
+        // A retried create of the same policy answers with it.
+        Some(row)
+            if p.version == 0
+                && row.version == 1
+                && (
+                    row.first_response_secs,
+                    row.next_response_secs,
+                    row.resolution_secs,
+                ) == (p.first_response, p.next_response, p.resolution) =>
+        {
+            return Ok(row);
+        }
+        Some(row) if p.version == 0 => ServiceError::AlreadyExists(format!(
+            "{what} exists at version {}; update it with that version",
+            row.version
+        )),
+        Some(row) => ServiceError::Aborted(format!(
+            "{what} changed since version {}; it is at version {}",
+            p.version, row.version
+        )),
+    })
+}
+
+pub async fn list_policies(
+    pool: &PgPool,
+    tenant_id: &str,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<PolicyRow>, ServiceError> {
+    let at = after.as_ref().map(|c| c.at);
+    let after_id = after.map(|c| c.id);
+    Ok(sqlx::query_as(&format!(
+        "SELECT {POLICY_COLUMNS} FROM sla_policies
+          WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+          ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(tenant_id)
+    .bind(at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimerRow {
+    pub case_id: Uuid,
+    pub target: i16,
+    pub state: i16,
+    pub due_at: Option<DateTime<Utc>>,
+    pub remaining_secs: Option<f64>,
+    pub breached_at: Option<DateTime<Utc>>,
+}
+
+pub fn timer_to_proto(row: &TimerRow) -> SlaTimer {
+    SlaTimer {
+        target: i32::from(row.target),
+        state: i32::from(row.state),
+        due_at: row.due_at.map(timestamp),
+        breached_at: row.breached_at.map(timestamp),
+        remaining_seconds: row
+            .remaining_secs
+            .map_or(0, |s| s.clamp(0.0, f64::from(u32::MAX)) as u32),
+    }
+}
+
+/// The clocks of `cases`, by case then target.
+pub async fn timers_of(
+    pool: &PgPool,
+    tenant_id: &str,
+    cases: &[Uuid],
+) -> Result<Vec<TimerRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT case_id, target, state, due_at, remaining_secs, breached_at
+           FROM case_sla_timers WHERE tenant_id = $1 AND case_id = ANY($2)
+          ORDER BY case_id, target",
+    )
+    .bind(tenant_id)
+    .bind(cases)
+    .fetch_all(pool)
+    .await
+}
+
+/// Recomputes each case's `sla_due_at`: the earliest due time of a running or
+/// breached clock.
+async fn refresh_due(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cases c
+            SET sla_due_at = (SELECT min(t.due_at) FROM case_sla_timers t
+                               WHERE t.case_id = c.id AND t.state IN (1, 4))
+          WHERE c.id = ANY($1)",
+    )
+    .bind(cases)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Starts the first-response and resolution clocks of newly opened cases by
+/// their tenant's policy for the case's priority and lane. Set-based.
+pub async fn start(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at)
+         SELECT c.id, c.tenant_id, t.target, 1, c.opened_at + make_interval(secs => t.secs)
+           FROM cases c
+           JOIN sla_policies p
+             ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
+          CROSS JOIN LATERAL (VALUES (1::int2, p.first_response_secs),
+                                     (3::int2, p.resolution_secs)) AS t(target, secs)
+          WHERE c.id = ANY($1) AND t.secs > 0
+         ON CONFLICT (case_id, target) DO NOTHING",
+    )
+    .bind(cases)
+    .execute(&mut *conn)
+    .await?;
+    refresh_due(conn, cases).await
+}
+
+/// Starts (or restarts) the next-response clock of cases the customer wrote
+/// to again after their first reply; a clock already running keeps its time.
+pub async fn start_next_response(
+    conn: &mut PgConnection,
+    cases: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let started: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at)
+         SELECT c.id, c.tenant_id, 2, 1, now() + make_interval(secs => p.next_response_secs)
+           FROM cases c
+           JOIN sla_policies p
+             ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
+           JOIN case_sla_timers f ON f.case_id = c.id AND f.target = 1 AND f.state = 3
+          WHERE c.id = ANY($1) AND p.next_response_secs > 0
+         ON CONFLICT (case_id, target) DO UPDATE
+            SET state = 1, due_at = EXCLUDED.due_at, breached_at = NULL, remaining_secs = NULL
+          WHERE case_sla_timers.state IN (3, 4)
+         RETURNING case_id",
+    )
+    .bind(cases)
+    .fetch_all(&mut *conn)
+    .await?;
+    refresh_due(conn, &started).await
+}
+
+/// Moves the clocks of cases whose status changed: paused while pending the
+/// customer, running again when they leave it, met (or stopped) when resolved
+/// or closed.
+pub async fn on_status(
+    conn: &mut PgConnection,
+    changes: &[(Uuid, CaseStatus, CaseStatus)],
+) -> Result<(), sqlx::Error> {
+    let pick = |f: &dyn Fn(CaseStatus, CaseStatus) -> bool| -> Vec<Uuid> {
+        changes
+            .iter()
+            .filter(|(_, from, to)| f(*from, *to))
+            .map(|(id, _, _)| *id)
+            .collect()
+    };
+    let pause = pick(&|_, to| to == CaseStatus::PendingCustomer);
+    let resume = pick(&|from, to| {
+        from == CaseStatus::PendingCustomer
+            && !matches!(to, CaseStatus::Resolved | CaseStatus::Closed)
+    });
+    let stop = pick(&|_, to| matches!(to, CaseStatus::Resolved | CaseStatus::Closed));
+    if !pause.is_empty() {
+        sqlx::query(
+            "UPDATE case_sla_timers
+                SET state = 2, remaining_secs = greatest(0, extract(epoch FROM due_at - now())),
+                    due_at = NULL
+              WHERE case_id = ANY($1) AND state = 1",
+        )
+        .bind(&pause)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !resume.is_empty() {
+        sqlx::query(
+            "UPDATE case_sla_timers
+                SET state = 1, due_at = now() + make_interval(secs => remaining_secs),
+                    remaining_secs = NULL
+              WHERE case_id = ANY($1) AND state = 2",
+        )
+        .bind(&resume)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !stop.is_empty() {
+        sqlx::query(
+            "UPDATE case_sla_timers SET state = 3, remaining_secs = NULL
+              WHERE case_id = ANY($1) AND state IN (1, 2)",
+        )
+        .bind(&stop)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let touched: Vec<Uuid> = changes.iter().map(|(id, _, _)| *id).collect();
+    refresh_due(conn, &touched).await
+}
+
+/// A clock past its due time, claimed by the scheduler.
+#[derive(Debug, sqlx::FromRow)]
+struct Due {
+    case_id: Uuid,
+    tenant_id: String,
+    target: i16,
+    due_at: DateTime<Utc>,
+    priority: String,
+    lane: i16,
+}
+
+fn target_label(target: i16) -> &'static str {
+    SlaTarget::try_from(i32::from(target))
+        .unwrap_or(SlaTarget::Unspecified)
+        .as_str_name()
+        .trim_start_matches("SLA_TARGET_")
+}
+
+/// One round of the scheduler: claims up to a batch of overdue running
+/// clocks, marks them breached, audits them and enqueues `SlaBreached`, all in
+/// one transaction. Returns how many it marked.
+pub async fn breach_due(pool: &PgPool, outbox: &Outbox) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<Due> = sqlx::query_as(
+        "WITH claimed AS (
+             SELECT case_id, target FROM case_sla_timers
+              WHERE state = 1 AND due_at <= now()
+              ORDER BY due_at
+              LIMIT $1
+              FOR UPDATE SKIP LOCKED
+         )
+         UPDATE case_sla_timers t SET state = 4, breached_at = now()
+           FROM claimed, cases c
+          WHERE t.case_id = claimed.case_id AND t.target = claimed.target AND c.id = t.case_id
+         RETURNING t.case_id, t.tenant_id, t.target, t.due_at, c.priority, c.lane",
+    )
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let tenants: Vec<&str> = due.iter().map(|d| d.tenant_id.as_str()).collect();
+    let records: Vec<Record> = due
+        .iter()
+        .map(|d| {
+            Record::case(
+                d.case_id,
+                "case.sla_breached",
+                json!({ "target": target_label(d.target), "state": "RUNNING" }),
+                json!({ "target": target_label(d.target), "state": "BREACHED", "due_at": d.due_at.to_rfc3339() }),
+            )
+        })
+        .collect();
+    audit::append_for(&mut tx, &tenants, audit::SYSTEM, &records).await?;
+    let events = due
+        .iter()
+        .map(|d| {
+            new_event(
+                crate::NAME,
+                &d.tenant_id,
+                d.case_id.to_string(),
+                event::Payload::SlaBreached(SlaBreached {
+                    case_id: d.case_id.to_string(),
+                    target: target_label(d.target).to_owned(),
+                    due_at: Some(timestamp(d.due_at)),
+                    priority: d.priority.clone(),
+                    lane: Lane::try_from(i32::from(d.lane))
+                        .unwrap_or(Lane::Unspecified)
+                        .as_str_name()
+                        .trim_start_matches("LANE_")
+                        .to_owned(),
+                }),
+            )
+        })
+        .collect();
+    outbox.enqueue(&mut tx, events).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(due.len())
+}
+
+/// The scheduler: marks overdue clocks breached until `shutdown`. Errors (a
+/// database outage) are logged and retried on the next round.
+pub async fn run(pool: PgPool, outbox: Outbox, shutdown: CancellationToken) {
+    loop {
+        let marked = tokio::select! {
+            () = shutdown.cancelled() => return,
+            marked = breach_due(&pool, &outbox) => marked,
+        };
+        match marked {
+            Ok(n) if n as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "SLA scheduler round failed; retrying"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use earshot_proto::case::v1::SlaState;
+
+    #[test]
+    fn policies_name_their_bad_fields() {
+        let err = validate_policy(&PutSlaPolicyRequest {
+            policy: Some(SlaPolicy {
+                priority: "asap".into(),
+                lane: 0,
+                first_response_seconds: MAX_SECONDS + 1,
+                ..Default::default()
+            }),
+        })
+        .expect_err("invalid");
+        let text = err.to_string();
+        for field in [
+            "policy.priority",
+            "policy.lane",
+            "policy.first_response_seconds",
+        ] {
+            assert!(text.contains(field), "{field} missing from {text}");
+        }
+        assert_eq!(
+            target_label(SlaTarget::FirstResponse as i16),
+            "FIRST_RESPONSE"
+        );
+        assert_eq!(SlaState::Breached as i16, 4, "the SQL above relies on it");
+        assert_eq!(SlaState::Running as i16, 1);
+        assert_eq!(SlaState::Paused as i16, 2);
+        assert_eq!(SlaState::Met as i16, 3);
+    }
+}
