@@ -1,0 +1,100 @@
+//! VADER sentiment throughput on one core, no database.
+//!
+//! Corpus: TweetEval sentiment tweets (SemEval 2017; 93 characters on
+//! average), then the mixed listening corpus (tweets with banking77 and
+//! Bitext requests), from `shared/data` beside the repository (override
+//! with `EARSHOT_DATA`). Rates are texts per second of this thread's CPU
+//! time, best of five rounds, as in `benches/rules.rs`.
+//!
+//! Run: `cargo bench -p earshot-listening --bench sentiment`
+//! (`EARSHOT_BENCH_MS` sets the time per measurement, default 2000.)
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use earshot_listening::sentiment::{polarity_scores, polarity_scores_with_cues, preload};
+use earshot_testkit::corpus;
+
+/// Time this thread has spent on a CPU, from `/proc/thread-self/schedstat`
+/// (nanoseconds); `None` where that is unavailable.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Runs `pass` over the corpus for about `budget`, in five rounds, and
+/// returns the best round's texts per second of this thread's CPU time, or
+/// of wall time where that is unknown.
+fn throughput(corpus_len: usize, budget: Duration, mut pass: impl FnMut()) -> f64 {
+    const ROUNDS: u32 = 5;
+    pass(); // warm up
+    let mut best = 0f64;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let cpu_start = thread_cpu_time();
+        let mut texts = 0usize;
+        while texts == 0 || start.elapsed() < budget / ROUNDS {
+            pass();
+            texts += corpus_len;
+        }
+        let elapsed = match (cpu_start, thread_cpu_time()) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => start.elapsed(),
+        };
+        best = best.max(texts as f64 / elapsed.as_secs_f64());
+    }
+    best
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let labelled = corpus::load_labelled().expect("the corpus in shared/data (or EARSHOT_DATA)");
+    let tweets: Vec<&str> = labelled
+        .iter()
+        .filter(|(_, origin)| *origin == corpus::Origin::Tweet)
+        .map(|(text, _)| text.as_str())
+        .collect();
+    let mixed: Vec<&str> = labelled.iter().map(|(text, _)| text.as_str()).collect();
+    let budget = Duration::from_millis(
+        std::env::var("EARSHOT_BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000),
+    );
+    let started = Instant::now();
+    preload();
+    println!(
+        "lexicons loaded in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let chars = |texts: &[&str]| {
+        texts.iter().map(|t| t.chars().count()).sum::<usize>() as f64 / texts.len() as f64
+    };
+    let clock = if thread_cpu_time().is_some() {
+        "thread CPU time"
+    } else {
+        "wall time"
+    };
+    println!("one core, texts per second of {clock} (best of 5 rounds)");
+    for (name, texts) in [("TweetEval tweets", &tweets), ("mixed corpus", &mixed)] {
+        let scores = throughput(texts.len(), budget, || {
+            for text in texts.iter() {
+                black_box(polarity_scores(black_box(text)));
+            }
+        });
+        let cues = throughput(texts.len(), budget, || {
+            for text in texts.iter() {
+                black_box(polarity_scores_with_cues(black_box(text)));
+            }
+        });
+        println!(
+            "{name}: {} texts, {:.0} chars/text from {}",
+            texts.len(),
+            chars(texts),
+            corpus::data_dir().display()
+        );
+        println!("  polarity_scores:           {scores:>10.0} texts/s per core");
+        println!("  polarity_scores_with_cues: {cues:>10.0} texts/s per core");
+    }
+}
