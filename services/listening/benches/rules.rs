@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use earshot_listening::classify::classify;
+use earshot_listening::classify::{classify, default_taxonomy};
 use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
 use earshot_testkit::corpus;
 // splitmix64: deterministic runs.
@@ -369,7 +369,13 @@ fn main() {
 
     let classify_rate = throughput(corpus.len(), budget, || {
         for m in &corpus {
-            black_box(classify(&m.text));
+            black_box(classify(
+                &m.text,
+                m.followers,
+                m.verified,
+                0.0,
+                default_taxonomy(),
+            ));
         }
     });
     let mut reused = Document::default();
@@ -467,7 +473,13 @@ fn bench_size(
     });
     let full_rate = throughput(corpus.len(), budget, || {
         for m in corpus {
-            black_box(classify(&m.text));
+            black_box(classify(
+                &m.text,
+                m.followers,
+                m.verified,
+                0.0,
+                default_taxonomy(),
+            ));
             reused.rebuild(&m.text, &meta(m));
             set.matches_with(reused, &mut scratch, &mut out);
             black_box(&out);
