@@ -373,7 +373,9 @@ const OUTAGE: &[&str] = &[
     "service down",
     "down for everyone",
     "is it just me",
-    "anyone else",
+    "anyone else having",
+    "anyone else getting",
+    "anyone else unable",
     "not loading",
     "won't load",
     "doesn't load",
@@ -401,7 +403,9 @@ const SAFETY: &[&str] = &[
     "fire hazard",
     "burst into flames",
     "flames",
-    "smoke",
+    "smoke coming",
+    "burning smell",
+    "smell of burning",
     "exploded",
     "explosion",
     "overheating",
@@ -423,10 +427,11 @@ const SAFETY: &[&str] = &[
     "unsafe",
     "dangerous",
     "hazard",
-    "recall",
+    "product recall",
+    "recalled",
     "carbon monoxide",
     "gas leak",
-    "toxic",
+    "toxic fumes",
     "bleeding",
     "salmonella",
     "hacked",
@@ -445,7 +450,11 @@ const LEGAL: &[&str] = &[
     "lawyers",
     "attorney",
     "solicitor",
-    "sue",
+    "sue you",
+    "going to sue",
+    "will sue",
+    "i'll sue",
+    "gonna sue",
     "suing",
     "lawsuit",
     "legal action",
@@ -492,12 +501,13 @@ const CHURN: &[&str] = &[
     "never ordering",
     "never shopping",
     "never flying",
-    "last time i",
+    "last time i ever",
+    "for the last time",
     "lost a customer",
     "lost a loyal customer",
     "done with you",
-    "find another",
-    "unsubscribe",
+    "find another bank",
+    "find another provider",
 ];
 
 const MEDIA: &[&str] = &[
@@ -1594,6 +1604,16 @@ mod tests {
         // Media attention alone needs no reply.
         assert_eq!(actionability(&big), Actionability::None);
         assert!(run("Going to the Apple store tomorrow").urgency.is_empty());
+        // Everyday words that only look urgent.
+        for text in [
+            "Sue from support sorted it in minutes",
+            "I don't recall ordering this",
+            "Anyone else excited for Friday?",
+            "Last time I checked it was fine",
+        ] {
+            let kinds: Vec<i32> = run(text).urgency.iter().map(|u| u.urgency).collect();
+            assert!(kinds.is_empty(), "{text}: {kinds:?}");
+        }
     }
 
     #[test]

@@ -71,6 +71,7 @@ use std::time::Duration;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use chrono::{DateTime, Utc};
+use unicode_properties::emoji::UnicodeEmoji;
 
 /// Most recent mentions remembered per author.
 pub const AUTHOR_HISTORY: usize = 32;
@@ -346,7 +347,7 @@ impl fmt::Debug for NoiseWindow {
 struct Words {
     /// Words outside URLs, handles and hashtags.
     own: u32,
-    /// Non-ASCII symbols (emoji …) outside URLs, handles and hashtags.
+    /// Emoji outside URLs, handles and hashtags.
     symbols: u32,
 }
 
@@ -759,11 +760,17 @@ fn words(text: &str, tokens: &mut Vec<u64>) -> Words {
         if trimmed.starts_with('@') {
             continue;
         }
-        let hashtag = trimmed.starts_with('#');
         let mut hash = FNV_OFFSET;
         let mut in_word = false;
+        // A word right after `#` is a hashtag's name, not the author's own.
+        let mut hashtag = false;
+        let mut prev = ' ';
         for c in chunk.chars() {
-            if c.is_alphanumeric() {
+            if c.is_alphanumeric() || c == '_' || unicode_normalization::char::is_combining_mark(c)
+            {
+                if !in_word {
+                    hashtag = prev == '#';
+                }
                 in_word = true;
                 if c.is_ascii() {
                     hash = fnv(hash, c.to_ascii_lowercase() as u8);
@@ -782,10 +789,11 @@ fn words(text: &str, tokens: &mut Vec<u64>) -> Words {
                     hash = FNV_OFFSET;
                     in_word = false;
                 }
-                if !c.is_ascii() && !unicode_normalization::char::is_combining_mark(c) {
+                if !c.is_ascii() && c.is_emoji_char() {
                     counts.symbols += 1;
                 }
             }
+            prev = c;
         }
         if in_word {
             tokens.push(mix(hash));
@@ -1043,8 +1051,13 @@ mod tests {
             let d = judge_as(&mut w, &settings, text, &format!("a{i}"), 0, false);
             assert_eq!(reason(d), Some(DropReason::LinkOnly), "{text}");
         }
-        // An emoji at the brand says something; so do words beside a link.
-        for text in ["@acme 😡", "@acme look at this https://t.co/pic"] {
+        // An emoji at the brand says something; so do words beside a link
+        // or glued to a hashtag (TweetEval).
+        for text in [
+            "@acme 😡",
+            "@acme look at this https://t.co/pic",
+            "#DrainTheSwamp...suckers.",
+        ] {
             assert_eq!(
                 judge_as(&mut w, &settings, text, "z", 1, false),
                 None,
