@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
 use earshot_proto::case::v1::{
-    Case, CaseMessage, CaseStatus, CreateCaseRequest, Lane, MessageDirection,
+    AuthenticityReport, Case, CaseMessage, CaseStatus, CreateCaseRequest, Lane, MessageDirection,
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
@@ -15,6 +15,7 @@ use earshot_proto::events::v1::{
 };
 use earshot_server::convert::{Cursor, timestamp};
 use earshot_server::{FieldViolations, ServiceError, invalid};
+use prost::Message;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -952,7 +953,7 @@ pub async fn list(
 }
 
 /// Locks a case of the tenant for a change, checking the version read.
-async fn lock(
+pub(crate) async fn lock(
     conn: &mut PgConnection,
     tenant_id: &str,
     id: Uuid,
@@ -973,6 +974,22 @@ async fn lock(
         )));
     }
     Ok(current)
+}
+
+/// Sets a locked case's status (the caller checked the move) and bumps its version.
+pub(crate) async fn set_status_and_bump(
+    conn: &mut PgConnection,
+    id: Uuid,
+    to: CaseStatus,
+) -> Result<CaseRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE cases SET status = $2, version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(to as i16)
+    .fetch_one(conn)
+    .await
 }
 
 /// Moves a case to `to` if the caller read the current `version` and the
@@ -1169,7 +1186,13 @@ pub struct MessageRow {
     pub mention_id: Option<String>,
     pub posted_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    pub public: bool,
+    /// Guard findings of a reply: an encoded `AuthenticityReport`.
+    pub findings: Option<Vec<u8>>,
 }
+
+pub const MESSAGE_COLUMNS: &str = "id, case_id, direction, channel, author, body, mention_id, \
+                                   posted_at, created_at, public, findings";
 
 pub fn message_to_proto(row: MessageRow) -> CaseMessage {
     CaseMessage {
@@ -1181,6 +1204,13 @@ pub fn message_to_proto(row: MessageRow) -> CaseMessage {
         body: row.body,
         mention_id: row.mention_id.unwrap_or_default(),
         posted_at: Some(timestamp(row.posted_at)),
+        public: row.public,
+        findings: row
+            .findings
+            .as_deref()
+            .and_then(|b| AuthenticityReport::decode(b).ok())
+            .map(|r| r.findings)
+            .unwrap_or_default(),
     }
 }
 
@@ -1202,14 +1232,14 @@ pub async fn messages(
     get(pool, tenant_id, case_id).await?;
     let at = after.as_ref().map(|c| c.at);
     let after_id = after.map(|c| c.id);
-    Ok(sqlx::query_as(
-        "SELECT id, case_id, direction, channel, author, body, mention_id, posted_at, created_at
+    Ok(sqlx::query_as(&format!(
+        "SELECT {MESSAGE_COLUMNS}
            FROM case_messages
           WHERE tenant_id = $1 AND case_id = $2
             AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4))
           ORDER BY created_at, id
-          LIMIT $5",
-    )
+          LIMIT $5"
+    ))
     .bind(tenant_id)
     .bind(case_id)
     .bind(at)

@@ -3,15 +3,17 @@
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    AddExpertRequest, Agent, AssignCaseRequest, Case, CaseStatus, CreateCaseRequest,
-    CreateCustomerRequest, CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest,
-    DeleteRoutingRuleResponse, FindCustomerRequest, GetCaseRequest, GetCustomerRequest,
-    LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest,
-    ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
-    ListCasesResponse, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    AddExpertRequest, Agent, AssignCaseRequest, AuthenticityReport, Case, CaseStatus,
+    CheckReplyRequest, CreateCaseRequest, CreateCustomerRequest, CreateRoutingRuleRequest,
+    Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse, FindCustomerRequest,
+    GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy, LinkIdentityRequest,
+    ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
+    ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
+    ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
     ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
-    PutSlaPolicyRequest, RoutingRule, SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest,
-    UpdateCustomerRequest, UpdateRoutingRuleRequest,
+    PutGuardPolicyRequest, PutSlaPolicyRequest, RoutingRule, SendReplyRequest, SendReplyResponse,
+    SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest, UpdateCustomerRequest,
+    UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::customers::{self, Identity};
+use crate::replies;
 use crate::routing;
 use crate::sla;
 
@@ -584,5 +587,59 @@ impl CaseService for Cases {
             policies: rows.into_iter().map(sla::policy_to_proto).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_reply(
+        &self,
+        request: Request<CheckReplyRequest>,
+    ) -> Result<Response<AuthenticityReport>, Status> {
+        let (tenant, _) = who(&request)?;
+        let req = request.get_ref();
+        let id = replies::validate_check(&req.case_id, &req.body)?;
+        let report = replies::check(&self.ctx.pool, &tenant, id, &req.body).await?;
+        Ok(Response::new(replies::report_to_proto(&report)))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn send_reply(
+        &self,
+        request: Request<SendReplyRequest>,
+    ) -> Result<Response<SendReplyResponse>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let out = replies::validate_send(request.get_ref())?;
+        let sent = replies::send(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, out).await?;
+        let case = cases::with_slas(&self.ctx.pool, &tenant, vec![sent.case])
+            .await?
+            .into_iter()
+            .next()
+            .map(cases::to_proto);
+        Ok(Response::new(SendReplyResponse {
+            reply: Some(cases::message_to_proto(sent.reply)),
+            case,
+            report: Some(sent.report),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_guard_policy(
+        &self,
+        request: Request<GetGuardPolicyRequest>,
+    ) -> Result<Response<GuardPolicy>, Status> {
+        let (tenant, _) = who(&request)?;
+        Ok(Response::new(
+            replies::get_policy(&self.ctx.pool, &tenant).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put_guard_policy(
+        &self,
+        request: Request<PutGuardPolicyRequest>,
+    ) -> Result<Response<GuardPolicy>, Status> {
+        let (tenant, _) = who(&request)?;
+        Ok(Response::new(
+            replies::put_policy(&self.ctx.pool, &tenant, request.get_ref().policy.as_ref()).await?,
+        ))
     }
 }

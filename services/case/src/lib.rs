@@ -5,7 +5,9 @@ pub mod cases;
 pub mod customers;
 mod events;
 mod grpc;
+pub mod guard;
 pub mod lifecycle;
+pub mod replies;
 pub mod routing;
 pub mod sla;
 pub mod threading;
@@ -57,6 +59,8 @@ impl Service for CaseService {
             )
             .method("/earshot.case.v1.CaseService/ListAgents", "cases:read")
             .method("/earshot.case.v1.CaseService/ListSlaPolicies", "cases:read")
+            .method("/earshot.case.v1.CaseService/CheckReply", "cases:read")
+            .method("/earshot.case.v1.CaseService/GetGuardPolicy", "cases:read")
             .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 

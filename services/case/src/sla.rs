@@ -328,6 +328,18 @@ pub async fn start_next_response(
     refresh_due(conn, &started).await
 }
 
+/// A reply meets the response clocks that run (or wait) on the case.
+pub async fn met_by_reply(conn: &mut PgConnection, case_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE case_sla_timers SET state = 3, remaining_secs = NULL
+          WHERE case_id = $1 AND target IN (1, 2) AND state IN (1, 2)",
+    )
+    .bind(case_id)
+    .execute(&mut *conn)
+    .await?;
+    refresh_due(conn, &[case_id]).await
+}
+
 /// Moves the clocks of cases whose status changed: paused while pending the
 /// customer, running again when they leave it, met (or stopped) when resolved
 /// or closed.
