@@ -20,7 +20,8 @@
 //!    kept: an emoji at the brand says something.
 //! 4. **Promotional blast** ([`DropReason::PromotionalBlast`]): a promo phrase
 //!    ([`NoiseSettings::promo_phrases`], whole words, any case) together with
-//!    a URL or at least [`NoiseSettings::hashtag_stuffing`] hashtags, unless
+//!    a URL, or with at least [`NoiseSettings::hashtag_stuffing`] hashtags
+//!    or as many handles (tagging strangers), unless
 //!    the text also carries a grievance (`doesn't work`, `not working`,
 //!    `invalid`, `help`, `refund`, `?` …): "@acme your promo code doesn't work
 //!    https://…" is a customer, not a blast.
@@ -157,7 +158,7 @@ pub struct NoiseSettings {
     pub author_similar_max_distance: u32,
     /// Promotional phrases, lowercase, matched as whole words.
     pub promo_phrases: Vec<String>,
-    /// Hashtags that make a promo phrase a blast without a URL. Default 4.
+    /// Hashtags (or handles) that make a promo phrase a blast without a URL. Default 4.
     pub hashtag_stuffing: u32,
     /// Most mentions remembered. Default 100,000 (~100 bytes each).
     pub max_entries: usize,
@@ -416,6 +417,7 @@ impl NoiseWindow {
         let mut dropped = None;
         if !candidate.urls.is_empty()
             || candidate.hashtags.len() >= settings.hashtag_stuffing as usize
+            || candidate.handles.len() >= settings.hashtag_stuffing as usize
         {
             dropped = self.promotional(candidate, settings);
         }
@@ -512,10 +514,13 @@ impl NoiseWindow {
             found.get_or_insert(m.pattern().as_usize());
         }
         let phrase = &settings.promo_phrases[found?];
-        let with = if candidate.urls.is_empty() {
+        let stuffing = settings.hashtag_stuffing as usize;
+        let with = if !candidate.urls.is_empty() {
+            "a link".to_owned()
+        } else if candidate.hashtags.len() >= stuffing {
             format!("{} hashtags", candidate.hashtags.len())
         } else {
-            "a link".to_owned()
+            format!("{} handles", candidate.handles.len())
         };
         Some(Dropped {
             reason: DropReason::PromotionalBlast,
@@ -1091,6 +1096,19 @@ mod tests {
             false,
         );
         assert_eq!(reason(d), Some(DropReason::PromotionalBlast));
+        let d = judge_as(
+            &mut w,
+            &settings,
+            "@ann @ben @cat @dan enter to win a trip to Paris!",
+            "e",
+            1,
+            false,
+        )
+        .expect("tagging strangers");
+        assert_eq!(
+            d.detail,
+            "matches promo phrase 'enter to win' with 4 handles"
+        );
         // A promo phrase alone (no link, few hashtags) is kept: TweetEval.
         assert_eq!(
             judge_as(

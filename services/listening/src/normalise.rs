@@ -33,7 +33,8 @@
 //!   (`pt-BR` → `pt`, `EN_gb` → `en`), when it is 2–3 ASCII letters and not
 //!   `und`/`mul`/`zxx`/`mis`. Otherwise detected with `whichlang` (16
 //!   languages, ~450k texts/s on one core) from the text without its
-//!   entities, when that has at least [`MIN_LETTERS_TO_DETECT`] letters;
+//!   entities, when that has at least [`MIN_LETTERS_TO_DETECT`] letters (an
+//!   ideograph, kana or hangul syllable counts as three);
 //!   otherwise `und`. `whichlang` always answers one of its 16 languages, so
 //!   a text in another language is labelled with the nearest of them.
 
@@ -123,11 +124,21 @@ fn detect(text: &str, skipped: &[(usize, usize)]) -> Option<&'static str> {
         plain.push_str(&text[at..]);
         Cow::Owned(plain)
     };
-    let letters = plain.chars().filter(|c| c.is_alphabetic()).count();
+    let letters: usize = plain.chars().map(letter_weight).sum();
     if letters < MIN_LETTERS_TO_DETECT {
         return None;
     }
     Some(iso_639_1(whichlang::detect_language(&plain)))
+}
+
+/// A letter counts 1, an ideograph, kana or hangul syllable 3 (each says
+/// about as much as a short word); anything else 0.
+fn letter_weight(c: char) -> usize {
+    match u32::from(c) {
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF => 3,
+        _ if c.is_alphabetic() => 1,
+        _ => 0,
+    }
 }
 
 fn iso_639_1(lang: whichlang::Lang) -> &'static str {
@@ -514,6 +525,8 @@ mod tests {
                 "@acme Mon colis est perdu depuis deux semaines #colis https://t.co/x",
                 "fr",
             ),
+            ("荷物がまだ届きません", "ja"),
+            ("배송이 아직 안 왔어요", "ko"),
         ] {
             let n = normalise(text, "");
             assert_eq!(
