@@ -1228,10 +1228,11 @@ fn classify_with(
         .filter(|h| !contained(h, hits))
         .copied()
         .collect();
-    kept_sorted_dedup(lower, cues, kept, compound, followers, verified, taxonomy)
+    decide(lower, cues, kept, compound, followers, verified, taxonomy)
 }
 
-fn kept_sorted_dedup(
+/// Intent, urgency, topics and actionability from the cues kept.
+fn decide(
     lower: &str,
     cues: &Cues,
     mut kept: Vec<(usize, usize, usize)>,

@@ -16,15 +16,15 @@
 //! 3. **Link-only** ([`DropReason::LinkOnly`]): no word of the author's own
 //!    (letters or digits outside URLs, handles and hashtags) and at least one
 //!    URL (emoji do not count as words: `🔥 https://…` is link-only); or,
-//!    without a URL, nothing at all but handles and hashtags. `@acme 😡` is
-//!    kept: an emoji at the brand says something.
+//!    without a URL, nothing at all but handles and hashtags. `@acme 😡` and
+//!    `@acme ??` are kept: an emoji or a nudge at the brand says something.
 //! 4. **Promotional blast** ([`DropReason::PromotionalBlast`]): a promo phrase
 //!    ([`NoiseSettings::promo_phrases`], whole words, any case) together with
-//!    a URL, or with at least [`NoiseSettings::hashtag_stuffing`] hashtags
-//!    or as many handles (tagging strangers), unless
-//!    the text also carries a grievance (`doesn't work`, `not working`,
-//!    `invalid`, `help`, `refund`, `?` …): "@acme your promo code doesn't work
-//!    https://…" is a customer, not a blast.
+//!    a URL, or with at least [`NoiseSettings::hashtag_stuffing`] hashtags or
+//!    as many handles (tagging strangers), unless the text also carries a
+//!    grievance (`doesn't work`, `not working`, `invalid`, `help`, `refund`,
+//!    `?` …): "@acme your promo code doesn't work https://…" is a customer,
+//!    not a blast.
 //! 5. **Exact duplicate** ([`DropReason::ExactDuplicate`]): the same words (case,
 //!    whitespace, punctuation, emoji, URLs and handles ignored) as an earlier
 //!    mention of the window, from the same author at any length, or from
@@ -53,8 +53,10 @@
 //! (measured on TweetEval in the tests). The same author writing the same
 //! short text twice is a duplicate.
 //!
-//! Every mention judged (dropped or not), except brand posts and shares, is
-//! remembered, so a bot that keeps posting keeps being recognised. The window
+//! Every mention judged (dropped or not) that has words of its own is
+//! remembered, once per [`Candidate::identity`] (brand posts, shares and
+//! link-only posts are not), so a bot that keeps posting keeps being
+//! recognised, and a retried batch is not a duplicate of itself. The window
 //! ends at the newest `posted_at` seen; entries older than
 //! [`NoiseSettings::window`] before it are evicted, and so are the oldest
 //! beyond [`NoiseSettings::max_entries`]. A match also needs the two
@@ -348,7 +350,7 @@ impl fmt::Debug for NoiseWindow {
 struct Words {
     /// Words outside URLs, handles and hashtags.
     own: u32,
-    /// Emoji outside URLs, handles and hashtags.
+    /// Emoji and `?` outside URLs, handles and hashtags.
     symbols: u32,
 }
 
@@ -402,7 +404,11 @@ impl NoiseWindow {
         let words = words(candidate.text, &mut self.tokens);
         if words.own == 0 && (!candidate.urls.is_empty() || words.symbols == 0) {
             let detail = if candidate.urls.is_empty() {
-                "nothing but handles and hashtags".to_owned()
+                if candidate.handles.is_empty() && candidate.hashtags.is_empty() {
+                    "no words of its own".to_owned()
+                } else {
+                    "nothing but handles and hashtags".to_owned()
+                }
             } else {
                 format!(
                     "link-only: {} URL(s) and no words of its own",
@@ -794,7 +800,8 @@ fn words(text: &str, tokens: &mut Vec<u64>) -> Words {
                     hash = FNV_OFFSET;
                     in_word = false;
                 }
-                if !c.is_ascii() && c.is_emoji_char() {
+                // "@acme ??" is a nudge from someone waiting.
+                if c == '?' || (!c.is_ascii() && c.is_emoji_char()) {
                     counts.symbols += 1;
                 }
             }
@@ -1062,6 +1069,7 @@ mod tests {
             "@acme 😡",
             "@acme look at this https://t.co/pic",
             "#DrainTheSwamp...suckers.",
+            "@acme ??",
         ] {
             assert_eq!(
                 judge_as(&mut w, &settings, text, "z", 1, false),
