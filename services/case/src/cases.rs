@@ -11,7 +11,7 @@ use earshot_proto::case::v1::{
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
-    CaseOpened, CaseResolved, CaseUpdated, Event, MentionClassified, event,
+    CaseOpened, CaseResolved, CaseUpdated, EscalationRaised, Event, MentionClassified, event,
 };
 use earshot_server::convert::{Cursor, timestamp};
 use earshot_server::{FieldViolations, ServiceError, invalid};
@@ -56,7 +56,7 @@ pub struct CaseRow {
     pub slas: Vec<sla::TimerRow>,
 }
 
-const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
+pub(crate) const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
                        priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
                        resolved_at, lane, queue, assignee, required_skills, experts, \
                        routing_rule_id, sla_due_at";
@@ -654,6 +654,109 @@ struct TenantCaseRow {
     tenant_id: String,
     #[sqlx(flatten)]
     case: CaseRow,
+}
+
+/// Raises the priority of escalated cases one step (to urgent at most) and
+/// moves them to the fast lane; their running SLA clocks tighten to the new
+/// policy's times (never loosen). The case is the one named, else the one
+/// holding the escalated mention. Set-based.
+pub async fn escalate(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    escalations: &[(String, EscalationRaised)],
+) -> Result<usize, sqlx::Error> {
+    if escalations.is_empty() {
+        return Ok(0);
+    }
+    let tenants: Vec<&str> = escalations.iter().map(|(t, _)| t.as_str()).collect();
+    let case_ids: Vec<Option<Uuid>> = escalations
+        .iter()
+        .map(|(_, e)| Uuid::parse_str(&e.case_id).ok())
+        .collect();
+    let mentions: Vec<&str> = escalations
+        .iter()
+        .map(|(_, e)| e.mention_id.as_str())
+        .collect();
+    let reasons: Vec<String> = escalations
+        .iter()
+        .map(|(_, e)| {
+            format!(
+                "{} escalation {}: {}",
+                e.severity, e.escalation_id, e.reason
+            )
+        })
+        .collect();
+    #[derive(sqlx::FromRow)]
+    struct Escalated {
+        tenant_id: String,
+        id: Uuid,
+        status: i16,
+        version: i64,
+        before_priority: String,
+        before_lane: i16,
+        priority: String,
+        reason: String,
+    }
+    let rows: Vec<Escalated> = sqlx::query_as(
+        "WITH u AS (
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[])
+                    WITH ORDINALITY AS u(t, case_id, mention_id, reason, i)
+         ), target AS (
+             SELECT DISTINCT ON (c.id) c.id, u.reason
+               FROM u
+               JOIN cases c ON c.tenant_id = u.t
+                AND (c.id = u.case_id
+                     OR (u.case_id IS NULL AND u.mention_id <> '' AND c.id =
+                         (SELECT m.case_id FROM case_messages m
+                           WHERE m.tenant_id = u.t AND m.mention_id = u.mention_id)))
+              WHERE c.status < 5
+              ORDER BY c.id, u.i
+         ), before AS (
+             SELECT c.id, c.priority, c.lane FROM cases c JOIN target USING (id) FOR UPDATE OF c
+         )
+         UPDATE cases c
+            SET priority = CASE c.priority WHEN 'low' THEN 'normal' WHEN 'normal' THEN 'high'
+                                           ELSE 'urgent' END,
+                lane = 2, version = c.version + 1, updated_at = now()
+           FROM target, before
+          WHERE c.id = target.id AND before.id = c.id
+         RETURNING c.tenant_id, c.id, c.status, c.version, before.priority AS before_priority,
+                   before.lane AS before_lane, c.priority, target.reason",
+    )
+    .bind(&tenants)
+    .bind(&case_ids)
+    .bind(&mentions)
+    .bind(&reasons)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    sla::tighten(conn, &ids).await?;
+    let tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+    let records: Vec<Record> = rows
+        .iter()
+        .map(|r| {
+            Record::case(
+                r.id,
+                "case.escalated",
+                json!({ "priority": r.before_priority, "lane": lane_label(r.before_lane) }),
+                json!({ "priority": r.priority, "lane": "FAST", "reason": r.reason }),
+            )
+        })
+        .collect();
+    audit::append_for(conn, &tenants, audit::SYSTEM, &records).await?;
+    let events = rows
+        .iter()
+        .map(|r| {
+            let status =
+                CaseStatus::try_from(i32::from(r.status)).unwrap_or(CaseStatus::Unspecified);
+            case_updated(&r.tenant_id, r.id, status, r.version)
+        })
+        .collect();
+    outbox.enqueue(conn, events).await?;
+    Ok(rows.len())
 }
 
 /// Channels whose contacts are opened by API rather than from mentions.

@@ -14,15 +14,24 @@ impl EventHandler for CaseEvents {
         outbox: &Outbox,
         events: Vec<Event>,
     ) -> Result<(), ServiceError> {
-        let mentions: Vec<_> = events
-            .into_iter()
-            .filter_map(|e| match e.payload {
-                Some(event::Payload::MentionClassified(m)) => Some((e.tenant_id, m)),
-                _ => None,
-            })
-            .collect();
+        let mut mentions = Vec::new();
+        let mut escalations = Vec::new();
+        for e in events {
+            match e.payload {
+                Some(event::Payload::MentionClassified(m)) => mentions.push((e.tenant_id, m)),
+                Some(event::Payload::EscalationRaised(x)) => escalations.push((e.tenant_id, x)),
+                _ => {}
+            }
+        }
         let threaded = crate::cases::thread_mentions(conn, outbox, &mentions).await?;
-        tracing::debug!(mentions = mentions.len(), ?threaded, "mentions handled");
+        let escalated = crate::cases::escalate(conn, outbox, &escalations).await?;
+        tracing::debug!(
+            mentions = mentions.len(),
+            ?threaded,
+            escalations = escalations.len(),
+            escalated,
+            "events handled"
+        );
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use earshot_proto::case::v1::{
     GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy, LinkIdentityRequest,
     ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
     ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
-    ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
     ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
     PutGuardPolicyRequest, PutSlaPolicyRequest, RoutingRule, SendReplyRequest, SendReplyResponse,
     SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest, UpdateCustomerRequest,
@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::customers::{self, Identity};
+use crate::queue;
 use crate::replies;
 use crate::routing;
 use crate::sla;
@@ -641,5 +642,21 @@ impl CaseService for Cases {
         Ok(Response::new(
             replies::put_policy(&self.ctx.pool, &tenant, request.get_ref().policy.as_ref()).await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_queue(
+        &self,
+        request: Request<ListQueueRequest>,
+    ) -> Result<Response<ListCasesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let (filter, limit, after) = queue::validate(request.get_ref())?;
+        let rows = queue::list(&self.ctx.pool, &tenant, &filter, after, limit).await?;
+        let next_page_token = next_page_token(&rows, limit, queue::cursor);
+        let rows = cases::with_slas(&self.ctx.pool, &tenant, rows).await?;
+        Ok(Response::new(ListCasesResponse {
+            cases: rows.into_iter().map(cases::to_proto).collect(),
+            next_page_token,
+        }))
     }
 }

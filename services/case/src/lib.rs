@@ -7,6 +7,7 @@ mod events;
 mod grpc;
 pub mod guard;
 pub mod lifecycle;
+pub mod queue;
 pub mod replies;
 pub mod routing;
 pub mod sla;
@@ -43,6 +44,7 @@ impl Service for CaseService {
             .service(SERVICE, "cases:write")
             .method("/earshot.case.v1.CaseService/GetCase", "cases:read")
             .method("/earshot.case.v1.CaseService/ListCases", "cases:read")
+            .method("/earshot.case.v1.CaseService/ListQueue", "cases:read")
             .method(
                 "/earshot.case.v1.CaseService/ListCaseMessages",
                 "cases:read",

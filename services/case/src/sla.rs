@@ -340,6 +340,28 @@ pub async fn met_by_reply(conn: &mut PgConnection, case_id: Uuid) -> Result<(), 
     refresh_due(conn, &[case_id]).await
 }
 
+/// After a case's priority or lane changed: running clocks take the new
+/// policy's time from when they started (the case's opening) when that is
+/// sooner than their current due time.
+pub async fn tighten(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE case_sla_timers t
+            SET due_at = least(t.due_at, c.opened_at + make_interval(secs => CASE t.target
+                             WHEN 1 THEN p.first_response_secs
+                             ELSE p.resolution_secs END))
+           FROM cases c
+           JOIN sla_policies p
+             ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
+          WHERE t.case_id = c.id AND c.id = ANY($1) AND t.state = 1 AND t.target IN (1, 3)
+            AND CASE t.target WHEN 1 THEN p.first_response_secs ELSE p.resolution_secs END > 0",
+    )
+    .bind(cases)
+    .execute(&mut *conn)
+    .await?;
+    // Clocks the old policy did not run start under the new one.
+    start(conn, cases).await
+}
+
 /// Moves the clocks of cases whose status changed: paused while pending the
 /// customer, running again when they leave it, met (or stopped) when resolved
 /// or closed.
