@@ -208,6 +208,8 @@ impl TokenMinter {
 pub const TENANT_SCOPES: &[&str] = &[
     "mentions:read",
     "mentions:write",
+    "rules:write",
+    "labels:write",
     "cases:read",
     "cases:write",
     "escalations:read",

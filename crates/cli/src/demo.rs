@@ -11,14 +11,15 @@ use earshot_auth::{AuthConfig, BearerAuth};
 use earshot_config::Env;
 use earshot_proto::case::v1::ListCasesRequest;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
-use earshot_proto::common::v1::{Author, Channel, Intent};
+use earshot_proto::common::v1::{Author, Channel, Intent, Urgency};
 use earshot_proto::escalation::v1::ListEvaluationsRequest;
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
 use earshot_proto::insight::v1::{Day, GetSummaryRequest, GetSummaryResponse};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
-    GetMentionRequest, IngestMentionsRequest, IngestStatus, MentionInput,
+    CreateRuleRequest, GetListeningSettingsRequest, GetMentionRequest, IngestMentionsRequest,
+    IngestStatus, MentionInput, UpdateListeningSettingsRequest,
 };
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
@@ -113,7 +114,29 @@ const STREAM: &[(Channel, bool, &str, u64, &str)] = &[
         0,
         "Caller says her card was stolen abroad and she is locked out of the app.",
     ),
+    // Noise: the brand's own post and a link-only post are stored but dropped.
+    (
+        Channel::X,
+        true,
+        "acmebank",
+        120_000,
+        "Our app update is live! Tell us what you think https://acmebank.example/new",
+    ),
+    (
+        Channel::X,
+        true,
+        "deals4u_bot",
+        3,
+        "https://bit.ly/3xYzAbC https://bit.ly/4pQrStU",
+    ),
 ];
+
+/// The demo tenant's listening rule and the brand's own handle.
+const DEMO_RULE: (&str, &str) = (
+    "cards and top ups",
+    "card* OR \"top up\" OR topup OR (charged NEAR/3 twice)",
+);
+const BRAND_HANDLE: &str = "acmebank";
 
 fn source_of(channel: Channel) -> &'static str {
     match channel {
@@ -150,6 +173,7 @@ pub fn stream(run: &str) -> Vec<MentionInput> {
                 language: "en".into(),
                 thread_key: format!("demo-{run}-{i}"),
                 posted_at: Some(std::time::SystemTime::now().into()),
+                share: false,
             },
         )
         .collect()
@@ -212,6 +236,34 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
     let mut escalation = EscalationServiceClient::new(connect(&host, PORTS[2].1, &auth).await?);
     let mut insight = InsightServiceClient::new(connect(&host, PORTS[3].1, &auth).await?);
 
+    let rule = listening
+        .create_rule(CreateRuleRequest {
+            request_id: "demo-rule-cards".into(),
+            name: DEMO_RULE.0.into(),
+            query: DEMO_RULE.1.into(),
+        })
+        .await?
+        .into_inner();
+    let settings = listening
+        .get_listening_settings(GetListeningSettingsRequest {})
+        .await?
+        .into_inner();
+    if !settings.brand_handles.iter().any(|h| h == BRAND_HANDLE) {
+        let mut brand_handles = settings.brand_handles.clone();
+        brand_handles.push(BRAND_HANDLE.into());
+        listening
+            .update_listening_settings(UpdateListeningSettingsRequest {
+                version: settings.version,
+                topics: if settings.default_topics {
+                    Vec::new()
+                } else {
+                    settings.topics
+                },
+                brand_handles,
+            })
+            .await?;
+    }
+
     let before = summary(&mut insight).await?;
     let run_id = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
     let mentions = stream(&run_id);
@@ -246,8 +298,16 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
             "NOT deduplicated"
         }
     );
+    println!(
+        "            rule \"{}\" v{}: {}",
+        rule.name, rule.version, rule.query
+    );
+    println!(
+        "  {:<9} {:<12} {:<11} {:>6} {:<22} {:<26} {:<5} text",
+        "channel", "intent", "reply", "tone", "topics / urgency", "cues", "rule"
+    );
     let mut ids = HashSet::new();
-    let mut actionable = 0u64;
+    let (mut actionable, mut kept) = (0u64, 0u64);
     for (input, result) in mentions.iter().zip(&ingested.results) {
         let mention = listening
             .get_mention(GetMentionRequest {
@@ -255,24 +315,53 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
             })
             .await?
             .into_inner();
+        let channel = Channel::try_from(input.channel).unwrap_or(Channel::Unspecified);
+        let channel = channel.as_str_name().trim_start_matches("CHANNEL_");
+        if !mention.dropped_reason.is_empty() {
+            println!(
+                "  {channel:<9} dropped as {}: {} — {}",
+                mention.dropped_reason,
+                mention.dropped_detail,
+                clip(&input.text, 50)
+            );
+            continue;
+        }
+        kept += 1;
         let c = mention.classification.unwrap_or_default();
         actionable += u64::from(c.actionable);
         ids.insert(result.mention_id.clone());
         let intent = Intent::try_from(c.intent).unwrap_or(Intent::Unspecified);
-        let channel = Channel::try_from(input.channel).unwrap_or(Channel::Unspecified);
+        let tone = c.sentiment.as_ref().map_or(0.0, |s| s.compound);
+        let signals: Vec<String> = c
+            .topics
+            .iter()
+            .map(|t| t.topic.clone())
+            .chain(c.urgency.iter().map(|u| {
+                Urgency::try_from(u.urgency)
+                    .unwrap_or(Urgency::Unspecified)
+                    .as_str_name()
+                    .trim_start_matches("URGENCY_")
+                    .to_lowercase()
+            }))
+            .collect();
         println!(
-            "  {:<9} {:<12} {:<11} {:<30} {}",
-            channel.as_str_name().trim_start_matches("CHANNEL_"),
+            "  {channel:<9} {:<12} {:<11} {tone:>+6.2} {:<22} {:<26} {:<5} {}",
             intent.as_str_name().trim_start_matches("INTENT_"),
             if c.actionable { "needs reply" } else { "-" },
-            clip(&c.cues.join(", "), 30),
-            clip(&input.text, 60)
+            clip(&signals.join(", "), 22),
+            clip(&c.cues.join(", "), 26),
+            if mention.matched_rules.is_empty() {
+                ""
+            } else {
+                "yes"
+            },
+            clip(&input.text, 48)
         );
     }
 
     // Events travel through the outboxes; wait for them with a deadline.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let expected_mentions = before.mentions + u64::from(ingested.accepted);
+    let expected_mentions = before.mentions + kept;
     let expected_cases = before.cases_opened + actionable;
     let after = loop {
         let now = summary(&mut insight).await?;
@@ -351,7 +440,16 @@ mod tests {
         assert_eq!(channels.len(), 7);
         let actionable = a
             .iter()
-            .filter(|m| earshot_listening::classify::classify(&m.text).actionable)
+            .filter(|m| {
+                earshot_listening::classify::classify(
+                    &m.text,
+                    0,
+                    false,
+                    0.0,
+                    earshot_listening::classify::default_taxonomy(),
+                )
+                .actionable
+            })
             .count();
         assert!(
             actionable >= 6 && actionable < a.len(),

@@ -1,23 +1,110 @@
-//! The gRPC face of listening: reads the caller, delegates, translates.
+//! The gRPC face of listening: reads the caller, checks and converts the
+//! request, delegates, translates.
 
+use earshot_auth::caller;
+use earshot_proto::common::v1::{Channel, Intent};
 use earshot_proto::listening::v1::listening_service_server::ListeningService;
 use earshot_proto::listening::v1::{
-    GetMentionRequest, IngestMentionsRequest, IngestMentionsResponse, IngestPayloadRequest,
-    IngestPayloadResponse, ListMentionsRequest, ListMentionsResponse, Mention, StreamMentionsAck,
-    StreamMentionsRequest,
+    BacktestRuleRequest, BacktestRuleResponse, CreateRuleRequest, DeleteRuleRequest,
+    GetListeningAccuracyRequest, GetListeningSettingsRequest, GetMentionRequest, GetRuleRequest,
+    IngestMentionsRequest, IngestMentionsResponse, IngestPayloadRequest, IngestPayloadResponse,
+    LabelMentionRequest, ListMentionsRequest, ListMentionsResponse, ListRuleVersionsRequest,
+    ListRuleVersionsResponse, ListRulesRequest, ListRulesResponse, ListeningAccuracy,
+    ListeningSettings, Mention, MentionLabel, Rule, StreamMentionsAck, StreamMentionsRequest,
+    UpdateListeningSettingsRequest, UpdateRuleRequest,
 };
-use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
-use earshot_server::{ServiceContext, ServiceError};
+use earshot_server::convert::{Cursor, from_timestamp, next_page_token, page_size, parse_id};
+use earshot_server::{ServiceContext, ServiceError, invalid};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
-use crate::{mentions, payloads, store, stream};
+use crate::accuracy::{self, Backtest, LabelInput};
+use crate::mentions::{self, Ingestor};
+use crate::noise::DropReason;
+use crate::rulebook::{self, Change};
+use crate::store::{self, Dropped, MentionFilter};
+use crate::{payloads, settings, stream};
 
 pub struct Listening {
     pub ctx: ServiceContext,
-    pub ingested: mentions::IngestCounter,
+    pub ingestor: Ingestor,
+}
+
+fn optional_id(raw: &str, field: &str) -> Result<Option<Uuid>, ServiceError> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(raw, field).map(Some)
+    }
+}
+
+fn optional_time(
+    ts: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ServiceError> {
+    ts.map(|ts| from_timestamp(ts, field)).transpose()
+}
+
+fn sentiment_bound(value: Option<f64>, field: &str) -> Result<Option<f64>, ServiceError> {
+    match value {
+        Some(v) if !(-1.0..=1.0).contains(&v) => Err(invalid(field, "must be between -1 and 1")),
+        other => Ok(other),
+    }
+}
+
+/// The search a `ListMentionsRequest` asks for.
+fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceError> {
+    let intent = match Intent::try_from(req.intent) {
+        Ok(Intent::Unspecified) => None,
+        Ok(intent) => Some(intent as i16),
+        Err(_) => return Err(invalid("intent", "must be a known intent")),
+    };
+    let channel = match Channel::try_from(req.channel) {
+        Ok(Channel::Unspecified) => None,
+        Ok(channel) => Some(channel as i16),
+        Err(_) => return Err(invalid("channel", "must be a known channel")),
+    };
+    let sentiment_min = sentiment_bound(req.sentiment_min, "sentiment_min")?;
+    let sentiment_max = sentiment_bound(req.sentiment_max, "sentiment_max")?;
+    if let (Some(min), Some(max)) = (sentiment_min, sentiment_max)
+        && min > max
+    {
+        return Err(invalid("sentiment_min", "must not exceed sentiment_max"));
+    }
+    let dropped = match req.dropped_reason.trim() {
+        "" => Dropped::Kept,
+        "*" => Dropped::Any,
+        reason => match DropReason::parse(reason) {
+            Some(reason) => Dropped::Reason(reason.as_str().to_owned()),
+            None => {
+                let known: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+                return Err(invalid(
+                    "dropped_reason",
+                    format!("must be empty, \"*\" or one of {}", known.join(", ")),
+                ));
+            }
+        },
+    };
+    let text = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_owned())
+    };
+    Ok(MentionFilter {
+        posted_from: optional_time(req.posted_from.as_ref(), "posted_from")?,
+        posted_before: optional_time(req.posted_before.as_ref(), "posted_before")?,
+        rule_id: optional_id(&req.rule_id, "rule_id")?,
+        intent,
+        sentiment_min,
+        sentiment_max,
+        topic: text(&req.topic).map(|t| t.to_lowercase()),
+        author: text(req.author.trim_start_matches('@')),
+        channel,
+        actionable: req.actionable,
+        dropped,
+    })
 }
 
 #[tonic::async_trait]
@@ -27,12 +114,10 @@ impl ListeningService for Listening {
         &self,
         request: Request<IngestMentionsRequest>,
     ) -> Result<Response<IngestMentionsResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let tenant = caller(&request)?.tenant_id.clone();
         let inputs = request.into_inner().mentions;
         tracing::Span::current().record("items", inputs.len());
-        let response = mentions::ingest(&self.ctx.pool, &self.ctx.outbox, &tenant, inputs).await?;
-        self.ingested.record(&response);
-        Ok(Response::new(response))
+        Ok(Response::new(self.ingestor.ingest(&tenant, inputs).await?))
     }
 
     #[tracing::instrument(skip_all, fields(kind = request.get_ref().kind))]
@@ -40,19 +125,10 @@ impl ListeningService for Listening {
         &self,
         request: Request<IngestPayloadRequest>,
     ) -> Result<Response<IngestPayloadResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
-        let response = payloads::ingest_payload(
-            &self.ctx.pool,
-            &self.ctx.outbox,
-            &tenant,
-            req.kind,
-            &req.payload,
-        )
-        .await?;
-        if let Some(ingested) = &response.ingested {
-            self.ingested.record(ingested);
-        }
+        let response =
+            payloads::ingest_payload(&self.ingestor, &tenant, req.kind, &req.payload).await?;
         Ok(Response::new(response))
     }
 
@@ -63,7 +139,7 @@ impl ListeningService for Listening {
         &self,
         request: Request<Streaming<StreamMentionsRequest>>,
     ) -> Result<Response<Self::StreamMentionsStream>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let tenant = caller(&request)?.tenant_id.clone();
         let incoming = request
             .into_inner()
             .map(|message| message.map(|m| m.mentions));
@@ -71,10 +147,8 @@ impl ListeningService for Listening {
         let (ack_tx, ack_rx) = mpsc::channel(16);
         tokio::spawn(stream::batch(incoming, batch_tx, self.ctx.shutdown.clone()));
         tokio::spawn(stream::store_and_ack(
-            self.ctx.pool.clone(),
-            self.ctx.outbox.clone(),
+            self.ingestor.clone(),
             tenant,
-            self.ingested.clone(),
             batch_rx,
             ack_tx,
         ));
@@ -86,13 +160,17 @@ impl ListeningService for Listening {
         &self,
         request: Request<GetMentionRequest>,
     ) -> Result<Response<Mention>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let tenant = caller(&request)?.tenant_id.clone();
         let id = parse_id(&request.get_ref().mention_id, "mention_id")?;
         let row = store::get(&self.ctx.pool, &tenant, id)
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::NotFound(format!("mention {id}")))?;
-        Ok(Response::new(mentions::to_proto(row)))
+        let mut mention = mentions::to_proto(row);
+        mention.labels = accuracy::labels_of(&self.ctx.pool, &tenant, id)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(mention))
     }
 
     #[tracing::instrument(skip_all)]
@@ -100,11 +178,12 @@ impl ListeningService for Listening {
         &self,
         request: Request<ListMentionsRequest>,
     ) -> Result<Response<ListMentionsResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
+        let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
         let limit = page_size(req.page_size)?;
         let after = Cursor::decode(&req.page_token)?;
-        let rows = store::list(&self.ctx.pool, &tenant, after, limit)
+        let filter = mention_filter(&req)?;
+        let rows = store::search(&self.ctx.pool, &tenant, &filter, after, limit)
             .await
             .map_err(ServiceError::from)?;
         let next_page_token = next_page_token(&rows, limit, mentions::cursor);
@@ -112,5 +191,260 @@ impl ListeningService for Listening {
             mentions: rows.into_iter().map(mentions::to_proto).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_rule(
+        &self,
+        request: Request<CreateRuleRequest>,
+    ) -> Result<Response<Rule>, Status> {
+        let who = caller(&request)?.clone();
+        let req = request.into_inner();
+        let row = rulebook::create(
+            &self.ctx.pool,
+            &who.tenant_id,
+            &who.subject,
+            &req.request_id,
+            &req.name,
+            &req.query,
+        )
+        .await?;
+        Ok(Response::new(rulebook::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_rule(
+        &self,
+        request: Request<UpdateRuleRequest>,
+    ) -> Result<Response<Rule>, Status> {
+        let who = caller(&request)?.clone();
+        let req = request.into_inner();
+        let id = parse_id(&req.rule_id, "rule_id")?;
+        let change = Change::Edit {
+            name: &req.name,
+            query: &req.query,
+        };
+        let row = rulebook::change(
+            &self.ctx.pool,
+            &who.tenant_id,
+            &who.subject,
+            id,
+            req.version,
+            change,
+        )
+        .await?;
+        Ok(Response::new(rulebook::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_rule(
+        &self,
+        request: Request<DeleteRuleRequest>,
+    ) -> Result<Response<Rule>, Status> {
+        let who = caller(&request)?.clone();
+        let req = request.into_inner();
+        let id = parse_id(&req.rule_id, "rule_id")?;
+        let row = rulebook::change(
+            &self.ctx.pool,
+            &who.tenant_id,
+            &who.subject,
+            id,
+            req.version,
+            Change::Retire,
+        )
+        .await?;
+        Ok(Response::new(rulebook::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_rule(&self, request: Request<GetRuleRequest>) -> Result<Response<Rule>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let id = parse_id(&request.get_ref().rule_id, "rule_id")?;
+        let row = rulebook::get(&self.ctx.pool, &tenant, id).await?;
+        Ok(Response::new(rulebook::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_rules(
+        &self,
+        request: Request<ListRulesRequest>,
+    ) -> Result<Response<ListRulesResponse>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let req = request.into_inner();
+        let limit = page_size(req.page_size)?;
+        let after = Cursor::decode(&req.page_token)?;
+        let rows = rulebook::list(&self.ctx.pool, &tenant, req.include_deleted, after, limit)
+            .await
+            .map_err(ServiceError::from)?;
+        let next_page_token = next_page_token(&rows, limit, rulebook::cursor);
+        Ok(Response::new(ListRulesResponse {
+            rules: rows.into_iter().map(rulebook::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_rule_versions(
+        &self,
+        request: Request<ListRuleVersionsRequest>,
+    ) -> Result<Response<ListRuleVersionsResponse>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let id = parse_id(&request.get_ref().rule_id, "rule_id")?;
+        let versions = rulebook::versions(&self.ctx.pool, &tenant, id).await?;
+        Ok(Response::new(ListRuleVersionsResponse { versions }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn backtest_rule(
+        &self,
+        request: Request<BacktestRuleRequest>,
+    ) -> Result<Response<BacktestRuleResponse>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let req = request.into_inner();
+        let backtest = Backtest {
+            query: &req.query,
+            rule_id: optional_id(&req.rule_id, "rule_id")?,
+            from: optional_time(req.from.as_ref(), "from")?,
+            to: optional_time(req.to.as_ref(), "to")?,
+            examples: req.examples,
+        };
+        let response = accuracy::backtest(&self.ctx.pool, &tenant, backtest).await?;
+        Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn label_mention(
+        &self,
+        request: Request<LabelMentionRequest>,
+    ) -> Result<Response<MentionLabel>, Status> {
+        let who = caller(&request)?.clone();
+        let req = request.into_inner();
+        let input = LabelInput {
+            mention_id: parse_id(&req.mention_id, "mention_id")?,
+            rule_id: optional_id(&req.rule_id, "rule_id")?,
+            relevant: req.relevant,
+            intent: req.intent,
+            sentiment: req.sentiment,
+        };
+        let label = accuracy::label(&self.ctx.pool, &who.tenant_id, &who.subject, input).await?;
+        Ok(Response::new(label))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_listening_accuracy(
+        &self,
+        request: Request<GetListeningAccuracyRequest>,
+    ) -> Result<Response<ListeningAccuracy>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let accuracy =
+            accuracy::listening_accuracy(&self.ctx.pool, &self.ingestor.profiles, &tenant).await?;
+        Ok(Response::new(accuracy))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_listening_settings(
+        &self,
+        request: Request<GetListeningSettingsRequest>,
+    ) -> Result<Response<ListeningSettings>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let stored = settings::load(&self.ctx.pool, &tenant)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(settings::to_proto(stored)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_listening_settings(
+        &self,
+        request: Request<UpdateListeningSettingsRequest>,
+    ) -> Result<Response<ListeningSettings>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let req = request.into_inner();
+        let updated = settings::update(
+            &self.ctx.pool,
+            &tenant,
+            req.version,
+            req.topics,
+            &req.brand_handles,
+        )
+        .await?;
+        Ok(Response::new(updated))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(req: ListMentionsRequest) -> String {
+        match mention_filter(&req).expect_err("invalid") {
+            ServiceError::InvalidArgument(v) => v.iter().next().expect("one").field.clone(),
+            other => panic!("not invalid: {other}"),
+        }
+    }
+
+    #[test]
+    fn bad_search_filters_name_their_field() {
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                intent: 42,
+                ..Default::default()
+            }),
+            "intent"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                channel: 42,
+                ..Default::default()
+            }),
+            "channel"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                sentiment_min: Some(1.5),
+                ..Default::default()
+            }),
+            "sentiment_min"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                sentiment_min: Some(0.5),
+                sentiment_max: Some(-0.5),
+                ..Default::default()
+            }),
+            "sentiment_min"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                rule_id: "nope".into(),
+                ..Default::default()
+            }),
+            "rule_id"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                dropped_reason: "boring".into(),
+                ..Default::default()
+            }),
+            "dropped_reason"
+        );
+    }
+
+    #[test]
+    fn filters_are_read() {
+        let filter = mention_filter(&ListMentionsRequest {
+            intent: Intent::Complaint as i32,
+            author: "@Jane".into(),
+            topic: "Delivery".into(),
+            dropped_reason: "*".into(),
+            actionable: Some(true),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(filter.intent, Some(Intent::Complaint as i16));
+        assert_eq!(filter.author.as_deref(), Some("Jane"));
+        assert_eq!(filter.topic.as_deref(), Some("delivery"));
+        assert_eq!(filter.dropped, Dropped::Any);
+        assert_eq!(filter.actionable, Some(true));
     }
 }

@@ -1,12 +1,20 @@
 //! Listening: hears customers wherever they speak, stores each mention once,
 //! classifies it, and tells case, escalation and insight (`MentionClassified`).
 
+pub mod accuracy;
 pub mod adapters;
 pub mod classify;
 mod grpc;
 pub mod mentions;
+pub mod noise;
+pub mod normalise;
 pub mod payloads;
+pub mod pipeline;
+pub mod profile;
+pub mod rulebook;
 pub mod rules;
+pub mod sentiment;
+pub mod settings;
 pub mod store;
 pub mod stream;
 
@@ -50,12 +58,40 @@ impl Service for ListeningService {
                 "/earshot.listening.v1.ListeningService/IngestPayload",
                 "mentions:write",
             )
+            .method(
+                "/earshot.listening.v1.ListeningService/CreateRule",
+                "rules:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/UpdateRule",
+                "rules:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/DeleteRule",
+                "rules:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/UpdateListeningSettings",
+                "rules:write",
+            )
+            .method(
+                "/earshot.listening.v1.ListeningService/LabelMention",
+                "labels:write",
+            )
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
+        // The lexicons load here rather than inside the first ingest.
+        sentiment::preload();
+        let ingestor = mentions::Ingestor {
+            pool: ctx.pool.clone(),
+            outbox: ctx.outbox.clone(),
+            profiles: Default::default(),
+            counter: mentions::IngestCounter::register(ctx.metrics.registry()),
+        };
         Routes::new(ListeningServiceServer::new(grpc::Listening {
             ctx: ctx.clone(),
-            ingested: mentions::IngestCounter::register(ctx.metrics.registry()),
+            ingestor,
         }))
     }
 }

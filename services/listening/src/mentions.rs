@@ -1,20 +1,26 @@
 //! Mentions: validating what sources send, storing each once, and telling the
 //! other services in the same transaction.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
-use earshot_proto::common::v1::{Author, Channel, Classification};
+use earshot_proto::common::v1::{Author, Channel, Classification, RuleMatch};
 use earshot_proto::events::v1::{MentionClassified, event};
 use earshot_proto::listening::v1::{
-    IngestMentionsResponse, IngestResult, IngestStatus, Mention, MentionInput,
+    Entities, IngestMentionsResponse, IngestResult, IngestStatus, Mention, MentionInput,
 };
 use earshot_server::convert::{Cursor, from_timestamp, timestamp};
 use earshot_server::error::FieldViolation;
 use earshot_server::{ServiceError, invalid};
+use prost::Message;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::classify::classify;
+use crate::noise::Dropped;
+use crate::pipeline;
+use crate::profile::Profiles;
 
 pub const MAX_BATCH: usize = 1_000;
 
@@ -47,10 +53,9 @@ impl IngestCounter {
 }
 const MAX_TEXT_CHARS: usize = 20_000;
 
-/// A mention that passed validation, classified, ready to store.
+/// A mention that passed validation, before the pipeline looked at it.
 #[derive(Debug, Clone)]
-pub struct NewMention {
-    pub id: Uuid,
+pub struct ValidMention {
     pub source: String,
     pub external_id: String,
     pub channel: Channel,
@@ -60,9 +65,56 @@ pub struct NewMention {
     pub language: String,
     pub thread_key: String,
     pub posted_at: DateTime<Utc>,
+    pub share: bool,
+}
+
+/// A mention through the whole pipeline (normalised, judged for noise,
+/// classified, matched against the tenant's rules), ready to store.
+#[derive(Debug, Clone)]
+pub struct NewMention {
+    pub id: Uuid,
+    pub source: String,
+    pub external_id: String,
+    pub channel: Channel,
+    pub public: bool,
+    pub author: Author,
+    /// NFC-normalised.
+    pub text: String,
+    pub language: String,
+    pub language_detected: bool,
+    pub thread_key: String,
+    pub posted_at: DateTime<Utc>,
+    pub share: bool,
     pub classification: Classification,
+    pub entities: Entities,
+    pub matched_rules: Vec<RuleMatch>,
+    /// Set when the mention is noise: stored and listable, but not announced.
+    pub dropped: Option<Dropped>,
     /// The source's own item as JSON, when it came through an adapter.
     pub raw: Option<String>,
+}
+
+/// What `mentions.details` holds: the parts of a mention the API returns
+/// but no query filters on, as protobuf.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredDetails {
+    #[prost(message, optional, tag = "1")]
+    pub classification: Option<Classification>,
+    #[prost(message, optional, tag = "2")]
+    pub entities: Option<Entities>,
+    #[prost(message, repeated, tag = "3")]
+    pub matched_rules: Vec<RuleMatch>,
+}
+
+impl NewMention {
+    pub fn details(&self) -> Vec<u8> {
+        StoredDetails {
+            classification: Some(self.classification.clone()),
+            entities: Some(self.entities.clone()),
+            matched_rules: self.matched_rules.clone(),
+        }
+        .encode_to_vec()
+    }
 }
 
 fn violation(index: usize, field: &str, description: &str) -> FieldViolation {
@@ -77,7 +129,7 @@ pub fn validate(
     index: usize,
     input: MentionInput,
     now: DateTime<Utc>,
-) -> Result<NewMention, FieldViolation> {
+) -> Result<ValidMention, FieldViolation> {
     let source = input.source.trim();
     if source.is_empty() {
         return Err(violation(index, "source", "is required"));
@@ -126,14 +178,15 @@ pub fn validate(
     if input.language.len() > 35 {
         return Err(violation(index, "language", "must be a BCP 47 tag"));
     }
+    if input.thread_key.len() > 256 {
+        return Err(violation(index, "thread_key", "must be at most 256 bytes"));
+    }
     let posted_at = match &input.posted_at {
         None => now,
         Some(ts) => from_timestamp(ts, "posted_at")
             .map_err(|_| violation(index, "posted_at", "is not a valid timestamp"))?,
     };
-    Ok(NewMention {
-        id: Uuid::now_v7(),
-        classification: classify(text),
+    Ok(ValidMention {
         source: source.to_owned(),
         external_id: external_id.to_owned(),
         channel,
@@ -143,7 +196,7 @@ pub fn validate(
         language: input.language.trim().to_owned(),
         thread_key: input.thread_key.trim().to_owned(),
         posted_at,
-        raw: None,
+        share: input.share,
     })
 }
 
@@ -155,54 +208,129 @@ fn result(index: usize, status: IngestStatus) -> IngestResult {
     }
 }
 
-/// Stores the valid items of a batch once each and emits `MentionClassified`
-/// for the new ones, in one transaction. Every item gets its own result.
-pub async fn ingest(
-    pool: &PgPool,
-    outbox: &Outbox,
-    tenant_id: &str,
-    inputs: Vec<MentionInput>,
-) -> Result<IngestMentionsResponse, ServiceError> {
-    ingest_with_raw(
-        pool,
-        outbox,
-        tenant_id,
-        inputs.into_iter().map(|m| (m, None)).collect(),
-    )
-    .await
+/// Stores mentions: validates each, runs the pipeline, stores each new one
+/// once and announces the kept ones (`MentionClassified`) in the same transaction.
+#[derive(Clone)]
+pub struct Ingestor {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+    pub profiles: Arc<Profiles>,
+    pub counter: IngestCounter,
 }
 
-/// [`ingest`], keeping with each mention the source's raw item (JSON) for audit.
-pub async fn ingest_with_raw(
-    pool: &PgPool,
-    outbox: &Outbox,
-    tenant_id: &str,
+impl Ingestor {
+    /// One batch of mentions in Earshot's model.
+    pub async fn ingest(
+        &self,
+        tenant_id: &str,
+        inputs: Vec<MentionInput>,
+    ) -> Result<IngestMentionsResponse, ServiceError> {
+        self.ingest_with_raw(tenant_id, inputs.into_iter().map(|m| (m, None)).collect())
+            .await
+    }
+
+    /// [`Ingestor::ingest`], keeping with each mention the source's raw item
+    /// (JSON) for audit. Every item gets its own result.
+    pub async fn ingest_with_raw(
+        &self,
+        tenant_id: &str,
+        inputs: Vec<(MentionInput, Option<String>)>,
+    ) -> Result<IngestMentionsResponse, ServiceError> {
+        if inputs.is_empty() {
+            return Err(invalid("mentions", "must hold at least one mention"));
+        }
+        if inputs.len() > MAX_BATCH {
+            return Err(invalid(
+                "mentions",
+                "must hold at most 1000 mentions; split the batch",
+            ));
+        }
+        let profile = self.profiles.current(&self.pool, tenant_id).await?;
+        let window = self.profiles.window(tenant_id);
+        let now = Utc::now();
+        // The pipeline is CPU work (tens of microseconds a mention): off the
+        // async workers, so a big batch never stalls other requests.
+        let (mut results, fresh, repeats) =
+            tokio::task::spawn_blocking(move || prepare(inputs, now, &profile, &window))
+                .await
+                .map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+
+        let mut tx = self.pool.begin().await?;
+        let mentions: Vec<&NewMention> = fresh.iter().map(|(_, m)| m).collect();
+        let inserted = crate::store::insert_new(&mut tx, tenant_id, &mentions, now).await?;
+        let existing = if inserted.len() < mentions.len() {
+            crate::store::existing_ids(&mut tx, tenant_id, &mentions).await?
+        } else {
+            HashMap::new()
+        };
+        let mut events = Vec::with_capacity(inserted.len());
+        for (index, mention) in &fresh {
+            let r = &mut results[*index];
+            if inserted.contains(&mention.id) {
+                r.mention_id = mention.id.to_string();
+                if mention.dropped.is_none() {
+                    events.push(mention_classified(tenant_id, mention));
+                }
+            } else {
+                r.status = IngestStatus::Duplicate as i32;
+                r.mention_id = existing
+                    .get(&(mention.source.clone(), mention.external_id.clone()))
+                    .map(Uuid::to_string)
+                    .unwrap_or_default();
+            }
+        }
+        for (index, first) in repeats {
+            results[index].mention_id = results[first].mention_id.clone();
+        }
+        self.outbox.enqueue(&mut tx, events).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+
+        let count =
+            |s: IngestStatus| results.iter().filter(|r| r.status == s as i32).count() as u32;
+        let response = IngestMentionsResponse {
+            accepted: count(IngestStatus::Accepted),
+            duplicates: count(IngestStatus::Duplicate),
+            rejected: count(IngestStatus::Rejected),
+            results,
+        };
+        self.counter.record(&response);
+        Ok(response)
+    }
+}
+
+/// The items of a batch to store, by position.
+type Prepared = (
+    Vec<IngestResult>,
+    Vec<(usize, NewMention)>,
+    Vec<(usize, usize)>,
+);
+
+/// Validates every item and runs the pipeline on the valid ones, in order:
+/// the results (accepted until the store says otherwise), the new
+/// mentions, and the repeats of an earlier item of the same batch.
+fn prepare(
     inputs: Vec<(MentionInput, Option<String>)>,
-) -> Result<IngestMentionsResponse, ServiceError> {
-    if inputs.is_empty() {
-        return Err(invalid("mentions", "must hold at least one mention"));
-    }
-    if inputs.len() > MAX_BATCH {
-        return Err(invalid(
-            "mentions",
-            "must hold at most 1000 mentions; split the batch",
-        ));
-    }
-    let now = Utc::now();
-    let mut results: Vec<IngestResult> = Vec::with_capacity(inputs.len());
-    let mut fresh: Vec<(usize, NewMention)> = Vec::with_capacity(inputs.len());
-    let mut seen = std::collections::HashMap::new();
-    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    now: DateTime<Utc>,
+    profile: &crate::profile::TenantProfile,
+    window: &std::sync::Mutex<crate::noise::NoiseWindow>,
+) -> Prepared {
+    let mut results = Vec::with_capacity(inputs.len());
+    let mut fresh = Vec::with_capacity(inputs.len());
+    let mut seen = HashMap::new();
+    let mut repeats = Vec::new();
+    let mut pipeline = pipeline::Pipeline::new(profile);
+    let mut window = window.lock().expect("noise window poisoned");
     for (index, (input, raw)) in inputs.into_iter().enumerate() {
-        match validate(index, input, now).map(|m| NewMention { raw, ..m }) {
+        match validate(index, input, now) {
             Err(v) => {
                 let mut r = result(index, IngestStatus::Rejected);
                 r.field = v.field;
                 r.reason = v.description;
                 results.push(r);
             }
-            Ok(mention) => {
-                let key = (mention.source.clone(), mention.external_id.clone());
+            Ok(valid) => {
+                let key = (valid.source.clone(), valid.external_id.clone());
                 if let Some(first) = seen.get(&key) {
                     // The same mention twice in one batch: the first one counts.
                     results.push(result(index, IngestStatus::Duplicate));
@@ -210,48 +338,14 @@ pub async fn ingest_with_raw(
                 } else {
                     seen.insert(key, index);
                     results.push(result(index, IngestStatus::Accepted));
+                    let mut mention = pipeline.process(valid, &mut window);
+                    mention.raw = raw;
                     fresh.push((index, mention));
                 }
             }
         }
     }
-
-    let mut tx = pool.begin().await?;
-    let mentions: Vec<&NewMention> = fresh.iter().map(|(_, m)| m).collect();
-    let inserted = crate::store::insert_new(&mut tx, tenant_id, &mentions, now).await?;
-    let existing = if inserted.len() < mentions.len() {
-        crate::store::existing_ids(&mut tx, tenant_id, &mentions).await?
-    } else {
-        Default::default()
-    };
-    let mut events = Vec::with_capacity(inserted.len());
-    for (index, mention) in &fresh {
-        let r = &mut results[*index];
-        if inserted.contains(&mention.id) {
-            r.mention_id = mention.id.to_string();
-            events.push(mention_classified(tenant_id, mention));
-        } else {
-            r.status = IngestStatus::Duplicate as i32;
-            r.mention_id = existing
-                .get(&(mention.source.clone(), mention.external_id.clone()))
-                .map(Uuid::to_string)
-                .unwrap_or_default();
-        }
-    }
-    for (index, first) in repeats {
-        results[index].mention_id = results[first].mention_id.clone();
-    }
-    outbox.enqueue(&mut tx, events).await?;
-    tx.commit().await?;
-    outbox.wake();
-
-    let count = |s: IngestStatus| results.iter().filter(|r| r.status == s as i32).count() as u32;
-    Ok(IngestMentionsResponse {
-        accepted: count(IngestStatus::Accepted),
-        duplicates: count(IngestStatus::Duplicate),
-        rejected: count(IngestStatus::Rejected),
-        results,
-    })
+    (results, fresh, repeats)
 }
 
 fn mention_classified(tenant_id: &str, m: &NewMention) -> earshot_proto::events::v1::Event {
@@ -271,13 +365,24 @@ fn mention_classified(tenant_id: &str, m: &NewMention) -> earshot_proto::events:
             thread_key: m.thread_key.clone(),
             posted_at: Some(timestamp(m.posted_at)),
             classification: Some(m.classification.clone()),
-            matched_rules: Vec::new(),
+            matched_rules: m.matched_rules.clone(),
         }),
     )
 }
 
 /// A stored mention as the API shows it.
 pub fn to_proto(row: crate::store::MentionRow) -> Mention {
+    let details = row
+        .details
+        .as_deref()
+        .and_then(|bytes| StoredDetails::decode(bytes).ok())
+        .unwrap_or_default();
+    let classification = details.classification.unwrap_or(Classification {
+        intent: i32::from(row.intent),
+        actionable: row.actionable,
+        cues: row.cues,
+        ..Default::default()
+    });
     Mention {
         mention_id: row.id.to_string(),
         source: row.source,
@@ -296,12 +401,14 @@ pub fn to_proto(row: crate::store::MentionRow) -> Mention {
         thread_key: row.thread_key,
         posted_at: Some(timestamp(row.posted_at)),
         received_at: Some(timestamp(row.received_at)),
-        classification: Some(Classification {
-            intent: i32::from(row.intent),
-            actionable: row.actionable,
-            cues: row.cues,
-            ..Default::default()
-        }),
+        classification: Some(classification),
+        entities: details.entities,
+        language_detected: row.language_detected,
+        matched_rules: details.matched_rules,
+        dropped_reason: row.dropped_reason.unwrap_or_default(),
+        dropped_detail: row.dropped_detail.unwrap_or_default(),
+        share: row.is_share,
+        labels: Vec::new(),
     }
 }
 
@@ -333,10 +440,10 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_mention_is_classified() {
+    fn a_valid_mention_keeps_its_fields() {
         let m = validate(0, valid(), Utc::now()).expect("valid");
-        assert!(m.classification.actionable);
         assert_eq!(m.source, "x");
+        assert_eq!(m.text, "My card hasn't arrived yet, can you help?");
     }
 
     #[test]

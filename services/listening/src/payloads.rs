@@ -1,13 +1,11 @@
 //! Ingesting a source's own payload: adapt it, then ingest what adapted,
 //! reporting per item what could not be adapted and what is not a mention.
 
-use earshot_outbox::Outbox;
 use earshot_proto::listening::v1::{AdaptFailure, IngestPayloadResponse, PayloadKind};
 use earshot_server::{ServiceError, invalid};
-use sqlx::PgPool;
 
 use crate::adapters::{self, SourceKind};
-use crate::mentions::ingest_with_raw;
+use crate::mentions::Ingestor;
 
 fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
     Ok(match PayloadKind::try_from(kind) {
@@ -25,8 +23,7 @@ fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
 }
 
 pub async fn ingest_payload(
-    pool: &PgPool,
-    outbox: &Outbox,
+    ingestor: &Ingestor,
     tenant_id: &str,
     kind: i32,
     payload: &[u8],
@@ -67,7 +64,7 @@ pub async fn ingest_payload(
     let ingested = if adapted.is_empty() {
         None
     } else {
-        let mut response = ingest_with_raw(pool, outbox, tenant_id, adapted).await?;
+        let mut response = ingestor.ingest_with_raw(tenant_id, adapted).await?;
         for r in &mut response.results {
             r.index = positions[r.index as usize];
         }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::mentions::NewMention;
@@ -28,11 +28,17 @@ pub struct MentionRow {
     pub intent: i16,
     pub actionable: bool,
     pub cues: Vec<String>,
+    pub is_share: bool,
+    pub language_detected: bool,
+    pub dropped_reason: Option<String>,
+    pub dropped_detail: Option<String>,
+    pub details: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "id, source, external_id, channel, is_public, author_external_id, \
      author_handle, author_name, author_followers, author_verified, body, language, \
-     thread_key, posted_at, received_at, intent, actionable, cues";
+     thread_key, posted_at, received_at, intent, actionable, cues, is_share, \
+     language_detected, dropped_reason, dropped_detail, details";
 
 /// Inserts the mentions that are new and returns their ids; the others were
 /// stored before (same tenant, source and external id) and are left alone.
@@ -65,6 +71,14 @@ pub async fn insert_new(
     // sqlx cannot bind text[][]: cues travel as one unit-separator-joined string each.
     let mut cues = Vec::with_capacity(n);
     let mut raws = Vec::with_capacity(n);
+    let mut shares = Vec::with_capacity(n);
+    let mut detected = Vec::with_capacity(n);
+    let mut sentiments = Vec::with_capacity(n);
+    let mut topics = Vec::with_capacity(n);
+    let mut rule_ids = Vec::with_capacity(n);
+    let mut dropped_reasons = Vec::with_capacity(n);
+    let mut dropped_details = Vec::with_capacity(n);
+    let mut details = Vec::with_capacity(n);
     for m in mentions {
         ids.push(m.id);
         sources.push(m.source.as_str());
@@ -82,25 +96,43 @@ pub async fn insert_new(
         posted.push(m.posted_at);
         intents.push(i16::try_from(m.classification.intent).unwrap_or(0));
         actionable.push(m.classification.actionable);
-        cues.push(m.classification.cues.join("\u{1f}"));
+        cues.push(join(m.classification.cues.iter().map(String::as_str)));
         raws.push(m.raw.as_deref());
+        shares.push(m.share);
+        detected.push(m.language_detected);
+        sentiments.push(m.classification.sentiment.as_ref().map(|s| s.compound));
+        topics.push(join(
+            m.classification.topics.iter().map(|t| t.topic.as_str()),
+        ));
+        rule_ids.push(join(m.matched_rules.iter().map(|r| r.rule_id.as_str())));
+        dropped_reasons.push(m.dropped.as_ref().map(|d| d.reason.as_str()));
+        dropped_details.push(m.dropped.as_ref().map(|d| d.detail.as_str()));
+        details.push(m.details());
     }
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
              author_external_id, author_handle, author_name, author_followers, author_verified,
-             body, language, thread_key, posted_at, received_at, intent, actionable, cues, raw)
+             body, language, thread_key, posted_at, received_at, intent, actionable, cues, raw,
+             is_share, language_detected, sentiment, topics, rule_ids, dropped_reason,
+             dropped_detail, details)
          SELECT u.id, $1, u.source, u.external_id, u.channel, u.is_public, u.author_id, u.handle,
              u.name, u.followers, u.verified, u.body, u.language, u.thread, u.posted, $17,
              u.intent, u.actionable,
              CASE WHEN u.cues = '' THEN '{}'::text[] ELSE string_to_array(u.cues, E'\\x1f') END,
-             u.raw::jsonb
+             u.raw::jsonb, u.share, u.detected, u.sentiment,
+             CASE WHEN u.topics = '' THEN '{}'::text[] ELSE string_to_array(u.topics, E'\\x1f') END,
+             CASE WHEN u.rules = '' THEN '{}'::uuid[]
+                  ELSE string_to_array(u.rules, E'\\x1f')::uuid[] END,
+             u.dropped_reason, u.dropped_detail, u.details
            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int2[], $6::bool[], $7::text[],
                        $8::text[], $9::text[], $10::int8[], $11::bool[], $12::text[], $13::text[],
                        $14::text[], $15::timestamptz[], $16::int2[], $18::bool[], $19::text[],
-                       $20::text[])
+                       $20::text[], $21::bool[], $22::bool[], $23::float8[], $24::text[],
+                       $25::text[], $26::text[], $27::text[], $28::bytea[])
              AS u(id, source, external_id, channel, is_public, author_id, handle, name,
                   followers, verified, body, language, thread, posted, intent, actionable, cues,
-                  raw)
+                  raw, share, detected, sentiment, topics, rules, dropped_reason, dropped_detail,
+                  details)
          ON CONFLICT ON CONSTRAINT mentions_identity DO NOTHING
          RETURNING id",
     )
@@ -124,6 +156,14 @@ pub async fn insert_new(
     .bind(&actionable)
     .bind(&cues)
     .bind(&raws)
+    .bind(&shares)
+    .bind(&detected)
+    .bind(&sentiments)
+    .bind(&topics)
+    .bind(&rule_ids)
+    .bind(&dropped_reasons)
+    .bind(&dropped_details)
+    .bind(&details)
     .fetch_all(conn)
     .await?;
     Ok(inserted.into_iter().collect())
@@ -166,26 +206,108 @@ pub async fn get(
     .await
 }
 
-/// Newest first, after `cursor` when given.
-pub async fn list(
+/// What a mention search filters on; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct MentionFilter {
+    pub posted_from: Option<DateTime<Utc>>,
+    pub posted_before: Option<DateTime<Utc>>,
+    pub rule_id: Option<Uuid>,
+    pub intent: Option<i16>,
+    pub sentiment_min: Option<f64>,
+    pub sentiment_max: Option<f64>,
+    pub topic: Option<String>,
+    pub author: Option<String>,
+    pub channel: Option<i16>,
+    pub actionable: Option<bool>,
+    pub dropped: Dropped,
+}
+
+/// Which mentions a search sees by their noise verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Dropped {
+    /// Kept mentions only (the default).
+    #[default]
+    Kept,
+    /// Every dropped mention.
+    Any,
+    /// The mentions dropped for this reason.
+    Reason(String),
+}
+
+/// Newest first (ids are UUIDv7, minted on arrival), after `cursor` when
+/// given. Only the clauses a filter needs
+/// are in the statement, so that the planner sees them (the partial index
+/// of dropped mentions, for one).
+pub async fn search(
     pool: &PgPool,
     tenant_id: &str,
+    filter: &MentionFilter,
     after: Option<earshot_server::convert::Cursor>,
     limit: i64,
 ) -> Result<Vec<MentionRow>, sqlx::Error> {
-    let (at, id) = after
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mentions
-          WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (received_at, id) < ($2, $3))
-          ORDER BY received_at DESC, id DESC
-          LIMIT $4"
-    ))
-    .bind(tenant_id)
-    .bind(at)
-    .bind(id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    let mut q: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM mentions WHERE tenant_id = "));
+    q.push_bind(tenant_id);
+    match &filter.dropped {
+        Dropped::Kept => q.push(" AND dropped_reason IS NULL"),
+        Dropped::Any => q.push(" AND dropped_reason IS NOT NULL"),
+        Dropped::Reason(reason) => q.push(" AND dropped_reason = ").push_bind(reason.clone()),
+    };
+    if let Some(at) = filter.posted_from {
+        q.push(" AND posted_at >= ").push_bind(at);
+    }
+    if let Some(at) = filter.posted_before {
+        q.push(" AND posted_at < ").push_bind(at);
+    }
+    if let Some(rule) = filter.rule_id {
+        q.push(" AND rule_ids @> ARRAY[")
+            .push_bind(rule)
+            .push("]::uuid[]");
+    }
+    if let Some(intent) = filter.intent {
+        q.push(" AND intent = ").push_bind(intent);
+    }
+    if let Some(min) = filter.sentiment_min {
+        q.push(" AND sentiment >= ").push_bind(min);
+    }
+    if let Some(max) = filter.sentiment_max {
+        q.push(" AND sentiment <= ").push_bind(max);
+    }
+    if let Some(topic) = &filter.topic {
+        q.push(" AND topics @> ARRAY[")
+            .push_bind(topic.clone())
+            .push("]::text[]");
+    }
+    if let Some(author) = &filter.author {
+        q.push(" AND (lower(author_handle) = ")
+            .push_bind(author.to_lowercase())
+            .push(" OR author_external_id = ")
+            .push_bind(author.clone())
+            .push(")");
+    }
+    if let Some(channel) = filter.channel {
+        q.push(" AND channel = ").push_bind(channel);
+    }
+    if let Some(actionable) = filter.actionable {
+        q.push(" AND actionable = ").push_bind(actionable);
+    }
+    if let Some(cursor) = after {
+        q.push(" AND id < ").push_bind(cursor.id);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(pool).await
+}
+
+/// Strings of a row that travel as one value: sqlx binds `text[]` but not
+/// `text[][]`, so each row's list is joined with the unit separator and
+/// split again in SQL.
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push('\u{1f}');
+        }
+        out.push_str(item);
+    }
+    out
 }

@@ -4,15 +4,13 @@
 
 use std::time::Duration;
 
-use earshot_outbox::Outbox;
 use earshot_proto::listening::v1::{IngestStatus, MentionInput, StreamMentionsAck};
 use futures_util::StreamExt;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::mentions::{MAX_BATCH, ingest};
+use crate::mentions::{Ingestor, MAX_BATCH};
 
 /// How long a partial batch waits for more mentions before it is stored.
 pub const LINGER: Duration = Duration::from_millis(20);
@@ -86,28 +84,21 @@ pub async fn batch<S>(
 
 /// Stores batches (up to [`IN_FLIGHT`] at once) and sends one ack per batch, in order.
 pub async fn store_and_ack(
-    pool: PgPool,
-    outbox: Outbox,
+    ingestor: Ingestor,
     tenant_id: String,
-    ingested: crate::mentions::IngestCounter,
     batches: mpsc::Receiver<Result<(u64, Vec<MentionInput>), tonic::Status>>,
     acks: mpsc::Sender<Result<StreamMentionsAck, tonic::Status>>,
 ) {
     let mut stored = ReceiverStream::new(batches)
         .map(|batch| {
-            let (pool, outbox, tenant_id, ingested) = (
-                pool.clone(),
-                outbox.clone(),
-                tenant_id.clone(),
-                ingested.clone(),
-            );
+            let (ingestor, tenant_id) = (ingestor.clone(), tenant_id.clone());
             async move {
                 let (start, mentions) = batch?;
                 let count = mentions.len() as u64;
-                let response = ingest(&pool, &outbox, &tenant_id, mentions)
+                let response = ingestor
+                    .ingest(&tenant_id, mentions)
                     .await
                     .map_err(tonic::Status::from)?;
-                ingested.record(&response);
                 let rejections = response
                     .results
                     .into_iter()

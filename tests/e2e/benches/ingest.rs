@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use earshot_listening::ListeningService;
 use earshot_listening::mentions::{NewMention, validate};
+use earshot_listening::noise::NoiseWindow;
+use earshot_listening::pipeline::Pipeline;
+use earshot_listening::profile::TenantProfile;
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{MentionInput, StreamMentionsRequest};
@@ -58,6 +61,7 @@ fn mention(corpus: &[String], i: usize) -> MentionInput {
         language: "en".into(),
         thread_key: format!("t{}", i / 3),
         posted_at: None,
+        share: false,
     }
 }
 
@@ -152,9 +156,16 @@ async fn ceiling(db: &TestDatabase, corpus: &[String], n: usize) -> anyhow::Resu
     )
     .await?;
 
+    // The rows the service stored: through the same pipeline, in advance.
     let now = Utc::now();
+    let profile = TenantProfile::initial();
+    let mut pipeline = Pipeline::new(&profile);
+    let mut window = NoiseWindow::new();
     let rows: Vec<NewMention> = (0..n)
-        .map(|i| validate(i, mention(corpus, i), now).expect("corpus mentions are valid"))
+        .map(|i| {
+            let valid = validate(i, mention(corpus, i), now).expect("corpus mentions are valid");
+            pipeline.process(valid, &mut window)
+        })
         .collect();
     let halves: Vec<Vec<NewMention>> = rows.chunks(n.div_ceil(2)).map(<[_]>::to_vec).collect();
     let started = Instant::now();

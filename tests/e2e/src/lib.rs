@@ -180,6 +180,7 @@ pub fn cry_for_help(external_id: &str) -> MentionInput {
         language: "en".into(),
         thread_key: format!("x:{external_id}"),
         posted_at: Some(std::time::SystemTime::now().into()),
+        share: false,
     }
 }
 

@@ -82,6 +82,7 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
             language: language(&root)?,
             thread_key: format!("chat:{id}"),
             posted_at: ts(posted_at),
+            share: false,
         },
     ))
 }
@@ -124,6 +125,7 @@ mod tests {
                     seconds: 1_727_359_331,
                     nanos: 0
                 }),
+                share: false,
             }
         );
         assert_eq!(chat.raw, payload);

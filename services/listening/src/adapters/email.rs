@@ -83,9 +83,9 @@ pub fn adapt(message: &[u8]) -> Result<Adapted, AdaptError> {
             language: language(&parsed),
             thread_key: format!("email:{root}"),
             posted_at: ts(date(&parsed)),
+            share: false,
         },
         raw: Value::String(String::from_utf8_lossy(message).into_owned()),
-        is_share: false,
         rating: None,
     })
 }
@@ -206,10 +206,11 @@ mod tests {
                     seconds: 1_727_348_530,
                     nanos: 0
                 }),
+                share: false,
             }
         );
         assert_eq!(email.raw, Value::String(PLAIN_QP.to_owned()));
-        assert!(!email.is_share);
+        assert!(!email.mention.share);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!   comments, else the `post_id`; `thread_key` is `facebook:` + `post_id`, so
 //!   a post and its comments share a thread. The author is `from`;
 //!   `created_time` is Unix seconds (the entry's `time` when absent). A share
-//!   sets [`Adapted::is_share`]; one without a message takes its `link` as text.
+//!   sets `MentionInput::share`; one without a message takes its `link` as text.
 //! * `entry[].messaging[]`: Messenger messages. Private. `external_id` is
 //!   `message.mid`, the author is the `sender` (a page-scoped id, no name),
 //!   `thread_key` is `facebook:dm:` + page id + `:` + sender id, and
@@ -174,9 +174,9 @@ fn feed_change(
             language: String::new(),
             thread_key: format!("facebook:{post_id}"),
             posted_at: ts(posted_at),
+            share: is_share,
         },
         raw: change.raw(),
-        is_share,
         rating: None,
     }))
 }
@@ -267,9 +267,9 @@ fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
             language: String::new(),
             thread_key,
             posted_at: ts(posted_at),
+            share: false,
         },
         raw: event.raw(),
-        is_share: false,
         rating: None,
     }))
 }
@@ -312,9 +312,10 @@ mod tests {
                     seconds: 1_520_544_814,
                     nanos: 0
                 }),
+                share: false,
             }
         );
-        assert!(!post.is_share);
+        assert!(!post.mention.share);
         assert_eq!(post.raw, payload["entry"][0]["changes"][0]);
 
         let comment = batch.items[1].as_ref().expect("comment adapts");
@@ -331,7 +332,7 @@ mod tests {
         );
 
         let share = batch.items[2].as_ref().expect("share adapts");
-        assert!(share.is_share);
+        assert!(share.mention.share);
         assert_eq!(share.mention.external_id, "5550001112_9998887776");
         assert_eq!(
             share.mention.text,
@@ -388,6 +389,7 @@ mod tests {
                     seconds: 1_458_692_752,
                     nanos: 478_000_000,
                 }),
+                share: false,
             },
             &payload["entry"][0]["messaging"][0],
             &[

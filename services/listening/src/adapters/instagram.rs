@@ -119,9 +119,9 @@ fn comment(
             language: String::new(),
             thread_key: format!("instagram:{}", media_id.unwrap_or(id)),
             posted_at: ts(posted_at),
+            share: false,
         },
         raw: change.raw(),
-        is_share: false,
         rating: None,
     }))
 }
@@ -162,9 +162,10 @@ mod tests {
                     seconds: 1_520_383_571,
                     nanos: 0
                 }),
+                share: false,
             }
         );
-        assert!(!comment.is_share);
+        assert!(!comment.mention.share);
         assert_eq!(comment.raw, payload["entry"][0]["changes"][0]);
         let live = batch.items[1].as_ref().expect("live comment adapts");
         assert_eq!(live.mention.external_id, "17865799348089040");
@@ -229,6 +230,7 @@ mod tests {
                     seconds: 1_712_134_405,
                     nanos: 123_000_000,
                 }),
+                share: false,
             },
             &payload[0]["entry"][0]["messaging"][0],
             &[

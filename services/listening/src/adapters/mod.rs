@@ -25,7 +25,7 @@
 //! `data[2].author_id: missing`.
 //!
 //! Adapters map and normalise; they do not judge. Noise such as retweets is
-//! still adapted (see [`Adapted::is_share`]) and filtered later, and the
+//! still adapted (see `MentionInput::share`) and filtered later, and the
 //! limits on text length and source names are enforced by
 //! [`crate::mentions::validate`] at ingestion.
 
@@ -53,9 +53,6 @@ pub struct Adapted {
     /// webhook change or messaging event, the review, chat or call JSON. For
     /// e-mail, the raw RFC 5322 message as a JSON string.
     pub raw: Value,
-    /// A pure re-share (an X retweet, a Facebook share) rather than the
-    /// author's own words. Still adapted; noise filtering happens later.
-    pub is_share: bool,
     /// Star rating, 1 to 5, for reviews.
     pub rating: Option<u8>,
 }
@@ -504,7 +501,6 @@ pub(crate) fn private_whole(payload: &Value, mention: MentionInput) -> Adapted {
     Adapted {
         mention,
         raw: payload.clone(),
-        is_share: false,
         rating: None,
     }
 }

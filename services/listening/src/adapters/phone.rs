@@ -66,6 +66,7 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
             language: language(&root)?,
             thread_key: format!("phone:{call_id}"),
             posted_at: ts(posted_at),
+            share: false,
         },
     ))
 }
@@ -107,6 +108,7 @@ mod tests {
                     seconds: 1_727_367_605,
                     nanos: 0
                 }),
+                share: false,
             }
         );
         assert_eq!(call.raw, payload);

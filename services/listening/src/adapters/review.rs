@@ -63,9 +63,9 @@ pub fn adapt(payload: &Value) -> Result<Adapted, AdaptError> {
             language: language.trim().to_owned(),
             thread_key: format!("review:{platform}:{id}"),
             posted_at: ts(posted_at),
+            share: false,
         },
         raw: payload.clone(),
-        is_share: false,
         rating,
     })
 }
@@ -118,10 +118,11 @@ mod tests {
                     seconds: 1_727_341_964,
                     nanos: 0
                 }),
+                share: false,
             }
         );
         assert_eq!(review.rating, Some(1));
-        assert!(!review.is_share);
+        assert!(!review.mention.share);
         assert_eq!(review.raw, payload);
     }
 

@@ -11,7 +11,7 @@
 //!   `public_metrics.followers_count`, `verified`); an author missing there
 //!   (X omits suspended or protected accounts) still adapts with its id only.
 //! * A retweet (`referenced_tweets[].type == "retweeted"`) adapts with
-//!   [`Adapted::is_share`] set. Quotes and replies are the author's own words.
+//!   `MentionInput::share` set. Quotes and replies are the author's own words.
 //! * X's pseudo-languages (`und`, `qme`, `qht`, `zxx`, ...) become no language;
 //!   its legacy codes `in` and `iw` become `id` and `he`.
 //! * A response with no `data` yields an empty batch (a search with no
@@ -102,9 +102,9 @@ fn tweet(item: &Field<'_>, users: &HashMap<String, Field<'_>>) -> Result<Adapted
             language,
             thread_key: format!("x:{conversation}"),
             posted_at: ts(posted_at),
+            share: is_share,
         },
         raw: item.raw(),
-        is_share,
         rating: None,
     })
 }
@@ -180,7 +180,7 @@ mod tests {
                 verified: false,
             })
         );
-        assert!(!first.is_share);
+        assert!(!first.mention.share);
         assert_eq!(first.rating, None);
         assert_eq!(first.raw, payload["data"][0]);
     }
@@ -189,14 +189,14 @@ mod tests {
     fn retweet_adapts_as_a_share_and_quote_does_not() {
         let batch = adapt(&parse(SEARCH)).expect("envelope is fine");
         let retweet = batch.items[1].as_ref().expect("retweet adapts");
-        assert!(retweet.is_share);
+        assert!(retweet.mention.share);
         assert!(retweet.mention.text.starts_with("RT @dana_k:"));
         assert_eq!(
             retweet.mention.author.as_ref().map(|a| a.verified),
             Some(true)
         );
         let quote = batch.items[2].as_ref().expect("quote adapts");
-        assert!(!quote.is_share);
+        assert!(!quote.mention.share);
         // "qme" (media only) is no language.
         assert_eq!(quote.mention.language, "");
     }
@@ -233,7 +233,7 @@ mod tests {
             ["data[0].author_id: missing", "data[2].text: missing"]
         );
         assert_eq!(batch.adapted().count(), 1);
-        assert_eq!(batch.items[1].as_ref().map(|a| a.is_share), Ok(true));
+        assert_eq!(batch.items[1].as_ref().map(|a| a.mention.share), Ok(true));
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! The listening pipeline for one mention: normalise, judge noise, classify
+//! (sentiment, intent, urgency, topics, actionability), match the tenant's
+//! rules. Pure CPU work over one tenant profile; buffers are reused across
+//! the mentions of a batch.
+
+use earshot_proto::common::v1::{Author, RuleMatch, Sentiment};
+use earshot_proto::listening::v1::Entities;
+use uuid::Uuid;
+
+use crate::mentions::{NewMention, ValidMention};
+use crate::noise::{Candidate, NoiseWindow};
+use crate::normalise::normalise;
+use crate::profile::TenantProfile;
+use crate::rules::{Document, DocumentMeta, MatchScratch, RuleRef};
+
+/// A mention's conversation: the thread key the source gave (adapters
+/// namespace it by platform: `x:<conversation id>`, `email:<root message
+/// id>`), or the mention itself, namespaced by source, when it starts one.
+pub fn thread_key(source: &str, given: &str, external_id: &str) -> String {
+    if given.is_empty() {
+        format!("{source}:{external_id}")
+    } else {
+        given.to_owned()
+    }
+}
+
+/// The matching input of a mention. `@handle` in a rule also matches the
+/// author, so that a rule can follow a person as well as what is said to them.
+pub fn rebuild_document(
+    document: &mut Document,
+    text: &str,
+    language: &str,
+    source: &str,
+    author: &Author,
+) {
+    let handle = author.handle.trim_start_matches('@');
+    let handles = [handle];
+    document.rebuild(
+        text,
+        &DocumentMeta {
+            lang: language,
+            source,
+            followers: author.followers,
+            verified: author.verified,
+            hashtags: &[],
+            handles: if handle.is_empty() { &[] } else { &handles },
+        },
+    );
+}
+
+pub struct Pipeline<'a> {
+    profile: &'a TenantProfile,
+    document: Document,
+    scratch: MatchScratch,
+    matched: Vec<RuleRef>,
+}
+
+impl<'a> Pipeline<'a> {
+    pub fn new(profile: &'a TenantProfile) -> Self {
+        Self {
+            profile,
+            document: Document::default(),
+            scratch: MatchScratch::default(),
+            matched: Vec::new(),
+        }
+    }
+
+    pub fn process(&mut self, m: ValidMention, window: &mut NoiseWindow) -> NewMention {
+        let normalised = normalise(&m.text, &m.language);
+        let author_handle = m.author.handle.trim_start_matches('@').to_lowercase();
+        let author_id = if m.author.external_id.is_empty() {
+            &author_handle
+        } else {
+            &m.author.external_id
+        };
+        let author_key = format!("{}:{author_id}", m.source);
+        let identity = format!("{}:{}", m.source, m.external_id);
+        let dropped = window.judge(
+            &Candidate {
+                identity: &identity,
+                text: &normalised.text,
+                urls: &normalised.urls,
+                handles: &normalised.handles,
+                hashtags: &normalised.hashtags,
+                author_key: &author_key,
+                author_handle: &author_handle,
+                is_share: m.share,
+                posted_at: m.posted_at,
+            },
+            &self.profile.noise,
+        );
+
+        let (scores, sentiment_cues) =
+            crate::sentiment::polarity_scores_with_cues(&normalised.text);
+        let mut classification = crate::classify::classify(
+            &normalised.text,
+            m.author.followers,
+            m.author.verified,
+            scores.compound,
+            self.profile.taxonomy(),
+        );
+        classification.sentiment = Some(Sentiment {
+            compound: scores.compound,
+            positive: scores.pos,
+            neutral: scores.neu,
+            negative: scores.neg,
+            cues: sentiment_cues.into_iter().map(str::to_owned).collect(),
+        });
+
+        // A source's own language tag (with its region) wins over detection.
+        let language = if m.language.is_empty() {
+            normalised.language
+        } else {
+            m.language
+        };
+        rebuild_document(
+            &mut self.document,
+            &normalised.text,
+            &language,
+            &m.source,
+            &m.author,
+        );
+        self.profile
+            .rules
+            .matches_with(&self.document, &mut self.scratch, &mut self.matched);
+        let matched_rules = self
+            .matched
+            .iter()
+            .map(|rule| RuleMatch {
+                rule_id: rule.id.to_string(),
+                name: self.profile.rule_name(rule).to_owned(),
+                version: rule.version,
+            })
+            .collect();
+
+        NewMention {
+            id: Uuid::now_v7(),
+            thread_key: thread_key(&m.source, &m.thread_key, &m.external_id),
+            source: m.source,
+            external_id: m.external_id,
+            channel: m.channel,
+            public: m.public,
+            author: m.author,
+            text: normalised.text,
+            language,
+            language_detected: normalised.language_detected,
+            posted_at: m.posted_at,
+            share: m.share,
+            classification,
+            entities: Entities {
+                urls: normalised.urls,
+                handles: normalised.handles,
+                hashtags: normalised.hashtags,
+                emoji: normalised.emoji,
+            },
+            matched_rules,
+            dropped,
+            raw: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mention_without_a_thread_starts_its_own() {
+        assert_eq!(
+            thread_key("x", "x:1460323737035677698", "1"),
+            "x:1460323737035677698"
+        );
+        assert_eq!(thread_key("web", "", "form-17"), "web:form-17");
+    }
+}

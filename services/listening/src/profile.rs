@@ -1,0 +1,144 @@
+//! What ingest needs of a tenant, compiled once per change: its rule set,
+//! its taxonomy and its noise settings, plus its noise window.
+//!
+//! Each replica caches the compiled profile per tenant and checks the
+//! tenant's revision (one primary-key read) before each batch, so a rule or
+//! settings change applies from the next batch on, on every replica.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::classify::Taxonomy;
+use crate::noise::{NoiseSettings, NoiseWindow};
+use crate::rules::{RuleRef, RuleSet, parse};
+
+pub struct TenantProfile {
+    pub revision: i64,
+    pub rules: RuleSet,
+    pub rule_names: HashMap<Uuid, String>,
+    /// The tenant's own taxonomy; `None` for the default one.
+    custom_taxonomy: Option<Taxonomy>,
+    pub noise: NoiseSettings,
+}
+
+impl TenantProfile {
+    /// A tenant that has set nothing: no rules, the default taxonomy and
+    /// noise settings.
+    pub fn initial() -> Self {
+        Self {
+            revision: 0,
+            rules: RuleSet::from_parsed(std::iter::empty::<(RuleRef, crate::rules::Expr)>()),
+            rule_names: HashMap::new(),
+            custom_taxonomy: None,
+            noise: NoiseSettings::default(),
+        }
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        self.custom_taxonomy
+            .as_ref()
+            .unwrap_or_else(|| crate::classify::default_taxonomy())
+    }
+
+    pub fn rule_name(&self, rule: &RuleRef) -> &str {
+        self.rule_names.get(&rule.id).map_or("", String::as_str)
+    }
+}
+
+/// Compiled profiles and noise windows of the tenants this replica serves.
+#[derive(Default)]
+pub struct Profiles {
+    compiled: Mutex<HashMap<String, Arc<TenantProfile>>>,
+    windows: Mutex<HashMap<String, Arc<Mutex<NoiseWindow>>>>,
+}
+
+impl Profiles {
+    /// The tenant's profile as of its latest revision.
+    pub async fn current(
+        &self,
+        pool: &PgPool,
+        tenant_id: &str,
+    ) -> Result<Arc<TenantProfile>, sqlx::Error> {
+        let revision: i64 = sqlx::query_scalar(
+            "SELECT coalesce((SELECT revision FROM tenant_revisions WHERE tenant_id = $1), 0)",
+        )
+        .bind(tenant_id)
+        .fetch_one(pool)
+        .await?;
+        if let Some(profile) = self.cached(tenant_id).filter(|p| p.revision == revision) {
+            return Ok(profile);
+        }
+        let profile = Arc::new(load(pool, tenant_id, revision).await?);
+        self.compiled
+            .lock()
+            .expect("profile cache poisoned")
+            .insert(tenant_id.to_owned(), Arc::clone(&profile));
+        Ok(profile)
+    }
+
+    fn cached(&self, tenant_id: &str) -> Option<Arc<TenantProfile>> {
+        self.compiled
+            .lock()
+            .expect("profile cache poisoned")
+            .get(tenant_id)
+            .cloned()
+    }
+
+    /// The tenant's noise window; callers lock it for a whole batch, so that
+    /// mentions are judged in ingest order.
+    pub fn window(&self, tenant_id: &str) -> Arc<Mutex<NoiseWindow>> {
+        Arc::clone(
+            self.windows
+                .lock()
+                .expect("noise windows poisoned")
+                .entry(tenant_id.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(NoiseWindow::new()))),
+        )
+    }
+}
+
+async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantProfile, sqlx::Error> {
+    let rows = crate::rulebook::active(pool, tenant_id).await?;
+    let settings = crate::settings::load(pool, tenant_id).await?;
+    let mut rule_names = HashMap::with_capacity(rows.len());
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in rows {
+        // Stored queries parsed when they were written; one that no longer
+        // does (a stricter parser) is left out rather than failing ingest.
+        match parse(&row.query) {
+            Ok(expr) => {
+                parsed.push((
+                    RuleRef {
+                        id: row.id,
+                        version: u32::try_from(row.version).unwrap_or_default(),
+                    },
+                    expr,
+                ));
+                rule_names.insert(row.id, row.name);
+            }
+            Err(error) => {
+                tracing::error!(rule = %row.id, %error, "stored rule no longer parses; skipped");
+            }
+        }
+    }
+    let custom_taxonomy = settings.topics.and_then(|defs| {
+        Taxonomy::new(defs)
+            .map_err(|error| {
+                tracing::error!(%error, "stored taxonomy no longer compiles; default used");
+            })
+            .ok()
+    });
+    Ok(TenantProfile {
+        revision,
+        rules: RuleSet::from_parsed(parsed),
+        rule_names,
+        custom_taxonomy,
+        noise: NoiseSettings {
+            brand_handles: settings.brand_handles,
+            ..NoiseSettings::default()
+        },
+    })
+}
