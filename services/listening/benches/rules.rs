@@ -1,4 +1,6 @@
-//! Listening-rule matching throughput on one core, no database.
+//! Classification and listening-rule matching throughput on one core, no
+//! database: VADER sentiment, intent, urgency, topics and actionability,
+//! then the tenant's rules.
 //!
 //! Corpus: TweetEval sentiment tweets (SemEval 2017) mixed with banking77
 //! (PolyAI, CC BY 4.0) and Bitext customer-support requests (CDLA-Sharing
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use earshot_listening::classify::{classify, default_taxonomy};
 use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
+use earshot_listening::sentiment::polarity_scores_with_cues;
 use earshot_testkit::corpus;
 // splitmix64: deterministic runs.
 use earshot_testkit::rng::Rng;
@@ -344,6 +347,19 @@ fn throughput(corpus_len: usize, budget: Duration, mut pass: impl FnMut()) -> f6
     best
 }
 
+/// Everything listening concludes about a mention: VADER sentiment (with
+/// its cues), then intent, urgency, topics and actionability.
+fn classify_fully(m: &Mention) -> earshot_proto::common::v1::Classification {
+    let (sentiment, _cues) = polarity_scores_with_cues(&m.text);
+    classify(
+        &m.text,
+        m.followers,
+        m.verified,
+        sentiment.compound,
+        default_taxonomy(),
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let mut rng = Rng(0xea25_0007);
@@ -367,15 +383,14 @@ fn main() {
             .unwrap_or(2_000),
     );
 
+    let sentiment_rate = throughput(corpus.len(), budget, || {
+        for m in &corpus {
+            black_box(polarity_scores_with_cues(&m.text));
+        }
+    });
     let classify_rate = throughput(corpus.len(), budget, || {
         for m in &corpus {
-            black_box(classify(
-                &m.text,
-                m.followers,
-                m.verified,
-                0.0,
-                default_taxonomy(),
-            ));
+            black_box(classify_fully(m));
         }
     });
     let mut reused = Document::default();
@@ -391,7 +406,10 @@ fn main() {
         "wall time"
     };
     println!("one core, mentions per second of {clock} (best of 5 rounds)");
-    println!("classify only: {classify_rate:>10.0} mentions/s");
+    println!("VADER sentiment with cues: {sentiment_rate:>10.0} mentions/s");
+    println!(
+        "classify (sentiment, intent, urgency, topics, actionability): {classify_rate:>10.0} mentions/s"
+    );
     println!("document only: {build_rate:>10.0} mentions/s");
     // `EARSHOT_BENCH_RULES=10000` runs one size only; `EARSHOT_BENCH_WORKLOAD=broad` one workload.
     let sizes: Vec<usize> = match std::env::var("EARSHOT_BENCH_RULES") {
@@ -473,13 +491,7 @@ fn bench_size(
     });
     let full_rate = throughput(corpus.len(), budget, || {
         for m in corpus {
-            black_box(classify(
-                &m.text,
-                m.followers,
-                m.verified,
-                0.0,
-                default_taxonomy(),
-            ));
+            black_box(classify_fully(m));
             reused.rebuild(&m.text, &meta(m));
             set.matches_with(reused, &mut scratch, &mut out);
             black_box(&out);

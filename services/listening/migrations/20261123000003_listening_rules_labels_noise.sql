@@ -13,7 +13,10 @@ ALTER TABLE mentions
     -- The full classification with its cues, the extracted entities and the
     -- matched rule versions, as the protobuf the API returns (compact, and
     -- written without JSON parsing on the ingest path).
-    ADD COLUMN details           bytea;
+    ADD COLUMN details           bytea,
+    -- The intent cues now travel inside details with every other cue; the
+    -- column keeps those of mentions stored before.
+    ALTER COLUMN cues SET DEFAULT '{}';
 
 -- Two indexes instead of three: ids are UUIDv7, minted in arrival order, so
 -- (tenant, id) both finds a tenant's mention and lists its mentions newest

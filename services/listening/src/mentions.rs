@@ -440,6 +440,60 @@ mod tests {
     }
 
     #[test]
+    fn the_event_carries_what_case_escalation_and_insight_need() {
+        let mut input = valid();
+        input.text = "@acme my card hasn't arrived after 2 weeks, this is unacceptable 😡".into();
+        input.thread_key = "x:1460323737035677000".into();
+        if let Some(author) = input.author.as_mut() {
+            author.followers = 48_000;
+        }
+        let mut profile = crate::profile::TenantProfile::initial();
+        let rule = uuid::Uuid::now_v7();
+        profile.rules = crate::rules::RuleSet::compile([crate::rules::Rule {
+            id: rule,
+            version: 3,
+            query: "card* AND @acme".into(),
+        }])
+        .expect("valid rule");
+        profile.rule_names.insert(rule, "cards".into());
+        let mut pipeline = pipeline::Pipeline::new(&profile);
+        let mention = pipeline.process(
+            validate(0, input, Utc::now()).expect("valid"),
+            &mut crate::noise::NoiseWindow::new(),
+        );
+        assert!(mention.dropped.is_none());
+        let event = mention_classified("acme", &mention);
+        assert_eq!(event.tenant_id, "acme");
+        let Some(event::Payload::MentionClassified(m)) = event.payload else {
+            panic!("a MentionClassified event");
+        };
+        assert_eq!(m.author.as_ref().map(|a| a.followers), Some(48_000));
+        assert_eq!((m.channel, m.public), (Channel::X as i32, true));
+        assert_eq!(m.thread_key, "x:1460323737035677000");
+        assert_eq!(m.matched_rules.len(), 1);
+        assert_eq!(
+            (m.matched_rules[0].name.as_str(), m.matched_rules[0].version),
+            ("cards", 3)
+        );
+        let c = m.classification.expect("classification");
+        assert!(c.actionable);
+        assert!(
+            c.sentiment
+                .is_some_and(|s| s.compound < 0.0 && !s.cues.is_empty())
+        );
+        assert!(c.topics.iter().any(|t| t.topic == "card"), "{:?}", c.topics);
+        assert!(
+            c.urgency
+                .iter()
+                .any(|u| u.urgency == earshot_proto::common::v1::Urgency::MediaAttention as i32),
+            "48k followers draw attention: {:?}",
+            c.urgency
+        );
+        assert_eq!(mention.entities.handles, vec!["acme"]);
+        assert_eq!(mention.entities.emoji, vec!["😡"]);
+    }
+
+    #[test]
     fn a_valid_mention_keeps_its_fields() {
         let m = validate(0, valid(), Utc::now()).expect("valid");
         assert_eq!(m.source, "x");

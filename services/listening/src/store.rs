@@ -68,8 +68,6 @@ pub async fn insert_new(
     let mut posted = Vec::with_capacity(n);
     let mut intents = Vec::with_capacity(n);
     let mut actionable = Vec::with_capacity(n);
-    // sqlx cannot bind text[][]: cues travel as one unit-separator-joined string each.
-    let mut cues = Vec::with_capacity(n);
     let mut raws = Vec::with_capacity(n);
     let mut shares = Vec::with_capacity(n);
     let mut detected = Vec::with_capacity(n);
@@ -96,7 +94,6 @@ pub async fn insert_new(
         posted.push(m.posted_at);
         intents.push(i16::try_from(m.classification.intent).unwrap_or(0));
         actionable.push(m.classification.actionable);
-        cues.push(join(m.classification.cues.iter().map(String::as_str)));
         raws.push(m.raw.as_deref());
         shares.push(m.share);
         detected.push(m.language_detected);
@@ -112,14 +109,12 @@ pub async fn insert_new(
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
              author_external_id, author_handle, author_name, author_followers, author_verified,
-             body, language, thread_key, posted_at, received_at, intent, actionable, cues, raw,
+             body, language, thread_key, posted_at, received_at, intent, actionable, raw,
              is_share, language_detected, sentiment, topics, rule_ids, dropped_reason,
              dropped_detail, details)
          SELECT u.id, $1, u.source, u.external_id, u.channel, u.is_public, u.author_id, u.handle,
              u.name, u.followers, u.verified, u.body, u.language, u.thread, u.posted, $17,
-             u.intent, u.actionable,
-             CASE WHEN u.cues = '' THEN '{}'::text[] ELSE string_to_array(u.cues, E'\\x1f') END,
-             u.raw::jsonb, u.share, u.detected, u.sentiment,
+             u.intent, u.actionable, u.raw::jsonb, u.share, u.detected, u.sentiment,
              CASE WHEN u.topics = '' THEN '{}'::text[] ELSE string_to_array(u.topics, E'\\x1f') END,
              CASE WHEN u.rules = '' THEN '{}'::uuid[]
                   ELSE string_to_array(u.rules, E'\\x1f')::uuid[] END,
@@ -127,11 +122,11 @@ pub async fn insert_new(
            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int2[], $6::bool[], $7::text[],
                        $8::text[], $9::text[], $10::int8[], $11::bool[], $12::text[], $13::text[],
                        $14::text[], $15::timestamptz[], $16::int2[], $18::bool[], $19::text[],
-                       $20::text[], $21::bool[], $22::bool[], $23::float8[], $24::text[],
-                       $25::text[], $26::text[], $27::text[], $28::bytea[])
+                       $20::bool[], $21::bool[], $22::float8[], $23::text[], $24::text[],
+                       $25::text[], $26::text[], $27::bytea[])
              AS u(id, source, external_id, channel, is_public, author_id, handle, name,
-                  followers, verified, body, language, thread, posted, intent, actionable, cues,
-                  raw, share, detected, sentiment, topics, rules, dropped_reason, dropped_detail,
+                  followers, verified, body, language, thread, posted, intent, actionable, raw,
+                  share, detected, sentiment, topics, rules, dropped_reason, dropped_detail,
                   details)
          ON CONFLICT ON CONSTRAINT mentions_identity DO NOTHING
          RETURNING id",
@@ -154,7 +149,6 @@ pub async fn insert_new(
     .bind(&intents)
     .bind(received_at)
     .bind(&actionable)
-    .bind(&cues)
     .bind(&raws)
     .bind(&shares)
     .bind(&detected)
