@@ -142,12 +142,38 @@ pub fn cursor(row: &CaseRow) -> Cursor {
     }
 }
 
-/// One page of the queue.
+/// One page of the queue: cases with a clock by due time, then (once those
+/// run out) cases without one by id. Each part is an ordered range scan of
+/// the queue index, so deep pages cost what the first does.
 pub async fn list(
     pool: &PgPool,
     tenant_id: &str,
     f: &Filter,
     after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<CaseRow>, ServiceError> {
+    let in_tail = after.as_ref().is_some_and(|c| c.at >= no_due());
+    let mut rows = if in_tail {
+        Vec::new()
+    } else {
+        page(pool, tenant_id, f, after.as_ref(), false, limit).await?
+    };
+    let left = limit - rows.len() as i64;
+    if left > 0 {
+        let tail_after = after.as_ref().filter(|_| in_tail);
+        rows.extend(page(pool, tenant_id, f, tail_after, true, left).await?);
+    }
+    Ok(rows)
+}
+
+/// Cases with a due time after `after` (`tail` false), or without one after
+/// `after`'s id (`tail` true).
+async fn page(
+    pool: &PgPool,
+    tenant_id: &str,
+    f: &Filter,
+    after: Option<&Cursor>,
+    tail: bool,
     limit: i64,
 ) -> Result<Vec<CaseRow>, ServiceError> {
     // Literal when unfiltered, so the partial queue index applies.
@@ -156,11 +182,15 @@ pub async fn list(
     } else {
         "status = ANY($2)"
     };
-    let at = after.as_ref().map(|c| c.at);
-    let after_id = after.map(|c| c.id);
+    let (range, order) = match (tail, after.is_some()) {
+        (false, false) => ("sla_due_at IS NOT NULL", "sla_due_at, id"),
+        (false, true) => ("(sla_due_at, id) > ($11, $12)", "sla_due_at, id"),
+        (true, false) => ("sla_due_at IS NULL", "id"),
+        (true, true) => ("sla_due_at IS NULL AND id > $12", "id"),
+    };
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM cases
-          WHERE tenant_id = $1 AND {statuses}
+          WHERE tenant_id = $1 AND {statuses} AND {range}
             AND ($3::int2 IS NULL OR lane = $3)
             AND ($4::text IS NULL OR priority = $4)
             AND ($5::text IS NULL OR queue = $5)
@@ -169,11 +199,10 @@ pub async fn list(
             AND ($8::int2 IS NULL OR channel = $8)
             AND ($9::text IS NULL OR topic = $9)
             AND ($10::uuid IS NULL OR customer_id = $10)
-            AND ($11::timestamptz IS NULL
-                 OR ($11 < $13 AND ((sla_due_at, id) > ($11, $12) OR sla_due_at IS NULL))
-                 OR ($11 >= $13 AND sla_due_at IS NULL AND id > $12))
-          ORDER BY sla_due_at ASC NULLS LAST, id
-          LIMIT $14"
+            -- Types $11 and $12 when the range does not use them.
+            AND ($11::timestamptz IS NULL OR $12::uuid IS NOT NULL)
+          ORDER BY {order}
+          LIMIT $13"
     ))
     .bind(tenant_id)
     .bind(&f.statuses)
@@ -185,9 +214,8 @@ pub async fn list(
     .bind(f.channel)
     .bind(&f.topic)
     .bind(f.customer_id)
-    .bind(at)
-    .bind(after_id)
-    .bind(no_due())
+    .bind(after.map(|c| c.at))
+    .bind(after.map(|c| c.id))
     .bind(limit)
     .fetch_all(pool)
     .await?)
