@@ -7,11 +7,13 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
 use earshot_proto::case::v1::{
-    AuthenticityReport, Case, CaseMessage, CaseStatus, CreateCaseRequest, Lane, MessageDirection,
+    AuthenticityReport, Case, CaseMessage, CaseOutcome, CaseStatus, CreateCaseRequest, Lane,
+    MessageDirection,
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
-    CaseOpened, CaseResolved, CaseUpdated, EscalationRaised, Event, MentionClassified, event,
+    CaseOpened, CaseResolved, CaseUpdated, EscalationRaised, Event, GoodwillGesture,
+    MentionClassified, event,
 };
 use earshot_server::convert::{Cursor, timestamp};
 use earshot_server::{FieldViolations, ServiceError, invalid};
@@ -23,6 +25,7 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
+use crate::outcomes;
 use crate::routing;
 use crate::sla;
 use crate::threading::{self, Existing, Incoming, Plan};
@@ -51,15 +54,24 @@ pub struct CaseRow {
     pub experts: Vec<String>,
     pub routing_rule_id: Option<Uuid>,
     pub sla_due_at: Option<DateTime<Utc>>,
-    /// The case's SLA clocks, when read with them.
+    pub claimed_by: Option<String>,
+    pub claim_expires_at: Option<DateTime<Utc>>,
+    pub resolution_code: Option<String>,
+    pub csat: Option<i16>,
+    pub csat_comment: Option<String>,
+    /// The case's SLA clocks, when read with its details.
     #[sqlx(skip)]
     pub slas: Vec<sla::TimerRow>,
+    /// Goodwill given on the case, when read with its details.
+    #[sqlx(skip)]
+    pub goodwill: Vec<GoodwillGesture>,
 }
 
-pub(crate) const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
+pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
                        priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
                        resolved_at, lane, queue, assignee, required_skills, experts, \
-                       routing_rule_id, sla_due_at";
+                       routing_rule_id, sla_due_at, claimed_by, claim_expires_at, \
+                       resolution_code, csat, csat_comment";
 
 /// An id with the version its caller read.
 pub type Versioned = (Uuid, i64);
@@ -101,11 +113,27 @@ pub fn to_proto(row: CaseRow) -> Case {
             .unwrap_or_default(),
         slas: row.slas.iter().map(sla::timer_to_proto).collect(),
         sla_due_at: row.sla_due_at.map(timestamp),
+        // Others see who holds the case, while the claim lasts.
+        claimed_by: row
+            .claim_expires_at
+            .filter(|until| *until > Utc::now())
+            .and(row.claimed_by)
+            .unwrap_or_default(),
+        claim_expires_at: row
+            .claim_expires_at
+            .filter(|until| *until > Utc::now())
+            .map(timestamp),
+        outcome: Some(CaseOutcome {
+            resolution_code: row.resolution_code.unwrap_or_default(),
+            goodwill: row.goodwill,
+            csat: row.csat.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+            csat_comment: row.csat_comment.unwrap_or_default(),
+        }),
     }
 }
 
-/// Reads the SLA clocks of `rows` (one query for all of them).
-pub async fn with_slas(
+/// Reads the SLA clocks and goodwill of `rows` (one query each for all of them).
+pub async fn with_details(
     pool: &PgPool,
     tenant_id: &str,
     mut rows: Vec<CaseRow>,
@@ -118,8 +146,10 @@ pub async fn with_slas(
     for t in sla::timers_of(pool, tenant_id, &ids).await? {
         timers.entry(t.case_id).or_default().push(t);
     }
+    let mut goodwill = outcomes::goodwill_of(pool, tenant_id, &ids).await?;
     for row in &mut rows {
         row.slas = timers.remove(&row.id).unwrap_or_default();
+        row.goodwill = goodwill.remove(&row.id).unwrap_or_default();
     }
     Ok(rows)
 }
@@ -174,10 +204,7 @@ pub(crate) fn case_updated(tenant_id: &str, id: Uuid, status: CaseStatus, versio
 
 /// A topic key of the tenant's taxonomy: lower-case words joined by `_` or `-`.
 fn valid_topic(topic: &str) -> bool {
-    topic.len() <= 64
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    topic.is_empty() || routing::valid_key(topic)
 }
 
 /// A mention the case service will thread, with what it needs from it.
@@ -1102,9 +1129,9 @@ pub async fn update_status(
     outbox: &Outbox,
     tenant_id: &str,
     actor: &str,
-    id: Uuid,
+    (id, version): Versioned,
     to: CaseStatus,
-    version: i64,
+    resolution_code: Option<&str>,
 ) -> Result<CaseRow, ServiceError> {
     let mut tx = pool.begin().await?;
     let current = lock(&mut tx, tenant_id, id, version).await?;
@@ -1122,13 +1149,15 @@ pub async fn update_status(
             SET status = $3, version = version + 1, updated_at = now(),
                 resolved_at = CASE WHEN $3 = 5 THEN now()
                                    WHEN $3 = 6 THEN resolved_at
-                                   ELSE NULL END
+                                   ELSE NULL END,
+                resolution_code = coalesce($4, resolution_code)
           WHERE tenant_id = $1 AND id = $2
           RETURNING {COLUMNS}"
     ))
     .bind(tenant_id)
     .bind(id)
     .bind(to as i16)
+    .bind(resolution_code)
     .fetch_one(&mut *tx)
     .await?;
     audit::append(
@@ -1139,7 +1168,7 @@ pub async fn update_status(
             id,
             "case.status_changed",
             json!({ "status": lifecycle::label(from), "version": current.version }),
-            json!({ "status": lifecycle::label(to), "version": row.version }),
+            json!({ "status": lifecycle::label(to), "version": row.version, "resolution_code": row.resolution_code }),
         )],
     )
     .await?;
@@ -1151,7 +1180,12 @@ pub async fn update_status(
             id.to_string(),
             event::Payload::CaseResolved(CaseResolved {
                 case_id: id.to_string(),
-                resolution_code: String::new(),
+                resolution_code: row.resolution_code.clone().unwrap_or_default(),
+                goodwill: outcomes::goodwill_of(&mut *tx, tenant_id, &[id])
+                    .await?
+                    .remove(&id)
+                    .unwrap_or_default(),
+                customer_id: row.customer_id.map(|c| c.to_string()).unwrap_or_default(),
             }),
         ));
     }

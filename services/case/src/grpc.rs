@@ -3,16 +3,17 @@
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    AddExpertRequest, Agent, AssignCaseRequest, AuthenticityReport, Case, CaseStatus,
-    CheckReplyRequest, CreateCaseRequest, CreateCustomerRequest, CreateRoutingRuleRequest,
-    Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse, FindCustomerRequest,
-    GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy, LinkIdentityRequest,
-    ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
-    ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
-    ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
-    ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
-    PutGuardPolicyRequest, PutSlaPolicyRequest, RoutingRule, SendReplyRequest, SendReplyResponse,
-    SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest, UpdateCustomerRequest,
+    AddExpertRequest, AddGoodwillRequest, Agent, AssignCaseRequest, AuthenticityReport, Case,
+    CaseStatus, CheckReplyRequest, ClaimCaseRequest, CreateCaseRequest, CreateCustomerRequest,
+    CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse,
+    FindCustomerRequest, GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy,
+    LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest,
+    ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
+    ListCasesResponse, ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse,
+    ListSlaPoliciesRequest, ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest,
+    PutAgentRequest, PutGuardPolicyRequest, PutSlaPolicyRequest, RecordCsatRequest,
+    ResolveCaseRequest, RoutingRule, SendReplyRequest, SendReplyResponse, SlaPolicy,
+    UnlinkIdentityRequest, UpdateCaseStatusRequest, UpdateCustomerRequest,
     UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::customers::{self, Identity};
+use crate::outcomes;
 use crate::queue;
 use crate::replies;
 use crate::routing;
@@ -149,10 +151,7 @@ fn optional_key<'a>(raw: &'a str, field: &str, v: &mut FieldViolations) -> Optio
         return None;
     }
     v.check(
-        raw.len() > 64
-            || !raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+        !routing::valid_key(raw),
         field,
         "must be 1 to 64 lower-case letters, digits, _ or -",
     );
@@ -160,13 +159,13 @@ fn optional_key<'a>(raw: &'a str, field: &str, v: &mut FieldViolations) -> Optio
 }
 
 /// A case with its SLA clocks.
-async fn one_with_slas(
+async fn one_with_details(
     pool: &sqlx::PgPool,
     tenant: &str,
     row: cases::CaseRow,
 ) -> Result<Response<Case>, Status> {
     let id = row.id;
-    cases::with_slas(pool, tenant, vec![row])
+    cases::with_details(pool, tenant, vec![row])
         .await?
         .into_iter()
         .next()
@@ -184,7 +183,7 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let new = cases::validate_create(request.get_ref())?;
         let row = cases::create(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, new).await?;
-        one_with_slas(&self.ctx.pool, &tenant, row).await
+        one_with_details(&self.ctx.pool, &tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -192,7 +191,7 @@ impl CaseService for Cases {
         let (tenant, _) = who(&request)?;
         let id = parse_id(&request.get_ref().case_id, "case_id")?;
         let row = cases::get(&self.ctx.pool, &tenant, id).await?;
-        one_with_slas(&self.ctx.pool, &tenant, row).await
+        one_with_details(&self.ctx.pool, &tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -207,7 +206,7 @@ impl CaseService for Cases {
         let status = optional_status(req.status)?;
         let rows = cases::list(&self.ctx.pool, &tenant, status, after, limit).await?;
         let next_page_token = next_page_token(&rows, limit, cases::cursor);
-        let rows = cases::with_slas(&self.ctx.pool, &tenant, rows).await?;
+        let rows = cases::with_details(&self.ctx.pool, &tenant, rows).await?;
         Ok(Response::new(ListCasesResponse {
             cases: rows.into_iter().map(cases::to_proto).collect(),
             next_page_token,
@@ -231,9 +230,9 @@ impl CaseService for Cases {
             &self.ctx.outbox,
             &tenant,
             &actor,
-            id,
+            (id, req.version),
             to,
-            req.version,
+            None,
         )
         .await?;
         Ok(Response::new(cases::to_proto(row)))
@@ -610,7 +609,7 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let out = replies::validate_send(request.get_ref())?;
         let sent = replies::send(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, out).await?;
-        let case = cases::with_slas(&self.ctx.pool, &tenant, vec![sent.case])
+        let case = cases::with_details(&self.ctx.pool, &tenant, vec![sent.case])
             .await?
             .into_iter()
             .next()
@@ -653,10 +652,95 @@ impl CaseService for Cases {
         let (filter, limit, after) = queue::validate(request.get_ref())?;
         let rows = queue::list(&self.ctx.pool, &tenant, &filter, after, limit).await?;
         let next_page_token = next_page_token(&rows, limit, queue::cursor);
-        let rows = cases::with_slas(&self.ctx.pool, &tenant, rows).await?;
+        let rows = cases::with_details(&self.ctx.pool, &tenant, rows).await?;
         Ok(Response::new(ListCasesResponse {
             cases: rows.into_iter().map(cases::to_proto).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn claim_case(
+        &self,
+        request: Request<ClaimCaseRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let (case, _) = case_and_agent(&req.case_id, req.version, "")?;
+        let row = outcomes::claim(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            case,
+            req.release,
+        )
+        .await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn add_goodwill(
+        &self,
+        request: Request<AddGoodwillRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let gesture = outcomes::validate_goodwill(request.get_ref())?;
+        let row =
+            outcomes::add_goodwill(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, gesture)
+                .await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_csat(
+        &self,
+        request: Request<RecordCsatRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let id = outcomes::validate_csat(&req.case_id, req.score, &req.comment)?;
+        let row = outcomes::record_csat(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            id,
+            req.score,
+            &req.comment,
+        )
+        .await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn resolve_case(
+        &self,
+        request: Request<ResolveCaseRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let mut v = FieldViolations::new();
+        let id = id_field(&req.case_id, "case_id", &mut v);
+        version_field(req.version, "version", &mut v);
+        let code = req.resolution_code.trim();
+        v.check(
+            !routing::valid_key(code),
+            "resolution_code",
+            "must be 1 to 64 lower-case letters, digits, _ or -",
+        );
+        v.into_result()?;
+        let id = id.ok_or_else(|| invalid("case_id", "is required"))?;
+        let row = cases::update_status(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            (id, req.version),
+            CaseStatus::Resolved,
+            Some(code),
+        )
+        .await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
     }
 }

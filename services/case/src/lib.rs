@@ -7,6 +7,7 @@ mod events;
 mod grpc;
 pub mod guard;
 pub mod lifecycle;
+pub mod outcomes;
 pub mod queue;
 pub mod replies;
 pub mod routing;

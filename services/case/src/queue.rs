@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cases::{COLUMNS, CaseRow};
-use crate::routing::{PRIORITIES, valid_agent_id};
+use crate::routing::{PRIORITIES, valid_agent_id, valid_key};
 
 /// The cursor time of cases with no clock running, which sort last. Far past
 /// any real due time (those are at most 90 days ahead).
@@ -38,10 +38,7 @@ fn key(raw: &str, field: &str, v: &mut FieldViolations) -> Option<String> {
         return None;
     }
     v.check(
-        raw.len() > 64
-            || !raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+        !valid_key(raw),
         field,
         "must be 1 to 64 lower-case letters, digits, _ or -",
     );

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::cases::{self, CaseRow, MESSAGE_COLUMNS, MessageRow, Versioned};
 use crate::guard::{self, Earlier, Policy};
-use crate::{lifecycle, sla};
+use crate::{lifecycle, outcomes, sla};
 
 const MAX_BODY_CHARS: usize = 10_000;
 const MAX_LOOKBACK: u32 = 10_000;
@@ -409,6 +409,11 @@ pub async fn send(
         });
     }
     let case = cases::lock(&mut tx, tenant_id, case_id, version).await?;
+    if let Some(holder) = outcomes::held_by_other(&case, actor, chrono::Utc::now()) {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "case {case_id} is held by {holder} for replying"
+        )));
+    }
     if case.status() == CaseStatus::Closed {
         return Err(ServiceError::FailedPrecondition(format!(
             "case {case_id} is closed{}",

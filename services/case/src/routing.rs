@@ -245,8 +245,8 @@ pub async fn roster(
     Ok(Roster::new(agents, &loads))
 }
 
-/// A key of the tenant's vocabulary (queue, skill, topic, tier).
-fn valid_key(key: &str) -> bool {
+/// A key of the tenant's vocabulary (queue, skill, topic, tier, resolution code).
+pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 64
         && key
