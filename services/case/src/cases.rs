@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
 use earshot_proto::case::v1::{
-    AuthenticityReport, Case, CaseMessage, CaseOutcome, CaseStatus, CreateCaseRequest, Lane,
-    MessageDirection,
+    AuthenticityReport, Case, CaseMessage, CaseOutcome, CaseStatus, Commitment, CreateCaseRequest,
+    Lane, MessageDirection,
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::{
@@ -25,10 +25,10 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
-use crate::outcomes;
 use crate::routing;
 use crate::sla;
 use crate::threading::{self, Existing, Incoming, Plan};
+use crate::{commitments, outcomes};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
@@ -65,6 +65,9 @@ pub struct CaseRow {
     /// Goodwill given on the case, when read with its details.
     #[sqlx(skip)]
     pub goodwill: Vec<GoodwillGesture>,
+    /// Promises made on the case, when read with its details.
+    #[sqlx(skip)]
+    pub commitments: Vec<Commitment>,
 }
 
 pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
@@ -129,10 +132,12 @@ pub fn to_proto(row: CaseRow) -> Case {
             csat: row.csat.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
             csat_comment: row.csat_comment.unwrap_or_default(),
         }),
+        commitments: row.commitments,
     }
 }
 
-/// Reads the SLA clocks and goodwill of `rows` (one query each for all of them).
+/// Reads the SLA clocks, goodwill and commitments of `rows` (one query each
+/// for all of them).
 pub async fn with_details(
     pool: &PgPool,
     tenant_id: &str,
@@ -147,9 +152,11 @@ pub async fn with_details(
         timers.entry(t.case_id).or_default().push(t);
     }
     let mut goodwill = outcomes::goodwill_of(pool, tenant_id, &ids).await?;
+    let mut promises = commitments::of(pool, tenant_id, &ids).await?;
     for row in &mut rows {
         row.slas = timers.remove(&row.id).unwrap_or_default();
         row.goodwill = goodwill.remove(&row.id).unwrap_or_default();
+        row.commitments = promises.remove(&row.id).unwrap_or_default();
     }
     Ok(rows)
 }

@@ -3,18 +3,18 @@
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    AddExpertRequest, AddGoodwillRequest, Agent, AssignCaseRequest, AuthenticityReport, Case,
-    CaseStatus, CheckReplyRequest, ClaimCaseRequest, CreateCaseRequest, CreateCustomerRequest,
-    CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse,
-    FindCustomerRequest, GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy,
-    LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest,
-    ListAuditEntriesResponse, ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest,
-    ListCasesResponse, ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse,
-    ListSlaPoliciesRequest, ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest,
-    PutAgentRequest, PutGuardPolicyRequest, PutSlaPolicyRequest, RecordCsatRequest,
-    ResolveCaseRequest, RoutingRule, SendReplyRequest, SendReplyResponse, SlaPolicy,
-    UnlinkIdentityRequest, UpdateCaseStatusRequest, UpdateCustomerRequest,
-    UpdateRoutingRuleRequest,
+    AddCommitmentRequest, AddExpertRequest, AddGoodwillRequest, Agent, AssignCaseRequest,
+    AuthenticityReport, Case, CaseStatus, CheckReplyRequest, ClaimCaseRequest, CreateCaseRequest,
+    CreateCustomerRequest, CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest,
+    DeleteRoutingRuleResponse, FindCustomerRequest, GetCaseRequest, GetCustomerRequest,
+    GetGuardPolicyRequest, GuardPolicy, KeepCommitmentRequest, LinkIdentityRequest,
+    ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
+    ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
+    ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
+    PutGuardPolicyRequest, PutSlaPolicyRequest, RecordCsatRequest, ResolveCaseRequest, RoutingRule,
+    SendReplyRequest, SendReplyResponse, SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest,
+    UpdateCustomerRequest, UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
+use crate::commitments;
 use crate::customers::{self, Identity};
 use crate::outcomes;
 use crate::queue;
@@ -739,6 +740,45 @@ impl CaseService for Cases {
             (id, req.version),
             CaseStatus::Resolved,
             Some(code),
+        )
+        .await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn add_commitment(
+        &self,
+        request: Request<AddCommitmentRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let promise = commitments::validate(request.get_ref())?;
+        let row =
+            commitments::add(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, promise).await?;
+        one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn keep_commitment(
+        &self,
+        request: Request<KeepCommitmentRequest>,
+    ) -> Result<Response<Case>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let req = request.get_ref();
+        let mut v = FieldViolations::new();
+        let id = id_field(&req.case_id, "case_id", &mut v);
+        version_field(req.version, "version", &mut v);
+        let commitment = id_field(&req.commitment_id, "commitment_id", &mut v);
+        v.into_result()?;
+        let (Some(id), Some(commitment)) = (id, commitment) else {
+            return Err(invalid("case_id", "is required").into());
+        };
+        let row = commitments::keep(
+            &self.ctx.pool,
+            &self.ctx.outbox,
+            &tenant,
+            &actor,
+            (id, req.version),
+            commitment,
         )
         .await?;
         one_with_details(&self.ctx.pool, &tenant, row).await

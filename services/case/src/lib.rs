@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod commitments;
 pub mod customers;
 mod events;
 mod grpc;

@@ -499,18 +499,24 @@ pub async fn breach_due(pool: &PgPool, outbox: &Outbox) -> Result<usize, sqlx::E
     Ok(due.len())
 }
 
-/// The scheduler: marks overdue clocks breached until `shutdown`. Errors (a
-/// database outage) are logged and retried on the next round.
+/// The scheduler: marks overdue clocks breached and overdue commitments
+/// until `shutdown`. Errors (a database outage) are logged and retried on
+/// the next round.
 pub async fn run(pool: PgPool, outbox: Outbox, shutdown: CancellationToken) {
     loop {
+        let round = async {
+            let breached = breach_due(&pool, &outbox).await?;
+            let overdue = crate::commitments::mark_overdue(&pool, &outbox).await?;
+            Ok::<_, sqlx::Error>(breached.max(overdue))
+        };
         let marked = tokio::select! {
             () = shutdown.cancelled() => return,
-            marked = breach_due(&pool, &outbox) => marked,
+            marked = round => marked,
         };
         match marked {
             Ok(n) if n as i64 >= BATCH => continue,
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "SLA scheduler round failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "scheduler round failed; retrying"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

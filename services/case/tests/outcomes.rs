@@ -8,13 +8,14 @@ use std::time::Duration;
 use common::{Harness, assert_code, assert_invalid, audit};
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{
-    AddGoodwillRequest, Case, ClaimCaseRequest, CreateCaseRequest, GetCaseRequest,
-    ListAuditEntriesRequest, RecordCsatRequest, ResolveCaseRequest, SendReplyRequest,
+    AddCommitmentRequest, AddGoodwillRequest, Case, ClaimCaseRequest, CommitmentState,
+    CreateCaseRequest, GetCaseRequest, KeepCommitmentRequest, ListAuditEntriesRequest,
+    RecordCsatRequest, ResolveCaseRequest, SendReplyRequest,
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::goodwill_gesture::Kind;
 use earshot_proto::events::v1::{GoodwillGesture, event};
-use earshot_testkit::{AuthedChannel, TEST_SECRET};
+use earshot_testkit::{AuthedChannel, TEST_SECRET, eventually};
 use tonic::Code;
 
 type Client = CaseServiceClient<AuthedChannel>;
@@ -329,4 +330,156 @@ async fn bad_input_and_other_tenants_are_refused() {
     );
     let untouched = get(&mut acme, &case).await;
     assert_eq!(untouched.version, case.version);
+}
+
+fn in_seconds(s: u64) -> prost_types::Timestamp {
+    (std::time::SystemTime::now() + Duration::from_secs(s)).into()
+}
+
+#[tokio::test]
+async fn a_promise_past_due_is_overdue_once_across_restarts_and_can_still_be_kept() {
+    let mut h = Harness::start_keeping_events().await;
+    let mut acme = h.client("acme");
+    let mut globex = h.client("globex");
+    let case = open(&mut acme).await;
+    let promise = AddCommitmentRequest {
+        request_id: "promise-1".into(),
+        case_id: case.case_id.clone(),
+        version: case.version,
+        text: "We will confirm the refund by email by Friday".into(),
+        due_at: Some(in_seconds(1)),
+    };
+    let made = acme
+        .add_commitment(promise.clone())
+        .await
+        .expect("made")
+        .into_inner();
+    assert_eq!(made.commitments.len(), 1);
+    assert_eq!(made.commitments[0].state, CommitmentState::Open as i32);
+    assert_eq!(made.commitments[0].made_by, "test-user");
+    let again = acme
+        .add_commitment(promise)
+        .await
+        .expect("idempotent")
+        .into_inner();
+    assert_eq!((again.version, again.commitments.len()), (made.version, 1));
+    assert_code(
+        globex
+            .add_commitment(AddCommitmentRequest {
+                request_id: "g".into(),
+                case_id: case.case_id.clone(),
+                version: made.version,
+                text: "x".into(),
+                due_at: Some(in_seconds(60)),
+            })
+            .await,
+        Code::NotFound,
+    );
+
+    let overdue = eventually("the promise is overdue", || {
+        let mut acme = acme.clone();
+        let case = case.clone();
+        async move {
+            let now = get(&mut acme, &case).await;
+            (now.commitments[0].state == CommitmentState::Overdue as i32).then_some(now)
+        }
+    })
+    .await;
+    let count = |events: Vec<earshot_proto::events::v1::Event>| {
+        events
+            .into_iter()
+            .filter(|e| matches!(e.payload, Some(event::Payload::CommitmentOverdue(_))))
+            .count()
+    };
+    assert_eq!(count(h.emitted().await), 1);
+    // A restart and a later scheduler round (a second promise falls due) do
+    // not repeat it.
+    h.service.restart().await;
+    let second = acme
+        .add_commitment(AddCommitmentRequest {
+            request_id: "promise-2".into(),
+            case_id: case.case_id.clone(),
+            version: overdue.version,
+            text: "We will call you back today".into(),
+            due_at: Some(in_seconds(1)),
+        })
+        .await
+        .expect("made")
+        .into_inner();
+    let both = eventually("the second promise is overdue", || {
+        let mut acme = acme.clone();
+        let case = case.clone();
+        async move {
+            let now = get(&mut acme, &case).await;
+            now.commitments
+                .iter()
+                .all(|c| c.state == CommitmentState::Overdue as i32)
+                .then_some(now)
+        }
+    })
+    .await;
+    assert_eq!(count(h.emitted().await), 2);
+    assert_eq!(
+        both.version, second.version,
+        "the scheduler does not bump versions"
+    );
+
+    let kept = acme
+        .keep_commitment(KeepCommitmentRequest {
+            case_id: case.case_id.clone(),
+            version: both.version,
+            commitment_id: both.commitments[0].commitment_id.clone(),
+        })
+        .await
+        .expect("kept late")
+        .into_inner();
+    assert_eq!(kept.commitments[0].state, CommitmentState::Kept as i32);
+    assert!(kept.commitments[0].kept_at.is_some());
+    assert_code(
+        acme.keep_commitment(KeepCommitmentRequest {
+            case_id: case.case_id.clone(),
+            version: kept.version,
+            commitment_id: both.commitments[0].commitment_id.clone(),
+        })
+        .await,
+        Code::FailedPrecondition,
+    );
+    let trail = audit(
+        &mut acme,
+        ListAuditEntriesRequest {
+            case_id: case.case_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|e| e.action == "case.commitment_overdue")
+            .count(),
+        2
+    );
+    assert_invalid(
+        acme.add_commitment(AddCommitmentRequest {
+            request_id: String::new(),
+            case_id: case.case_id.clone(),
+            version: kept.version,
+            text: " ".into(),
+            due_at: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+        })
+        .await,
+        &["request_id", "text", "due_at"],
+    );
+    assert_invalid(
+        acme.keep_commitment(KeepCommitmentRequest {
+            case_id: case.case_id.clone(),
+            version: 0,
+            commitment_id: "x".into(),
+        })
+        .await,
+        &["version", "commitment_id"],
+    );
 }
