@@ -1333,10 +1333,13 @@ pub struct MessageRow {
     pub public: bool,
     /// Guard findings of a reply: an encoded `AuthenticityReport`.
     pub findings: Option<Vec<u8>>,
+    pub kb_article_id: Option<Uuid>,
+    pub kb_article_version: Option<i32>,
 }
 
 pub const MESSAGE_COLUMNS: &str = "id, case_id, direction, channel, author, body, mention_id, \
-                                   posted_at, created_at, public, findings";
+                                   posted_at, created_at, public, findings, kb_article_id, \
+                                   kb_article_version";
 
 pub fn message_to_proto(row: MessageRow) -> CaseMessage {
     CaseMessage {
@@ -1355,6 +1358,14 @@ pub fn message_to_proto(row: MessageRow) -> CaseMessage {
             .and_then(|b| AuthenticityReport::decode(b).ok())
             .map(|r| r.findings)
             .unwrap_or_default(),
+        kb_article_id: row
+            .kb_article_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        kb_article_version: row
+            .kb_article_version
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0),
     }
 }
 

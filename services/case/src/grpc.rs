@@ -3,18 +3,20 @@
 
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
-    AddCommitmentRequest, AddExpertRequest, AddGoodwillRequest, Agent, AssignCaseRequest,
-    AuthenticityReport, Case, CaseStatus, CheckReplyRequest, ClaimCaseRequest, CreateCaseRequest,
-    CreateCustomerRequest, CreateRoutingRuleRequest, Customer, DeleteRoutingRuleRequest,
-    DeleteRoutingRuleResponse, FindCustomerRequest, GetCaseRequest, GetCustomerRequest,
-    GetGuardPolicyRequest, GuardPolicy, KeepCommitmentRequest, LinkIdentityRequest,
-    ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
-    ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
-    ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
-    ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest, PutAgentRequest,
-    PutGuardPolicyRequest, PutSlaPolicyRequest, RecordCsatRequest, ResolveCaseRequest, RoutingRule,
-    SendReplyRequest, SendReplyResponse, SlaPolicy, UnlinkIdentityRequest, UpdateCaseStatusRequest,
-    UpdateCustomerRequest, UpdateRoutingRuleRequest,
+    AddCommitmentRequest, AddExpertRequest, AddGoodwillRequest, Agent, Article, AssignCaseRequest,
+    AuthenticityReport, Case, CaseStatus, CheckReplyRequest, ClaimCaseRequest,
+    CreateArticleRequest, CreateCaseRequest, CreateCustomerRequest, CreateRoutingRuleRequest,
+    Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse, FindCustomerRequest,
+    GetArticleRequest, GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy,
+    KeepCommitmentRequest, LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse,
+    ListAuditEntriesRequest, ListAuditEntriesResponse, ListCaseMessagesRequest,
+    ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse, ListQueueRequest,
+    ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest,
+    PublishArticleVersionRequest, PutAgentRequest, PutGuardPolicyRequest, PutSlaPolicyRequest,
+    RecordCsatRequest, ResolveCaseRequest, RoutingRule, SearchArticlesRequest,
+    SearchArticlesResponse, SendReplyRequest, SendReplyResponse, SlaPolicy, UnlinkIdentityRequest,
+    UpdateCaseStatusRequest, UpdateCustomerRequest, UpdateRoutingRuleRequest,
 };
 use earshot_server::convert::{Cursor, next_page_token, page_size, parse_id};
 use earshot_server::{FieldViolations, ServiceContext, ServiceError, invalid};
@@ -25,6 +27,7 @@ use crate::audit::{self, Subject};
 use crate::cases::{self, Versioned};
 use crate::commitments;
 use crate::customers::{self, Identity};
+use crate::knowledge;
 use crate::outcomes;
 use crate::queue;
 use crate::replies;
@@ -782,5 +785,53 @@ impl CaseService for Cases {
         )
         .await?;
         one_with_details(&self.ctx.pool, &tenant, row).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn create_article(
+        &self,
+        request: Request<CreateArticleRequest>,
+    ) -> Result<Response<Article>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let (request_id, content) = knowledge::validate_create(request.get_ref())?;
+        let row = knowledge::create(&self.ctx.pool, &tenant, &actor, &request_id, content).await?;
+        Ok(Response::new(knowledge::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn publish_article_version(
+        &self,
+        request: Request<PublishArticleVersionRequest>,
+    ) -> Result<Response<Article>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let change = knowledge::validate_publish(request.get_ref())?;
+        let row = knowledge::publish(&self.ctx.pool, &tenant, &actor, change).await?;
+        Ok(Response::new(knowledge::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_article(
+        &self,
+        request: Request<GetArticleRequest>,
+    ) -> Result<Response<Article>, Status> {
+        let (tenant, _) = who(&request)?;
+        let (id, version) = knowledge::validate_get(request.get_ref())?;
+        let row = knowledge::get(&self.ctx.pool, &tenant, id, version).await?;
+        Ok(Response::new(knowledge::to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn search_articles(
+        &self,
+        request: Request<SearchArticlesRequest>,
+    ) -> Result<Response<SearchArticlesResponse>, Status> {
+        let (tenant, _) = who(&request)?;
+        let search = knowledge::validate_search(request.get_ref())?;
+        let rows = knowledge::search(&self.ctx.pool, &tenant, &search).await?;
+        let next_page_token = next_page_token(&rows, search.limit, knowledge::cursor);
+        Ok(Response::new(SearchArticlesResponse {
+            articles: rows.into_iter().map(knowledge::to_proto).collect(),
+            next_page_token,
+        }))
     }
 }

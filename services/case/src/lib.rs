@@ -7,6 +7,7 @@ pub mod customers;
 mod events;
 mod grpc;
 pub mod guard;
+pub mod knowledge;
 pub mod lifecycle;
 pub mod outcomes;
 pub mod queue;
@@ -65,6 +66,8 @@ impl Service for CaseService {
             .method("/earshot.case.v1.CaseService/ListSlaPolicies", "cases:read")
             .method("/earshot.case.v1.CaseService/CheckReply", "cases:read")
             .method("/earshot.case.v1.CaseService/GetGuardPolicy", "cases:read")
+            .method("/earshot.case.v1.CaseService/GetArticle", "cases:read")
+            .method("/earshot.case.v1.CaseService/SearchArticles", "cases:read")
             .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::cases::{self, CaseRow, MESSAGE_COLUMNS, MessageRow, Versioned};
 use crate::guard::{self, Earlier, Policy};
-use crate::{lifecycle, outcomes, sla};
+use crate::{knowledge, lifecycle, outcomes, sla};
 
 const MAX_BODY_CHARS: usize = 10_000;
 const MAX_LOOKBACK: u32 = 10_000;
@@ -62,6 +62,8 @@ pub struct Outgoing {
     pub case: Versioned,
     pub body: String,
     pub public: bool,
+    /// The knowledge article version the reply cites.
+    pub cites: Option<(Uuid, i32)>,
 }
 
 pub fn validate_send(req: &SendReplyRequest) -> Result<Outgoing, ServiceError> {
@@ -87,9 +89,25 @@ pub fn validate_send(req: &SendReplyRequest) -> Result<Outgoing, ServiceError> {
         "must be the version last read (1 or more)",
     );
     check_body(&req.body, &mut v);
+    let cites = match (req.kb_article_id.is_empty(), req.kb_article_version) {
+        (true, 0) => None,
+        (true, _) => {
+            v.add("kb_article_id", "is required with kb_article_version");
+            None
+        }
+        (false, 0) => {
+            v.add("kb_article_version", "is required with kb_article_id");
+            None
+        }
+        (false, version) => Uuid::parse_str(&req.kb_article_id)
+            .map_err(|_| v.add("kb_article_id", "must be a UUID"))
+            .ok()
+            .map(|id| (id, i32::try_from(version).unwrap_or(i32::MAX))),
+    };
     v.into_result()?;
     let id = id.ok_or_else(|| invalid("case_id", "is required"))?;
     Ok(Outgoing {
+        cites,
         request_id: request_id.to_owned(),
         case: (id, req.version),
         body: req.body.trim().to_owned(),
@@ -422,6 +440,9 @@ pub async fn send(
                 .unwrap_or_default()
         )));
     }
+    if let Some((article, version)) = out.cites {
+        knowledge::check_citation(&mut tx, tenant_id, article, version).await?;
+    }
     let (policy, earlier, first) = context(&mut tx, tenant_id, case_id).await?;
     let report = guard::check(&out.body, first, &earlier, &policy);
     if report.blocked {
@@ -435,8 +456,9 @@ pub async fn send(
     let reply: MessageRow = sqlx::query_as(&format!(
         "INSERT INTO case_messages (id, tenant_id, case_id, direction, channel, author, body,
                                     posted_at, created_at, public, request_id, signature,
-                                    findings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), clock_timestamp(), $8, $9, $10, $11)
+                                    findings, kb_article_id, kb_article_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), clock_timestamp(), $8, $9, $10, $11, $12,
+                 $13)
          RETURNING {MESSAGE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -450,6 +472,8 @@ pub async fn send(
     .bind(&out.request_id)
     .bind(guard::signature(&out.body))
     .bind(proto_report.encode_to_vec())
+    .bind(out.cites.map(|(a, _)| a))
+    .bind(out.cites.map(|(_, v)| v))
     .fetch_one(&mut *tx)
     .await?;
 
@@ -512,6 +536,8 @@ pub async fn send(
                 customer_handle: case.customer_handle.clone(),
                 in_reply_to_mention_id: in_reply_to.unwrap_or_default(),
                 findings: report.findings.clone(),
+                kb_article_id: out.cites.map(|(a, _)| a.to_string()).unwrap_or_default(),
+                kb_article_version: out.cites.map_or(0, |(_, v)| u32::try_from(v).unwrap_or(0)),
             }),
         ),
         cases::case_updated(tenant_id, case_id, to, updated.version),

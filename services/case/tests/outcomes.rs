@@ -97,6 +97,7 @@ async fn a_claim_shows_its_holder_and_keeps_others_from_replying_across_a_restar
             version: seen.version,
             body: "Hi Jane, I am looking into it.".into(),
             public: false,
+            ..Default::default()
         })
         .await
         .expect_err("held by ann");
@@ -113,6 +114,7 @@ async fn a_claim_shows_its_holder_and_keeps_others_from_replying_across_a_restar
             version: seen.version,
             body: "Hi Jane, the second charge is a pending hold and drops off tonight.".into(),
             public: false,
+            ..Default::default()
         })
         .await
         .expect("the holder replies")

@@ -83,6 +83,7 @@ async fn reply(
             version: case.version,
             body: body.into(),
             public: true,
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("reply {request_id}: {e:?}"))
@@ -231,6 +232,7 @@ async fn replies_open_the_case_meet_its_clocks_and_carry_findings_to_the_connect
             version: case.version,
             body: "A second answer".into(),
             public: false,
+            ..Default::default()
         })
         .await,
         Code::Aborted,
@@ -353,6 +355,7 @@ async fn a_blocking_tenant_refuses_replies_with_findings_and_stores_nothing() {
             version: case.version,
             body: "Rest assured, we apologise for any inconvenience.".into(),
             public: true,
+            ..Default::default()
         })
         .await
         .expect_err("blocked");
@@ -406,6 +409,7 @@ async fn a_blocking_tenant_refuses_replies_with_findings_and_stores_nothing() {
             version: closed.version,
             body: "One more thing".into(),
             public: true,
+            ..Default::default()
         })
         .await,
         Code::FailedPrecondition,
@@ -477,6 +481,7 @@ async fn bad_input_and_other_tenants_are_refused() {
                 version: mine.version,
                 body: "hello".into(),
                 public: true,
+                ..Default::default()
             })
             .await,
         Code::NotFound,
