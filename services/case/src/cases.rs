@@ -223,7 +223,7 @@ struct Heard<'a> {
     actionable: bool,
 }
 
-fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>, Speaker)> {
+fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> (Heard<'a>, Option<Speaker>) {
     let author = m.author.clone().unwrap_or_default();
     let channel = Channel::try_from(m.channel).unwrap_or(Channel::Unspecified);
     let platform = customers::platform_of(channel, &m.source);
@@ -232,15 +232,14 @@ fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>,
     } else {
         &author.external_id
     };
-    // A mention without a recognisable author has nobody to answer.
+    // An author nobody can recognise (an anonymous review) has no profile.
     let identity = Identity::parse(&platform, id_value)
         .or_else(|_| Identity::parse(&platform, &author.handle))
-        .ok()?;
-    let handle = if author.handle.is_empty() {
-        author.external_id.clone()
-    } else {
-        author.handle.clone()
-    };
+        .ok();
+    let handle = [&author.handle, &author.external_id, &author.display_name]
+        .into_iter()
+        .find(|h| !h.trim().is_empty())
+        .map_or_else(|| "anonymous".to_owned(), |h| h.trim().to_owned());
     let classification = m.classification.as_ref();
     let topic = classification
         .and_then(|c| {
@@ -251,7 +250,7 @@ fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>,
         })
         .unwrap_or("");
     let actionable = classification.is_some_and(|c| c.actionable);
-    let speaker = Speaker {
+    let speaker = identity.map(|identity| Speaker {
         tenant_id: tenant_id.to_owned(),
         identity,
         display_name: if author.display_name.is_empty() {
@@ -261,8 +260,8 @@ fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>,
         },
         followers: i64::try_from(author.followers).unwrap_or(i64::MAX),
         language: m.language.chars().take(35).collect(),
-    };
-    Some((
+    });
+    (
         Heard {
             tenant_id,
             mention: m,
@@ -271,7 +270,7 @@ fn heard<'a>(tenant_id: &'a str, m: &'a MentionClassified) -> Option<(Heard<'a>,
             actionable,
         },
         speaker,
-    ))
+    )
 }
 
 /// What one batch of mentions did.
@@ -293,17 +292,16 @@ pub async fn thread_mentions(
     outbox: &Outbox,
     mentions: &[(String, MentionClassified)],
 ) -> Result<Threaded, sqlx::Error> {
-    // One entry per mention id; those without an author are ignored.
+    // One entry per mention id.
     let mut seen = HashSet::new();
     let (mut items, mut speakers) = (Vec::new(), Vec::new());
     for (tenant, m) in mentions {
         if m.mention_id.is_empty() || !seen.insert((tenant.as_str(), m.mention_id.as_str())) {
             continue;
         }
-        if let Some((h, s)) = heard(tenant, m) {
-            items.push(h);
-            speakers.push(s);
-        }
+        let (h, s) = heard(tenant, m);
+        items.push(h);
+        speakers.push(s);
     }
     let mut outcome = Threaded {
         ignored: mentions.len() - items.len(),
@@ -314,7 +312,30 @@ pub async fn thread_mentions(
     }
     // Customers first: their advisory locks also serialise concurrent batches
     // carrying the same mention, so the redelivery check below is race-free.
-    let customer_ids = customers::find_or_create(conn, &speakers).await?;
+    // Anonymous mentions take a lock of their own for the same reason.
+    let known_speakers: Vec<Speaker> = speakers.iter().flatten().cloned().collect();
+    let mut found = customers::find_or_create(conn, &known_speakers)
+        .await?
+        .into_iter();
+    let customer_ids: Vec<Option<Uuid>> = speakers
+        .iter()
+        .map(|s| s.as_ref().and_then(|_| found.next()))
+        .collect();
+    let anonymous: Vec<String> = items
+        .iter()
+        .zip(&speakers)
+        .filter(|(_, s)| s.is_none())
+        .map(|(h, _)| format!("mention\u{1f}{}\u{1f}{}", h.tenant_id, h.mention.mention_id))
+        .collect();
+    if !anonymous.is_empty() {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
+               FROM unnest($1::text[]) AS k ORDER BY k",
+        )
+        .bind(&anonymous)
+        .execute(&mut *conn)
+        .await?;
+    }
 
     let tenants: Vec<&str> = items.iter().map(|h| h.tenant_id).collect();
     let mention_ids: Vec<&str> = items
@@ -394,7 +415,8 @@ pub async fn thread_mentions(
             .iter()
             .map(|&k| at(k).mention.thread_key.as_str())
             .collect();
-        let customers: Vec<Uuid> = opening.iter().map(|&k| customer_ids[fresh[k]]).collect();
+        let customers: Vec<Option<Uuid>> =
+            opening.iter().map(|&k| customer_ids[fresh[k]]).collect();
         let topics: Vec<&str> = opening.iter().map(|&k| at(k).topic).collect();
         let to_route: Vec<ToRoute<'_>> = opening
             .iter()
@@ -577,7 +599,7 @@ async fn open_cases_for(
 ) -> Result<Vec<Option<Existing>>, sqlx::Error> {
     let tenants: Vec<&str> = incoming.iter().map(|m| m.tenant_id).collect();
     let threads: Vec<&str> = incoming.iter().map(|m| m.thread_key).collect();
-    let customers: Vec<Uuid> = incoming.iter().map(|m| m.customer_id).collect();
+    let customers: Vec<Option<Uuid>> = incoming.iter().map(|m| m.customer_id).collect();
     let topics: Vec<&str> = incoming.iter().map(|m| m.topic).collect();
     let rows: Vec<(i64, Uuid, i16)> = sqlx::query_as(
         "WITH u AS (
@@ -950,7 +972,7 @@ pub async fn create(
         &mut tx,
         &[ToRoute {
             tenant_id,
-            customer_id,
+            customer_id: Some(customer_id),
             topics,
             intent: 0,
             urgencies: Vec::new(),
@@ -1429,7 +1451,7 @@ fn lane_label(lane: i16) -> &'static str {
 /// What routing needs to know about a case about to open.
 struct ToRoute<'a> {
     tenant_id: &'a str,
-    customer_id: Uuid,
+    customer_id: Option<Uuid>,
     topics: Vec<&'a str>,
     intent: i16,
     urgencies: Vec<i16>,
@@ -1439,7 +1461,7 @@ struct ToRoute<'a> {
 }
 
 impl<'a> ToRoute<'a> {
-    fn mention(tenant_id: &'a str, customer_id: Uuid, m: &'a MentionClassified) -> Self {
+    fn mention(tenant_id: &'a str, customer_id: Option<Uuid>, m: &'a MentionClassified) -> Self {
         let c = m.classification.as_ref();
         Self {
             tenant_id,
@@ -1481,7 +1503,7 @@ async fn route_and_assign(
     for rule in routing::rules_of(conn, &tenants).await? {
         rules.entry(rule.tenant_id.clone()).or_default().push(rule);
     }
-    let customer_ids: Vec<Uuid> = cases.iter().map(|c| c.customer_id).collect();
+    let customer_ids: Vec<Uuid> = cases.iter().filter_map(|c| c.customer_id).collect();
     let attributes: HashMap<Uuid, (String, bool, i64)> =
         sqlx::query_as::<_, (Uuid, String, bool, i64)>(
             "SELECT id, tier, vip, followers FROM customers WHERE id = ANY($1)",
@@ -1496,8 +1518,9 @@ async fn route_and_assign(
     let decisions: Vec<routing::Decision> = cases
         .iter()
         .map(|c| {
-            let (tier, vip, followers) = attributes
-                .get(&c.customer_id)
+            let (tier, vip, followers) = c
+                .customer_id
+                .and_then(|id| attributes.get(&id))
                 .map_or(("", false, 0), |(t, v, f)| (t.as_str(), *v, *f));
             let facts = routing::Facts {
                 tier,

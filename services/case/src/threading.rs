@@ -17,7 +17,9 @@ pub const REOPEN_WINDOW_DAYS: i32 = 7;
 pub struct Incoming<'a> {
     pub tenant_id: &'a str,
     pub thread_key: &'a str,
-    pub customer_id: Uuid,
+    /// None for an author nobody can recognise: such a message threads by
+    /// its thread only.
+    pub customer_id: Option<Uuid>,
     pub topic: &'a str,
     pub actionable: bool,
 }
@@ -53,11 +55,15 @@ pub fn plan(incoming: &[Incoming<'_>], existing: &[Option<Existing>]) -> Vec<Pla
         New(usize),
     }
     let mut by_thread: HashMap<(&str, &str), Target> = HashMap::new();
-    let mut by_topic: HashMap<(&str, Uuid, &str), Target> = HashMap::new();
+    let mut by_topic: HashMap<(&str, Option<Uuid>, &str), Target> = HashMap::new();
     let mut plans = Vec::with_capacity(incoming.len());
     for (i, m) in incoming.iter().enumerate() {
         let thread = (!m.thread_key.is_empty()).then_some((m.tenant_id, m.thread_key));
-        let topic = (!m.topic.is_empty()).then_some((m.tenant_id, m.customer_id, m.topic));
+        let topic = (!m.topic.is_empty() && m.customer_id.is_some()).then_some((
+            m.tenant_id,
+            m.customer_id,
+            m.topic,
+        ));
         let found = existing
             .get(i)
             .copied()
@@ -101,7 +107,7 @@ mod tests {
         Incoming {
             tenant_id: "acme",
             thread_key: thread,
-            customer_id: customer,
+            customer_id: Some(customer),
             topic,
             actionable,
         }
@@ -135,6 +141,20 @@ mod tests {
                 Plan::Open,
                 Plan::Ignore,
             ]
+        );
+    }
+
+    #[test]
+    fn anonymous_authors_thread_by_thread_only() {
+        let mut first = msg("t1", Uuid::nil(), "card", true);
+        first.customer_id = None;
+        let mut second = msg("t2", Uuid::nil(), "card", true);
+        second.customer_id = None;
+        let mut reply = msg("t1", Uuid::nil(), "", false);
+        reply.customer_id = None;
+        assert_eq!(
+            plan(&[first, second, reply], &[None, None, None]),
+            vec![Plan::Open, Plan::Open, Plan::JoinNew(0)]
         );
     }
 
