@@ -162,7 +162,10 @@ async fn today(insight: &mut InsightServiceClient<AuthedChannel>) -> GetSummaryR
         .into_inner()
 }
 
-/// A tweet asking for help, as a source adapter would hand it over.
+/// A tweet asking for help, as a source adapter would hand it over. Each
+/// comes from its own customer about its own order, in a few words: the
+/// same person repeating the same words is noise, and so are long texts
+/// copied by many, and listening drops them.
 pub fn cry_for_help(external_id: &str) -> MentionInput {
     MentionInput {
         source: "x".into(),
@@ -170,13 +173,13 @@ pub fn cry_for_help(external_id: &str) -> MentionInput {
         channel: Channel::X as i32,
         public: true,
         author: Some(Author {
-            external_id: "2244994945".into(),
+            external_id: format!("2244994945-{external_id}"),
             handle: "jane_doe".into(),
             display_name: "Jane".into(),
             followers: 812,
             verified: false,
         }),
-        text: "@acme my card still hasn't arrived after 2 weeks, can you help?".into(),
+        text: format!("@acme order {external_id} hasn't arrived, can you help?"),
         language: "en".into(),
         thread_key: format!("x:{external_id}"),
         posted_at: Some(std::time::SystemTime::now().into()),

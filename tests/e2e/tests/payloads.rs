@@ -3,7 +3,7 @@
 use earshot_e2e::{ALL, Clients, Suite};
 use earshot_proto::insight::v1::{Day, GetSummaryRequest};
 use earshot_proto::listening::v1::{
-    GetMentionRequest, IngestPayloadRequest, IngestStatus, PayloadKind,
+    GetMentionRequest, IngestPayloadRequest, IngestStatus, ListMentionsRequest, PayloadKind,
 };
 use tonic::Code;
 
@@ -75,8 +75,30 @@ async fn an_x_search_response_is_adapted_ingested_once_and_kept_raw() {
         "the tweet object is kept"
     );
 
-    // They reach insight like any mention, counted on the day they were posted.
-    let total = u64::from(ingested.accepted);
+    // The retweet and the link-only tweet are stored but dropped as noise, so
+    // they are not announced.
+    let dropped = acme
+        .listening
+        .list_mentions(ListMentionsRequest {
+            dropped_reason: "*".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("listed")
+        .into_inner()
+        .mentions;
+    assert_eq!(
+        dropped
+            .iter()
+            .map(|m| m.dropped_reason.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["link_only", "share_without_text"]
+    );
+
+    // The others reach insight like any mention, counted on the day they were posted.
+    let total = u64::from(ingested.accepted) - dropped.len() as u64;
     let day = Day {
         year: 2024,
         month: 9,

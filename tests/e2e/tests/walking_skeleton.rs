@@ -404,6 +404,7 @@ async fn case_lifecycle_rejects_illegal_moves_and_stale_versions() {
         subject: "Card blocked abroad".into(),
         customer_handle: "+44 20 7946 0000".into(),
         description: "Customer called from Lisbon".into(),
+        ..Default::default()
     };
     let created = acme
         .case
