@@ -320,7 +320,6 @@ fn prepare(
     let mut seen = HashMap::new();
     let mut repeats = Vec::new();
     let mut pipeline = pipeline::Pipeline::new(profile);
-    let mut window = window.lock().expect("noise window poisoned");
     for (index, (input, raw)) in inputs.into_iter().enumerate() {
         match validate(index, input, now) {
             Err(v) => {
@@ -338,12 +337,17 @@ fn prepare(
                 } else {
                     seen.insert(key, index);
                     results.push(result(index, IngestStatus::Accepted));
-                    let mut mention = pipeline.process(valid, &mut window);
+                    let mut mention = pipeline.process(valid);
                     mention.raw = raw;
                     fresh.push((index, mention));
                 }
             }
         }
+    }
+    // Concurrent batches of a tenant share its window for this pass only.
+    let mut window = window.lock().expect("noise window poisoned");
+    for (_, mention) in &mut fresh {
+        pipeline::judge_noise(&mut window, &profile.noise, mention);
     }
     (results, fresh, repeats)
 }
@@ -457,9 +461,11 @@ mod tests {
         .expect("valid rule");
         profile.rule_names.insert(rule, "cards".into());
         let mut pipeline = pipeline::Pipeline::new(&profile);
-        let mention = pipeline.process(
-            validate(0, input, Utc::now()).expect("valid"),
+        let mut mention = pipeline.process(validate(0, input, Utc::now()).expect("valid"));
+        pipeline::judge_noise(
             &mut crate::noise::NoiseWindow::new(),
+            &profile.noise,
+            &mut mention,
         );
         assert!(mention.dropped.is_none());
         let event = mention_classified("acme", &mention);

@@ -8,7 +8,7 @@ use earshot_proto::listening::v1::Entities;
 use uuid::Uuid;
 
 use crate::mentions::{NewMention, ValidMention};
-use crate::noise::{Candidate, NoiseWindow};
+use crate::noise::{Candidate, NoiseSettings, NoiseWindow};
 use crate::normalise::normalise;
 use crate::profile::TenantProfile;
 use crate::rules::{Document, DocumentMeta, MatchScratch, RuleRef};
@@ -48,6 +48,33 @@ pub fn rebuild_document(
     );
 }
 
+/// Judges a processed mention against the tenant's recent ones (in ingest
+/// order; callers hold the window only for this).
+pub fn judge_noise(window: &mut NoiseWindow, settings: &NoiseSettings, mention: &mut NewMention) {
+    let author_handle = mention.author.handle.trim_start_matches('@').to_lowercase();
+    let author_id = if mention.author.external_id.is_empty() {
+        &author_handle
+    } else {
+        &mention.author.external_id
+    };
+    let author_key = format!("{}:{author_id}", mention.source);
+    let identity = format!("{}:{}", mention.source, mention.external_id);
+    mention.dropped = window.judge(
+        &Candidate {
+            identity: &identity,
+            text: &mention.text,
+            urls: &mention.entities.urls,
+            handles: &mention.entities.handles,
+            hashtags: &mention.entities.hashtags,
+            author_key: &author_key,
+            author_handle: &author_handle,
+            is_share: mention.share,
+            posted_at: mention.posted_at,
+        },
+        settings,
+    );
+}
+
 pub struct Pipeline<'a> {
     profile: &'a TenantProfile,
     document: Document,
@@ -65,31 +92,10 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    pub fn process(&mut self, m: ValidMention, window: &mut NoiseWindow) -> NewMention {
+    /// Everything but the noise verdict, which needs the tenant's window:
+    /// see [`judge_noise`].
+    pub fn process(&mut self, m: ValidMention) -> NewMention {
         let normalised = normalise(&m.text, &m.language);
-        let author_handle = m.author.handle.trim_start_matches('@').to_lowercase();
-        let author_id = if m.author.external_id.is_empty() {
-            &author_handle
-        } else {
-            &m.author.external_id
-        };
-        let author_key = format!("{}:{author_id}", m.source);
-        let identity = format!("{}:{}", m.source, m.external_id);
-        let dropped = window.judge(
-            &Candidate {
-                identity: &identity,
-                text: &normalised.text,
-                urls: &normalised.urls,
-                handles: &normalised.handles,
-                hashtags: &normalised.hashtags,
-                author_key: &author_key,
-                author_handle: &author_handle,
-                is_share: m.share,
-                posted_at: m.posted_at,
-            },
-            &self.profile.noise,
-        );
-
         let (scores, sentiment_cues) =
             crate::sentiment::polarity_scores_with_cues(&normalised.text);
         let mut classification = crate::classify::classify(
@@ -154,7 +160,7 @@ impl<'a> Pipeline<'a> {
                 emoji: normalised.emoji,
             },
             matched_rules,
-            dropped,
+            dropped: None,
             raw: None,
         }
     }

@@ -21,7 +21,7 @@ use chrono::Utc;
 use earshot_listening::ListeningService;
 use earshot_listening::mentions::{NewMention, validate};
 use earshot_listening::noise::NoiseWindow;
-use earshot_listening::pipeline::Pipeline;
+use earshot_listening::pipeline::{Pipeline, judge_noise};
 use earshot_listening::profile::TenantProfile;
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
@@ -164,7 +164,9 @@ async fn ceiling(db: &TestDatabase, corpus: &[String], n: usize) -> anyhow::Resu
     let rows: Vec<NewMention> = (0..n)
         .map(|i| {
             let valid = validate(i, mention(corpus, i), now).expect("corpus mentions are valid");
-            pipeline.process(valid, &mut window)
+            let mut mention = pipeline.process(valid);
+            judge_noise(&mut window, &profile.noise, &mut mention);
+            mention
         })
         .collect();
     let halves: Vec<Vec<NewMention>> = rows.chunks(n.div_ceil(2)).map(<[_]>::to_vec).collect();
