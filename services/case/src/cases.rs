@@ -25,10 +25,10 @@ use uuid::Uuid;
 use crate::audit::{self, Record};
 use crate::customers::{self, Identity, Speaker};
 use crate::lifecycle;
+use crate::outcomes;
 use crate::routing;
 use crate::sla;
 use crate::threading::{self, Existing, Incoming, Plan};
-use crate::{commitments, outcomes};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
@@ -136,8 +136,124 @@ pub fn to_proto(row: CaseRow) -> Case {
     }
 }
 
-/// Reads the SLA clocks, goodwill and commitments of `rows` (one query each
-/// for all of them).
+/// A case's SLA clocks, goodwill and commitments, read with it as arrays
+/// (one round trip for the case and everything on it).
+const DETAILS: &str = "
+    ARRAY(SELECT t.target FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
+        AS t_target,
+    ARRAY(SELECT t.state FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
+        AS t_state,
+    ARRAY(SELECT t.due_at FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
+        AS t_due_at,
+    ARRAY(SELECT t.remaining_secs FROM case_sla_timers t WHERE t.case_id = cases.id
+           ORDER BY t.target) AS t_remaining,
+    ARRAY(SELECT t.breached_at FROM case_sla_timers t WHERE t.case_id = cases.id
+           ORDER BY t.target) AS t_breached_at,
+    ARRAY(SELECT g.id FROM goodwill_gestures g WHERE g.case_id = cases.id
+           ORDER BY g.given_at, g.id) AS g_id,
+    ARRAY(SELECT g.kind FROM goodwill_gestures g WHERE g.case_id = cases.id
+           ORDER BY g.given_at, g.id) AS g_kind,
+    ARRAY(SELECT g.amount_minor FROM goodwill_gestures g WHERE g.case_id = cases.id
+           ORDER BY g.given_at, g.id) AS g_amount,
+    ARRAY(SELECT g.currency FROM goodwill_gestures g WHERE g.case_id = cases.id
+           ORDER BY g.given_at, g.id) AS g_currency,
+    ARRAY(SELECT g.note FROM goodwill_gestures g WHERE g.case_id = cases.id
+           ORDER BY g.given_at, g.id) AS g_note,
+    ARRAY(SELECT m.id FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
+        AS c_id,
+    ARRAY(SELECT m.text FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
+        AS c_text,
+    ARRAY(SELECT m.due_at FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
+        AS c_due_at,
+    ARRAY(SELECT m.state FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
+        AS c_state,
+    ARRAY(SELECT m.made_by FROM commitments m WHERE m.case_id = cases.id
+           ORDER BY m.due_at, m.id) AS c_made_by,
+    ARRAY(SELECT m.kept_at FROM commitments m WHERE m.case_id = cases.id
+           ORDER BY m.due_at, m.id) AS c_kept_at";
+
+#[derive(Debug, sqlx::FromRow)]
+struct Details {
+    t_target: Vec<i16>,
+    t_state: Vec<i16>,
+    t_due_at: Vec<Option<DateTime<Utc>>>,
+    t_remaining: Vec<Option<f64>>,
+    t_breached_at: Vec<Option<DateTime<Utc>>>,
+    g_id: Vec<Uuid>,
+    g_kind: Vec<i16>,
+    g_amount: Vec<i64>,
+    g_currency: Vec<String>,
+    g_note: Vec<String>,
+    c_id: Vec<Uuid>,
+    c_text: Vec<String>,
+    c_due_at: Vec<DateTime<Utc>>,
+    c_state: Vec<i16>,
+    c_made_by: Vec<String>,
+    c_kept_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl Details {
+    fn fill(self, row: &mut CaseRow) {
+        row.slas = (0..self.t_target.len())
+            .map(|i| sla::TimerRow {
+                case_id: row.id,
+                target: self.t_target[i],
+                state: self.t_state.get(i).copied().unwrap_or(0),
+                due_at: self.t_due_at.get(i).copied().flatten(),
+                remaining_secs: self.t_remaining.get(i).copied().flatten(),
+                breached_at: self.t_breached_at.get(i).copied().flatten(),
+            })
+            .collect();
+        row.goodwill = (0..self.g_id.len())
+            .map(|i| GoodwillGesture {
+                gesture_id: self.g_id[i].to_string(),
+                kind: self.g_kind.get(i).copied().map_or(0, i32::from),
+                amount_minor: self.g_amount.get(i).copied().unwrap_or(0),
+                currency: self.g_currency.get(i).cloned().unwrap_or_default(),
+                note: self.g_note.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+        row.commitments = (0..self.c_id.len())
+            .map(|i| Commitment {
+                commitment_id: self.c_id[i].to_string(),
+                text: self.c_text.get(i).cloned().unwrap_or_default(),
+                due_at: self.c_due_at.get(i).copied().map(timestamp),
+                state: self.c_state.get(i).copied().map_or(0, i32::from),
+                made_by: self.c_made_by.get(i).cloned().unwrap_or_default(),
+                kept_at: self.c_kept_at.get(i).copied().flatten().map(timestamp),
+            })
+            .collect();
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailedRow {
+    #[sqlx(flatten)]
+    case: CaseRow,
+    #[sqlx(flatten)]
+    details: Details,
+}
+
+/// A case with its SLA clocks, goodwill and commitments, in one query.
+pub async fn get_detailed(
+    pool: &PgPool,
+    tenant_id: &str,
+    id: Uuid,
+) -> Result<CaseRow, ServiceError> {
+    let row: DetailedRow = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, {DETAILS} FROM cases WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ServiceError::NotFound(format!("case {id}")))?;
+    let mut case = row.case;
+    row.details.fill(&mut case);
+    Ok(case)
+}
+
+/// Reads the SLA clocks, goodwill and commitments of `rows`, in one query.
 pub async fn with_details(
     pool: &PgPool,
     tenant_id: &str,
@@ -147,16 +263,26 @@ pub async fn with_details(
         return Ok(rows);
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut timers: HashMap<Uuid, Vec<sla::TimerRow>> = HashMap::new();
-    for t in sla::timers_of(pool, tenant_id, &ids).await? {
-        timers.entry(t.case_id).or_default().push(t);
+    #[derive(sqlx::FromRow)]
+    struct ById {
+        id: Uuid,
+        #[sqlx(flatten)]
+        details: Details,
     }
-    let mut goodwill = outcomes::goodwill_of(pool, tenant_id, &ids).await?;
-    let mut promises = commitments::of(pool, tenant_id, &ids).await?;
+    let mut found: HashMap<Uuid, Details> = sqlx::query_as::<_, ById>(&format!(
+        "SELECT id, {DETAILS} FROM cases WHERE tenant_id = $1 AND id = ANY($2)"
+    ))
+    .bind(tenant_id)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.details))
+    .collect();
     for row in &mut rows {
-        row.slas = timers.remove(&row.id).unwrap_or_default();
-        row.goodwill = goodwill.remove(&row.id).unwrap_or_default();
-        row.commitments = promises.remove(&row.id).unwrap_or_default();
+        if let Some(details) = found.remove(&row.id) {
+            details.fill(row);
+        }
     }
     Ok(rows)
 }

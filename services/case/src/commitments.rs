@@ -3,11 +3,9 @@
 //! claimed with `FOR UPDATE SKIP LOCKED`), which enqueues `CommitmentOverdue`
 //! in the same transaction, so a restart neither loses nor repeats one.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
-use earshot_proto::case::v1::{AddCommitmentRequest, Commitment, CommitmentState};
+use earshot_proto::case::v1::{AddCommitmentRequest, CommitmentState};
 use earshot_proto::events::v1::{CommitmentOverdue, event};
 use earshot_server::convert::{from_timestamp, timestamp};
 use earshot_server::{FieldViolations, ServiceError, invalid};
@@ -19,51 +17,6 @@ use crate::audit::{self, Record};
 use crate::cases::{self, CaseRow, Versioned};
 
 const BATCH: i64 = 500;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    case_id: Uuid,
-    text: String,
-    due_at: DateTime<Utc>,
-    state: i16,
-    made_by: String,
-    kept_at: Option<DateTime<Utc>>,
-}
-
-impl Row {
-    fn to_proto(&self) -> Commitment {
-        Commitment {
-            commitment_id: self.id.to_string(),
-            text: self.text.clone(),
-            due_at: Some(timestamp(self.due_at)),
-            state: i32::from(self.state),
-            made_by: self.made_by.clone(),
-            kept_at: self.kept_at.map(timestamp),
-        }
-    }
-}
-
-/// The commitments of `cases`, by due date.
-pub async fn of(
-    pool: &PgPool,
-    tenant_id: &str,
-    cases: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<Commitment>>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, case_id, text, due_at, state, made_by, kept_at FROM commitments
-          WHERE tenant_id = $1 AND case_id = ANY($2) ORDER BY case_id, due_at, id",
-    )
-    .bind(tenant_id)
-    .bind(cases)
-    .fetch_all(pool)
-    .await?;
-    let mut out: HashMap<Uuid, Vec<Commitment>> = HashMap::new();
-    for row in rows {
-        out.entry(row.case_id).or_default().push(row.to_proto());
-    }
-    Ok(out)
-}
 
 /// A checked `AddCommitment`.
 #[derive(Debug, Clone)]

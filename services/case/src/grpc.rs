@@ -194,8 +194,8 @@ impl CaseService for Cases {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
         let (tenant, _) = who(&request)?;
         let id = parse_id(&request.get_ref().case_id, "case_id")?;
-        let row = cases::get(&self.ctx.pool, &tenant, id).await?;
-        one_with_details(&self.ctx.pool, &tenant, row).await
+        let row = cases::get_detailed(&self.ctx.pool, &tenant, id).await?;
+        Ok(Response::new(cases::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -245,23 +245,6 @@ pub fn timer_to_proto(row: &TimerRow) -> SlaTimer {
     }
 }
 
-/// The clocks of `cases`, by case then target.
-pub async fn timers_of(
-    pool: &PgPool,
-    tenant_id: &str,
-    cases: &[Uuid],
-) -> Result<Vec<TimerRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT case_id, target, state, due_at, remaining_secs, breached_at
-           FROM case_sla_timers WHERE tenant_id = $1 AND case_id = ANY($2)
-          ORDER BY case_id, target",
-    )
-    .bind(tenant_id)
-    .bind(cases)
-    .fetch_all(pool)
-    .await
-}
-
 /// Recomputes each case's `sla_due_at`: the earliest due time of a running or
 /// breached clock.
 async fn refresh_due(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
