@@ -79,6 +79,17 @@ pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mentio
 /// An id with the version its caller read.
 pub type Versioned = (Uuid, i64);
 
+/// A new case's `sla_due_at`, computed in its INSERT from the policy `p`
+/// joined on its priority and lane, `opened` being the parameter of its
+/// opening time: the sooner of the first-response and resolution clocks, as
+/// `sla::start` starts them. Setting it at insert spares every new case an update.
+fn opening_due(opened: &str) -> String {
+    format!(
+        "{opened} + make_interval(secs => least(nullif(p.first_response_secs, 0), \
+                                               nullif(p.resolution_secs, 0)))"
+    )
+}
+
 pub const DEFAULT_PRIORITY: &str = "normal";
 const SUBJECT_CHARS: usize = 120;
 
@@ -554,20 +565,24 @@ pub async fn thread_mentions(
         let queues: Vec<&str> = routed.iter().map(|(d, _)| d.queue.as_str()).collect();
         let assignees: Vec<Option<&str>> = routed.iter().map(|(_, a)| a.as_deref()).collect();
         let rule_ids: Vec<Option<Uuid>> = routed.iter().map(|(d, _)| d.rule_id).collect();
+        let due = opening_due("$11");
         sqlx::query_as::<_, TenantCaseRow>(&format!(
             "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
                                 mention_id, thread_key, priority, opened_at, updated_at,
                                 customer_id, topic, lane, queue, assignee, routing_rule_id,
-                                required_skills)
+                                required_skills, sla_due_at)
              SELECT u.id, u.tenant_id, $10, u.channel, u.subject, u.handle, u.mention_id,
                     u.thread, u.priority, $11, $11, u.customer_id, u.topic, u.lane, u.queue,
-                    u.assignee, u.rule_id, coalesce(r.required_skills, '{{}}')
+                    u.assignee, u.rule_id, coalesce(r.required_skills, '{{}}'),
+                    {due}
                FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[],
                            $6::text[], $7::text[], $8::uuid[], $9::text[], $12::text[],
                            $13::int2[], $14::text[], $15::text[], $16::uuid[])
                  AS u(id, tenant_id, channel, subject, handle, mention_id, thread, customer_id,
                       topic, priority, lane, queue, assignee, rule_id)
                LEFT JOIN routing_rules r ON r.id = u.rule_id
+               LEFT JOIN sla_policies p
+                 ON p.tenant_id = u.tenant_id AND p.priority = u.priority AND p.lane = u.lane
              RETURNING tenant_id, {COLUMNS}"
         ))
         .bind(&ids)
@@ -1109,11 +1124,16 @@ pub async fn create(
     )
     .await?
     .remove(0);
+    let due = opening_due("$10");
     let inserted: Option<CaseRow> = sqlx::query_as(&format!(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, description, customer_handle,
                             priority, request_id, opened_at, updated_at, customer_id, topic,
-                            lane, queue, assignee, routing_rule_id, required_skills)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)
+                            lane, queue, assignee, routing_rule_id, required_skills, sla_due_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17,
+                {due}
+           FROM (SELECT $2::text AS tenant_id, $8::text AS priority, $13::int2 AS lane) AS u
+           LEFT JOIN sla_policies p
+             ON p.tenant_id = u.tenant_id AND p.priority = u.priority AND p.lane = u.lane
          ON CONFLICT ON CONSTRAINT cases_one_per_request DO NOTHING
          RETURNING {COLUMNS}"
     ))
@@ -1162,10 +1182,6 @@ pub async fn create(
     );
     msg.insert(&mut tx).await?;
     sla::start(&mut tx, &[row.id]).await?;
-    let row: CaseRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM cases WHERE id = $1"))
-        .bind(row.id)
-        .fetch_one(&mut *tx)
-        .await?;
     audit::append(
         &mut tx,
         tenant_id,

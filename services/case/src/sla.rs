@@ -261,7 +261,8 @@ async fn refresh_due(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx
 }
 
 /// Starts the first-response and resolution clocks of newly opened cases by
-/// their tenant's policy for the case's priority and lane. Set-based.
+/// their tenant's policy for the case's priority and lane. Set-based. The
+/// cases' `sla_due_at` was set when they were inserted (`cases::opening_due`).
 pub async fn start(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
     if cases.is_empty() {
         return Ok(());
@@ -280,7 +281,7 @@ pub async fn start(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::
     .bind(cases)
     .execute(&mut *conn)
     .await?;
-    refresh_due(conn, cases).await
+    Ok(())
 }
 
 /// Starts (or restarts) the next-response clock of cases the customer wrote
@@ -342,7 +343,8 @@ pub async fn tighten(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx
     .execute(&mut *conn)
     .await?;
     // Clocks the old policy did not run start under the new one.
-    start(conn, cases).await
+    start(conn, cases).await?;
+    refresh_due(conn, cases).await
 }
 
 /// Moves the clocks of cases whose status changed: paused while pending the
