@@ -226,6 +226,13 @@ async fn main() {
         .await
         .expect("count");
 
+    // As autovacuum would have by now in a steady state.
+    sqlx::raw_sql(
+        "ANALYZE cases.cases, cases.case_sla_timers, cases.goodwill_gestures, cases.commitments",
+    )
+    .execute(&pool)
+    .await
+    .expect("analyze");
     let ids: Vec<String> =
         sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM cases ORDER BY random() LIMIT 10000")
             .fetch_all(&pool)
