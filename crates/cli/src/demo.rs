@@ -221,7 +221,13 @@ fn clip(text: &str, chars: usize) -> String {
     }
 }
 
-pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
+/// Runs the demo as `tenant`, or as a tenant of its own (`demo-<time>`):
+/// the same customers writing again about the same things would join the
+/// cases they opened last time, which is right, but not a demo of opening them.
+pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
+    let run_id = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
+    let tenant = tenant.map_or_else(|| format!("demo-{run_id}"), str::to_owned);
+    let tenant = tenant.as_str();
     let secret = dev_secret::load(&env, false)?;
     let token = AuthConfig::SharedSecret(secret).minter()?.mint(
         "earshot-demo",
@@ -265,7 +271,6 @@ pub async fn run(env: Env, tenant: &str) -> anyhow::Result<()> {
     }
 
     let before = summary(&mut insight).await?;
-    let run_id = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
     let mentions = stream(&run_id);
     let first_again = mentions[0].clone();
     let ingested = listening

@@ -26,8 +26,9 @@ enum Command {
     },
     /// Feed a running suite a small realistic stream and show what happened.
     Demo {
-        #[arg(long, default_value = "demo")]
-        tenant: String,
+        /// Default: a tenant of its own for every run (`demo-<time>`).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -65,6 +66,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Demo { tenant } => demo::run(env, &tenant).await,
+        Command::Demo { tenant } => demo::run(env, tenant.as_deref()).await,
     }
 }
