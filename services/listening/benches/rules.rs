@@ -393,6 +393,22 @@ fn main() {
             black_box(classify_fully(m));
         }
     });
+    // Classification alone, given each mention's sentiment.
+    let compounds: Vec<f64> = corpus
+        .iter()
+        .map(|m| polarity_scores_with_cues(&m.text).0.compound)
+        .collect();
+    let classify_only_rate = throughput(corpus.len(), budget, || {
+        for (m, &compound) in corpus.iter().zip(&compounds) {
+            black_box(classify(
+                &m.text,
+                m.followers,
+                m.verified,
+                compound,
+                default_taxonomy(),
+            ));
+        }
+    });
     let mut reused = Document::default();
     let build_rate = throughput(corpus.len(), budget, || {
         for m in &corpus {
@@ -409,6 +425,9 @@ fn main() {
     println!("VADER sentiment with cues: {sentiment_rate:>10.0} mentions/s");
     println!(
         "classify (sentiment, intent, urgency, topics, actionability): {classify_rate:>10.0} mentions/s"
+    );
+    println!(
+        "intent, urgency, topics, actionability (sentiment given): {classify_only_rate:>10.0} mentions/s"
     );
     println!("document only: {build_rate:>10.0} mentions/s");
     // `EARSHOT_BENCH_RULES=10000` runs one size only; `EARSHOT_BENCH_WORKLOAD=broad` one workload.
