@@ -320,7 +320,8 @@ pub struct NoiseWindow {
     exact: HashedMap<u64>,
     /// Identity hash → sequence number.
     identities: HashedMap<u64>,
-    bands: HashedMap<Vec<u64>>,
+    /// Band key → sequence numbers, oldest first (eviction pops the front).
+    bands: HashedMap<VecDeque<u64>>,
     /// Number of bands `bands` was built with.
     band_count: u32,
     /// Fewest words of a banded entry, as `bands` was built.
@@ -631,7 +632,7 @@ impl NoiseWindow {
             if e.words >= min_words {
                 let seq = self.first_seq + i as u64;
                 for key in band_keys(e.simhash, count) {
-                    self.bands.entry(key).or_default().push(seq);
+                    self.bands.entry(key).or_default().push_back(seq);
                 }
             }
         }
@@ -644,7 +645,7 @@ impl NoiseWindow {
         // Only texts long enough to be near duplicates are banded.
         if entry.words >= min_words {
             for key in band_keys(entry.simhash, self.band_count) {
-                self.bands.entry(key).or_default().push(seq);
+                self.bands.entry(key).or_default().push_back(seq);
             }
         }
         let history = self.authors.entry(entry.author).or_default();
@@ -681,7 +682,9 @@ impl NoiseWindow {
         }
         for key in band_keys(e.simhash, self.band_count) {
             if let Some(bucket) = self.bands.get_mut(&key) {
-                if let Some(i) = bucket.iter().position(|&s| s == seq) {
+                if bucket.front() == Some(&seq) {
+                    bucket.pop_front();
+                } else if let Some(i) = bucket.iter().position(|&s| s == seq) {
                     bucket.remove(i);
                 }
                 if bucket.is_empty() {
