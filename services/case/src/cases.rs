@@ -149,39 +149,35 @@ pub fn to_proto(row: CaseRow) -> Case {
 
 /// A case's SLA clocks, goodwill and commitments, read with it as arrays
 /// (one round trip for the case and everything on it).
+/// The SLA clocks, goodwill and commitments of the case rows in `cases`, as
+/// arrays: FROM-clause joins, one aggregate scan per child table (an
+/// aggregate without GROUP BY always yields one row, empty arrays included).
 const DETAILS: &str = "
-    ARRAY(SELECT t.target FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
-        AS t_target,
-    ARRAY(SELECT t.state FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
-        AS t_state,
-    ARRAY(SELECT t.due_at FROM case_sla_timers t WHERE t.case_id = cases.id ORDER BY t.target)
-        AS t_due_at,
-    ARRAY(SELECT t.remaining_secs FROM case_sla_timers t WHERE t.case_id = cases.id
-           ORDER BY t.target) AS t_remaining,
-    ARRAY(SELECT t.breached_at FROM case_sla_timers t WHERE t.case_id = cases.id
-           ORDER BY t.target) AS t_breached_at,
-    ARRAY(SELECT g.id FROM goodwill_gestures g WHERE g.case_id = cases.id
-           ORDER BY g.given_at, g.id) AS g_id,
-    ARRAY(SELECT g.kind FROM goodwill_gestures g WHERE g.case_id = cases.id
-           ORDER BY g.given_at, g.id) AS g_kind,
-    ARRAY(SELECT g.amount_minor FROM goodwill_gestures g WHERE g.case_id = cases.id
-           ORDER BY g.given_at, g.id) AS g_amount,
-    ARRAY(SELECT g.currency FROM goodwill_gestures g WHERE g.case_id = cases.id
-           ORDER BY g.given_at, g.id) AS g_currency,
-    ARRAY(SELECT g.note FROM goodwill_gestures g WHERE g.case_id = cases.id
-           ORDER BY g.given_at, g.id) AS g_note,
-    ARRAY(SELECT m.id FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
-        AS c_id,
-    ARRAY(SELECT m.text FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
-        AS c_text,
-    ARRAY(SELECT m.due_at FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
-        AS c_due_at,
-    ARRAY(SELECT m.state FROM commitments m WHERE m.case_id = cases.id ORDER BY m.due_at, m.id)
-        AS c_state,
-    ARRAY(SELECT m.made_by FROM commitments m WHERE m.case_id = cases.id
-           ORDER BY m.due_at, m.id) AS c_made_by,
-    ARRAY(SELECT m.kept_at FROM commitments m WHERE m.case_id = cases.id
-           ORDER BY m.due_at, m.id) AS c_kept_at";
+    CROSS JOIN LATERAL (SELECT
+        COALESCE(array_agg(t.target ORDER BY t.target), '{}') AS t_target,
+        COALESCE(array_agg(t.state ORDER BY t.target), '{}') AS t_state,
+        COALESCE(array_agg(t.due_at ORDER BY t.target), '{}') AS t_due_at,
+        COALESCE(array_agg(t.remaining_secs ORDER BY t.target), '{}') AS t_remaining,
+        COALESCE(array_agg(t.breached_at ORDER BY t.target), '{}') AS t_breached_at
+      FROM case_sla_timers t WHERE t.case_id = cases.id) timers
+    CROSS JOIN LATERAL (SELECT
+        COALESCE(array_agg(g.id ORDER BY g.given_at, g.id), '{}') AS g_id,
+        COALESCE(array_agg(g.kind ORDER BY g.given_at, g.id), '{}') AS g_kind,
+        COALESCE(array_agg(g.amount_minor ORDER BY g.given_at, g.id), '{}') AS g_amount,
+        COALESCE(array_agg(g.currency ORDER BY g.given_at, g.id), '{}') AS g_currency,
+        COALESCE(array_agg(g.note ORDER BY g.given_at, g.id), '{}') AS g_note
+      FROM goodwill_gestures g WHERE g.case_id = cases.id) goodwill
+    CROSS JOIN LATERAL (SELECT
+        COALESCE(array_agg(m.id ORDER BY m.due_at, m.id), '{}') AS c_id,
+        COALESCE(array_agg(m.text ORDER BY m.due_at, m.id), '{}') AS c_text,
+        COALESCE(array_agg(m.due_at ORDER BY m.due_at, m.id), '{}') AS c_due_at,
+        COALESCE(array_agg(m.state ORDER BY m.due_at, m.id), '{}') AS c_state,
+        COALESCE(array_agg(m.made_by ORDER BY m.due_at, m.id), '{}') AS c_made_by,
+        COALESCE(array_agg(m.kept_at ORDER BY m.due_at, m.id), '{}') AS c_kept_at
+      FROM commitments m WHERE m.case_id = cases.id) promised";
+
+/// The columns [`DETAILS`] adds.
+const DETAIL_COLUMNS: &str = "timers.*, goodwill.*, promised.*";
 
 #[derive(Debug, sqlx::FromRow)]
 struct Details {
@@ -252,7 +248,8 @@ pub async fn get_detailed(
     id: Uuid,
 ) -> Result<CaseRow, ServiceError> {
     let row: DetailedRow = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, {DETAILS} FROM cases WHERE tenant_id = $1 AND id = $2"
+        "SELECT {COLUMNS}, {DETAIL_COLUMNS} FROM cases {DETAILS} \
+         WHERE cases.tenant_id = $1 AND cases.id = $2"
     ))
     .bind(tenant_id)
     .bind(id)
@@ -281,7 +278,8 @@ pub async fn with_details(
         details: Details,
     }
     let mut found: HashMap<Uuid, Details> = sqlx::query_as::<_, ById>(&format!(
-        "SELECT id, {DETAILS} FROM cases WHERE tenant_id = $1 AND id = ANY($2)"
+        "SELECT cases.id, {DETAIL_COLUMNS} FROM cases {DETAILS} \
+         WHERE cases.tenant_id = $1 AND cases.id = ANY($2)"
     ))
     .bind(tenant_id)
     .bind(&ids)
