@@ -186,6 +186,7 @@ async fn main() {
                     next_response_seconds: 1800,
                     resolution_seconds: 86_400,
                     version: 0,
+                    business_hours: false,
                 }),
             })
             .await

@@ -80,13 +80,16 @@ pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mentio
 pub type Versioned = (Uuid, i64);
 
 /// A new case's `sla_due_at`, computed in its INSERT from the policy `p`
-/// joined on its priority and lane, `opened` being the parameter of its
-/// opening time: the sooner of the first-response and resolution clocks, as
-/// `sla::start` starts them. Setting it at insert spares every new case an update.
-fn opening_due(opened: &str) -> String {
-    format!(
-        "{opened} + make_interval(secs => least(nullif(p.first_response_secs, 0), \
-                                               nullif(p.resolution_secs, 0)))"
+/// joined on its priority and lane, `tenant` being the case's tenant and
+/// `opened` the parameter of its opening time: the sooner of the
+/// first-response and resolution clocks, as `sla::start` starts them. Setting
+/// it at insert spares every new case an update.
+fn opening_due(tenant: &str, opened: &str) -> String {
+    sla::due_expr(
+        tenant,
+        opened,
+        "least(nullif(p.first_response_secs, 0), nullif(p.resolution_secs, 0))",
+        "p.business_hours",
     )
 }
 
@@ -563,7 +566,7 @@ pub async fn thread_mentions(
         let queues: Vec<&str> = routed.iter().map(|(d, _)| d.queue.as_str()).collect();
         let assignees: Vec<Option<&str>> = routed.iter().map(|(_, a)| a.as_deref()).collect();
         let rule_ids: Vec<Option<Uuid>> = routed.iter().map(|(d, _)| d.rule_id).collect();
-        let due = opening_due("$11");
+        let due = opening_due("u.tenant_id", "$11");
         sqlx::query_as::<_, TenantCaseRow>(&format!(
             "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
                                 mention_id, thread_key, priority, opened_at, updated_at,
@@ -1122,7 +1125,7 @@ pub async fn create(
     )
     .await?
     .remove(0);
-    let due = opening_due("$10");
+    let due = opening_due("u.tenant_id", "$10");
     let inserted: Option<CaseRow> = sqlx::query_as(&format!(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, description, customer_handle,
                             priority, request_id, opened_at, updated_at, customer_id, topic,

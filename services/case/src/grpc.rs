@@ -4,17 +4,17 @@
 use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
     AddCommitmentRequest, AddExpertRequest, AddGoodwillRequest, Agent, Article, AssignCaseRequest,
-    AuthenticityReport, Case, CaseStatus, CheckReplyRequest, ClaimCaseRequest,
+    AuthenticityReport, BusinessHours, Case, CaseStatus, CheckReplyRequest, ClaimCaseRequest,
     CreateArticleRequest, CreateCaseRequest, CreateCustomerRequest, CreateRoutingRuleRequest,
     Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse, FindCustomerRequest,
-    GetArticleRequest, GetCaseRequest, GetCustomerRequest, GetGuardPolicyRequest, GuardPolicy,
-    KeepCommitmentRequest, LinkIdentityRequest, ListAgentsRequest, ListAgentsResponse,
-    ListAuditEntriesRequest, ListAuditEntriesResponse, ListCaseMessagesRequest,
-    ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse, ListQueueRequest,
-    ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
+    GetArticleRequest, GetBusinessHoursRequest, GetCaseRequest, GetCustomerRequest,
+    GetGuardPolicyRequest, GuardPolicy, KeepCommitmentRequest, LinkIdentityRequest,
+    ListAgentsRequest, ListAgentsResponse, ListAuditEntriesRequest, ListAuditEntriesResponse,
+    ListCaseMessagesRequest, ListCaseMessagesResponse, ListCasesRequest, ListCasesResponse,
+    ListQueueRequest, ListRoutingRulesRequest, ListRoutingRulesResponse, ListSlaPoliciesRequest,
     ListSlaPoliciesResponse, MergeCasesRequest, MergeCustomersRequest,
-    PublishArticleVersionRequest, PutAgentRequest, PutGuardPolicyRequest, PutSlaPolicyRequest,
-    RecordCsatRequest, ResolveCaseRequest, RoutingRule, SearchArticlesRequest,
+    PublishArticleVersionRequest, PutAgentRequest, PutBusinessHoursRequest, PutGuardPolicyRequest,
+    PutSlaPolicyRequest, RecordCsatRequest, ResolveCaseRequest, RoutingRule, SearchArticlesRequest,
     SearchArticlesResponse, SendReplyRequest, SendReplyResponse, SlaPolicy, UnlinkIdentityRequest,
     UpdateCaseStatusRequest, UpdateCustomerRequest, UpdateRoutingRuleRequest,
 };
@@ -574,6 +574,29 @@ impl CaseService for Cases {
         let policy = sla::validate_policy(request.get_ref())?;
         let row = sla::put_policy(&self.ctx.pool, &tenant, policy).await?;
         Ok(Response::new(sla::policy_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put_business_hours(
+        &self,
+        request: Request<PutBusinessHoursRequest>,
+    ) -> Result<Response<BusinessHours>, Status> {
+        let (tenant, _) = who(&request)?;
+        let hours = sla::validate_hours(request.get_ref())?;
+        let row = sla::put_hours(&self.ctx.pool, &tenant, hours).await?;
+        Ok(Response::new(sla::hours_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_business_hours(
+        &self,
+        request: Request<GetBusinessHoursRequest>,
+    ) -> Result<Response<BusinessHours>, Status> {
+        let (tenant, _) = who(&request)?;
+        let row = sla::get_hours(&self.ctx.pool, &tenant)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("business hours".into()))?;
+        Ok(Response::new(sla::hours_to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -64,6 +64,10 @@ impl Service for CaseService {
             )
             .method("/earshot.case.v1.CaseService/ListAgents", "cases:read")
             .method("/earshot.case.v1.CaseService/ListSlaPolicies", "cases:read")
+            .method(
+                "/earshot.case.v1.CaseService/GetBusinessHours",
+                "cases:read",
+            )
             .method("/earshot.case.v1.CaseService/CheckReply", "cases:read")
             .method("/earshot.case.v1.CaseService/GetGuardPolicy", "cases:read")
             .method("/earshot.case.v1.CaseService/GetArticle", "cases:read")

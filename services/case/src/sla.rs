@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use earshot_outbox::{Outbox, new_event};
 use earshot_proto::case::v1::{
-    CaseStatus, Lane, PutSlaPolicyRequest, SlaPolicy, SlaTarget, SlaTimer,
+    BusinessHours, CaseStatus, Lane, OpeningHours, PutBusinessHoursRequest, PutSlaPolicyRequest,
+    SlaPolicy, SlaTarget, SlaTimer,
 };
 use earshot_proto::events::v1::{SlaBreached, event};
 use earshot_server::convert::{Cursor, timestamp};
@@ -39,12 +40,23 @@ pub struct PolicyRow {
     pub first_response_secs: i32,
     pub next_response_secs: i32,
     pub resolution_secs: i32,
+    pub business_hours: bool,
     pub version: i64,
     pub created_at: DateTime<Utc>,
 }
 
 const POLICY_COLUMNS: &str = "id, priority, lane, first_response_secs, next_response_secs, \
-                              resolution_secs, version, created_at";
+                              resolution_secs, business_hours, version, created_at";
+
+/// SQL for the moment `secs` seconds after `start` have passed: counting only
+/// `tenant`'s business hours where `business` holds (`business_due` in the
+/// migration), else every hour. NULL when `secs` is.
+pub fn due_expr(tenant: &str, start: &str, secs: &str, business: &str) -> String {
+    format!(
+        "CASE WHEN {business} THEN business_due({tenant}, {start}, {secs}) \
+              ELSE {start} + make_interval(secs => {secs}) END"
+    )
+}
 
 pub fn policy_to_proto(row: PolicyRow) -> SlaPolicy {
     let secs = |s: i32| u32::try_from(s).unwrap_or(0);
@@ -55,6 +67,7 @@ pub fn policy_to_proto(row: PolicyRow) -> SlaPolicy {
         next_response_seconds: secs(row.next_response_secs),
         resolution_seconds: secs(row.resolution_secs),
         version: row.version,
+        business_hours: row.business_hours,
     }
 }
 
@@ -73,6 +86,7 @@ pub struct PolicyInput {
     pub first_response: i32,
     pub next_response: i32,
     pub resolution: i32,
+    pub business_hours: bool,
     pub version: i64,
 }
 
@@ -118,6 +132,7 @@ pub fn validate_policy(req: &PutSlaPolicyRequest) -> Result<PolicyInput, Service
         first_response: secs(p.first_response_seconds),
         next_response: secs(p.next_response_seconds),
         resolution: secs(p.resolution_seconds),
+        business_hours: p.business_hours,
         version: p.version,
     })
 }
@@ -129,11 +144,18 @@ pub async fn put_policy(
     tenant_id: &str,
     p: PolicyInput,
 ) -> Result<PolicyRow, ServiceError> {
+    if p.business_hours && get_hours(pool, tenant_id).await?.is_none() {
+        return Err(ServiceError::FailedPrecondition(
+            "policy.business_hours needs the tenant's business hours: PutBusinessHours first"
+                .into(),
+        ));
+    }
     let row: Option<PolicyRow> = if p.version == 0 {
         sqlx::query_as(&format!(
             "INSERT INTO sla_policies (id, tenant_id, priority, lane, first_response_secs,
-                                       next_response_secs, resolution_secs, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+                                       next_response_secs, resolution_secs, business_hours,
+                                       created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
              ON CONFLICT (tenant_id, priority, lane) DO NOTHING
              RETURNING {POLICY_COLUMNS}"
         ))
@@ -144,13 +166,14 @@ pub async fn put_policy(
         .bind(p.first_response)
         .bind(p.next_response)
         .bind(p.resolution)
+        .bind(p.business_hours)
         .fetch_optional(pool)
         .await?
     } else {
         sqlx::query_as(&format!(
             "UPDATE sla_policies
                 SET first_response_secs = $4, next_response_secs = $5, resolution_secs = $6,
-                    version = version + 1
+                    business_hours = $8, version = version + 1
               WHERE tenant_id = $1 AND priority = $2 AND lane = $3 AND version = $7
              RETURNING {POLICY_COLUMNS}"
         ))
@@ -161,6 +184,7 @@ pub async fn put_policy(
         .bind(p.next_response)
         .bind(p.resolution)
         .bind(p.version)
+        .bind(p.business_hours)
         .fetch_optional(pool)
         .await?
     };
@@ -187,7 +211,13 @@ pub async fn put_policy(
                     row.first_response_secs,
                     row.next_response_secs,
                     row.resolution_secs,
-                ) == (p.first_response, p.next_response, p.resolution) =>
+                    row.business_hours,
+                ) == (
+                    p.first_response,
+                    p.next_response,
+                    p.resolution,
+                    p.business_hours,
+                ) =>
         {
             return Ok(row);
         }
@@ -221,6 +251,177 @@ pub async fn list_policies(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// A tenant's weekly business hours, as stored: minutes after local midnight
+/// by ISO weekday (index 0 Monday); `opens == closes` is a closed day.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HoursRow {
+    pub time_zone: String,
+    pub opens: Vec<i16>,
+    pub closes: Vec<i16>,
+    pub version: i64,
+}
+
+pub fn hours_to_proto(row: HoursRow) -> BusinessHours {
+    let days = (0..7)
+        .filter(|&d| row.closes.get(d) > row.opens.get(d))
+        .map(|d| OpeningHours {
+            weekday: d as u32 + 1,
+            opens_minute: u32::try_from(row.opens[d]).unwrap_or(0),
+            closes_minute: u32::try_from(row.closes[d]).unwrap_or(0),
+        })
+        .collect();
+    BusinessHours {
+        time_zone: row.time_zone,
+        days,
+        version: row.version,
+    }
+}
+
+/// Checked business hours: the week as stored and the version read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoursInput {
+    pub time_zone: String,
+    pub opens: [i16; 7],
+    pub closes: [i16; 7],
+    pub version: i64,
+}
+
+const MINUTES_A_DAY: u32 = 24 * 60;
+
+pub fn validate_hours(req: &PutBusinessHoursRequest) -> Result<HoursInput, ServiceError> {
+    let Some(h) = req.hours.as_ref() else {
+        return Err(earshot_server::invalid("hours", "is required"));
+    };
+    let mut v = FieldViolations::new();
+    let zone = h.time_zone.trim();
+    v.check(
+        zone.is_empty() || zone.len() > 64,
+        "hours.time_zone",
+        "must be an IANA time zone such as Europe/Berlin",
+    );
+    v.check(
+        h.days.is_empty(),
+        "hours.days",
+        "must open on at least one day",
+    );
+    let mut opens = [0i16; 7];
+    let mut closes = [0i16; 7];
+    let mut seen = [false; 7];
+    for (i, day) in h.days.iter().enumerate() {
+        let field = |name: &str| format!("hours.days[{i}].{name}");
+        match usize::try_from(day.weekday)
+            .ok()
+            .filter(|d| (1..=7).contains(d))
+        {
+            None => v.add(field("weekday"), "must be 1 (Monday) to 7 (Sunday)"),
+            Some(d) if seen[d - 1] => v.add(field("weekday"), "is listed twice"),
+            Some(d) => {
+                seen[d - 1] = true;
+                if day.closes_minute > MINUTES_A_DAY {
+                    v.add(field("closes_minute"), "must be at most 1440 (midnight)");
+                } else if day.opens_minute >= day.closes_minute {
+                    v.add(field("opens_minute"), "must be before closes_minute");
+                } else {
+                    // Both fit: at most 1440.
+                    opens[d - 1] = day.opens_minute as i16;
+                    closes[d - 1] = day.closes_minute as i16;
+                }
+            }
+        }
+    }
+    v.check(
+        h.version < 0,
+        "hours.version",
+        "must be 0 to create, else the version last read",
+    );
+    v.into_result()?;
+    Ok(HoursInput {
+        time_zone: zone.to_owned(),
+        opens,
+        closes,
+        version: h.version,
+    })
+}
+
+const HOURS_COLUMNS: &str = "time_zone, opens, closes, version";
+
+pub async fn get_hours(pool: &PgPool, tenant_id: &str) -> Result<Option<HoursRow>, ServiceError> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {HOURS_COLUMNS} FROM business_hours WHERE tenant_id = $1"
+    ))
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Creates (version 0) or updates the tenant's business hours.
+pub async fn put_hours(
+    pool: &PgPool,
+    tenant_id: &str,
+    h: HoursInput,
+) -> Result<HoursRow, ServiceError> {
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+            .bind(&h.time_zone)
+            .fetch_one(pool)
+            .await?;
+    if !known {
+        return Err(earshot_server::invalid(
+            "hours.time_zone",
+            "is not a time zone this database knows; use an IANA name such as Europe/Berlin",
+        ));
+    }
+    let sql = if h.version == 0 {
+        format!(
+            "INSERT INTO business_hours (tenant_id, time_zone, opens, closes, updated_at)
+             VALUES ($1, $2, $3, $4, now())
+             ON CONFLICT (tenant_id) DO NOTHING
+             RETURNING {HOURS_COLUMNS}"
+        )
+    } else {
+        format!(
+            "UPDATE business_hours
+                SET time_zone = $2, opens = $3, closes = $4, version = version + 1,
+                    updated_at = now()
+              WHERE tenant_id = $1 AND version = $5
+             RETURNING {HOURS_COLUMNS}"
+        )
+    };
+    let row: Option<HoursRow> = sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(&h.time_zone)
+        .bind(h.opens.as_slice())
+        .bind(h.closes.as_slice())
+        .bind(h.version)
+        .fetch_optional(pool)
+        .await?;
+    if let Some(row) = row {
+        return Ok(row);
+    }
+    let what = "business hours";
+    Err(match get_hours(pool, tenant_id).await? {
+        None => ServiceError::NotFound(what.into()),
+        // A retried create of the same hours answers with them.
+        Some(row)
+            if h.version == 0
+                && row.version == 1
+                && row.time_zone == h.time_zone
+                && row.opens == h.opens
+                && row.closes == h.closes =>
+        {
+            return Ok(row);
+        }
+        Some(row) if h.version == 0 => ServiceError::AlreadyExists(format!(
+            "{what} exist at version {}; update them with that version",
+            row.version
+        )),
+        Some(row) => ServiceError::Aborted(format!(
+            "{what} changed since version {}; they are at version {}",
+            h.version, row.version
+        )),
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -267,17 +468,18 @@ pub async fn start(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::
     if cases.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at)
-         SELECT c.id, c.tenant_id, t.target, 1, c.opened_at + make_interval(secs => t.secs)
+    let due = due_expr("c.tenant_id", "c.opened_at", "t.secs", "p.business_hours");
+    sqlx::query(&format!(
+        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at, business_hours)
+         SELECT c.id, c.tenant_id, t.target, 1, {due}, p.business_hours
            FROM cases c
            JOIN sla_policies p
              ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
           CROSS JOIN LATERAL (VALUES (1::int2, p.first_response_secs),
                                      (3::int2, p.resolution_secs)) AS t(target, secs)
           WHERE c.id = ANY($1) AND t.secs > 0
-         ON CONFLICT (case_id, target) DO NOTHING",
-    )
+         ON CONFLICT (case_id, target) DO NOTHING"
+    ))
     .bind(cases)
     .execute(&mut *conn)
     .await?;
@@ -293,19 +495,26 @@ pub async fn start_next_response(
     if cases.is_empty() {
         return Ok(());
     }
-    let started: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at)
-         SELECT c.id, c.tenant_id, 2, 1, now() + make_interval(secs => p.next_response_secs)
+    let due = due_expr(
+        "c.tenant_id",
+        "now()",
+        "p.next_response_secs",
+        "p.business_hours",
+    );
+    let started: Vec<Uuid> = sqlx::query_scalar(&format!(
+        "INSERT INTO case_sla_timers (case_id, tenant_id, target, state, due_at, business_hours)
+         SELECT c.id, c.tenant_id, 2, 1, {due}, p.business_hours
            FROM cases c
            JOIN sla_policies p
              ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
            JOIN case_sla_timers f ON f.case_id = c.id AND f.target = 1 AND f.state = 3
           WHERE c.id = ANY($1) AND p.next_response_secs > 0
          ON CONFLICT (case_id, target) DO UPDATE
-            SET state = 1, due_at = EXCLUDED.due_at, breached_at = NULL, remaining_secs = NULL
+            SET state = 1, due_at = EXCLUDED.due_at, breached_at = NULL, remaining_secs = NULL,
+                business_hours = EXCLUDED.business_hours
           WHERE case_sla_timers.state IN (3, 4)
-         RETURNING case_id",
-    )
+         RETURNING case_id"
+    ))
     .bind(cases)
     .fetch_all(&mut *conn)
     .await?;
@@ -328,17 +537,21 @@ pub async fn met_by_reply(conn: &mut PgConnection, case_id: Uuid) -> Result<(), 
 /// policy's time from when they started (the case's opening) when that is
 /// sooner than their current due time.
 pub async fn tighten(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let due = due_expr(
+        "c.tenant_id",
+        "c.opened_at",
+        "CASE t.target WHEN 1 THEN p.first_response_secs ELSE p.resolution_secs END",
+        "p.business_hours",
+    );
+    sqlx::query(&format!(
         "UPDATE case_sla_timers t
-            SET due_at = least(t.due_at, c.opened_at + make_interval(secs => CASE t.target
-                             WHEN 1 THEN p.first_response_secs
-                             ELSE p.resolution_secs END))
+            SET due_at = least(t.due_at, {due})
            FROM cases c
            JOIN sla_policies p
              ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
           WHERE t.case_id = c.id AND c.id = ANY($1) AND t.state = 1 AND t.target IN (1, 3)
-            AND CASE t.target WHEN 1 THEN p.first_response_secs ELSE p.resolution_secs END > 0",
-    )
+            AND CASE t.target WHEN 1 THEN p.first_response_secs ELSE p.resolution_secs END > 0"
+    ))
     .bind(cases)
     .execute(&mut *conn)
     .await?;
@@ -349,7 +562,7 @@ pub async fn tighten(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx
 
 /// Moves the clocks of cases whose status changed: paused while pending the
 /// customer, running again when they leave it, met (or stopped) when resolved
-/// or closed.
+/// or closed, and a fresh resolution clock when a resolved case reopens.
 pub async fn on_status(
     conn: &mut PgConnection,
     changes: &[(Uuid, CaseStatus, CaseStatus)],
@@ -367,11 +580,14 @@ pub async fn on_status(
             && !matches!(to, CaseStatus::Resolved | CaseStatus::Closed)
     });
     let stop = pick(&|_, to| matches!(to, CaseStatus::Resolved | CaseStatus::Closed));
+    let reopen = pick(&|from, to| from == CaseStatus::Resolved && to == CaseStatus::Open);
     if !pause.is_empty() {
         sqlx::query(
             "UPDATE case_sla_timers
-                SET state = 2, remaining_secs = greatest(0, extract(epoch FROM due_at - now())),
-                    due_at = NULL
+                SET state = 2, due_at = NULL,
+                    remaining_secs = CASE WHEN business_hours
+                        THEN business_seconds(tenant_id, now(), due_at)
+                        ELSE greatest(0, extract(epoch FROM due_at - now())) END
               WHERE case_id = ANY($1) AND state = 1",
         )
         .bind(&pause)
@@ -379,12 +595,11 @@ pub async fn on_status(
         .await?;
     }
     if !resume.is_empty() {
-        sqlx::query(
-            "UPDATE case_sla_timers
-                SET state = 1, due_at = now() + make_interval(secs => remaining_secs),
-                    remaining_secs = NULL
-              WHERE case_id = ANY($1) AND state = 2",
-        )
+        let due = due_expr("tenant_id", "now()", "remaining_secs", "business_hours");
+        sqlx::query(&format!(
+            "UPDATE case_sla_timers SET state = 1, due_at = {due}, remaining_secs = NULL
+              WHERE case_id = ANY($1) AND state = 2"
+        ))
         .bind(&resume)
         .execute(&mut *conn)
         .await?;
@@ -395,6 +610,28 @@ pub async fn on_status(
               WHERE case_id = ANY($1) AND state IN (1, 2)",
         )
         .bind(&stop)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !reopen.is_empty() {
+        // The reopened problem gets the policy's whole resolution time again.
+        let due = due_expr(
+            "c.tenant_id",
+            "now()",
+            "p.resolution_secs",
+            "p.business_hours",
+        );
+        sqlx::query(&format!(
+            "UPDATE case_sla_timers t
+                SET state = 1, due_at = {due}, breached_at = NULL, remaining_secs = NULL,
+                    business_hours = p.business_hours
+               FROM cases c
+               JOIN sla_policies p
+                 ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
+              WHERE t.case_id = c.id AND c.id = ANY($1) AND t.target = 3 AND t.state IN (3, 4)
+                AND p.resolution_secs > 0"
+        ))
+        .bind(&reopen)
         .execute(&mut *conn)
         .await?;
     }

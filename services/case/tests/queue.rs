@@ -56,6 +56,7 @@ async fn set_up(client: &mut Client) {
                     next_response_seconds: 0,
                     resolution_seconds: 0,
                     version: 0,
+                    business_hours: false,
                 }),
             })
             .await

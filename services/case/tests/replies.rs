@@ -180,6 +180,7 @@ async fn replies_open_the_case_meet_its_clocks_and_carry_findings_to_the_connect
             next_response_seconds: 1800,
             resolution_seconds: 86_400,
             version: 0,
+            business_hours: false,
         }),
     })
     .await

@@ -6,9 +6,10 @@ mod common;
 use common::{Harness, assert_code, assert_invalid, audit};
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{
-    Case, CaseStatus, CreateCaseRequest, CreateRoutingRuleRequest, GetCaseRequest, Lane,
-    ListAuditEntriesRequest, ListSlaPoliciesRequest, PutSlaPolicyRequest, RoutingConditions,
-    RoutingRule, SlaPolicy, SlaState, SlaTarget, SlaTimer, UpdateCaseStatusRequest,
+    BusinessHours, Case, CaseStatus, CreateCaseRequest, CreateRoutingRuleRequest,
+    GetBusinessHoursRequest, GetCaseRequest, Lane, ListAuditEntriesRequest, ListSlaPoliciesRequest,
+    OpeningHours, PutBusinessHoursRequest, PutSlaPolicyRequest, RoutingConditions, RoutingRule,
+    SlaPolicy, SlaState, SlaTarget, SlaTimer, UpdateCaseStatusRequest,
 };
 use earshot_proto::common::v1::Channel;
 use earshot_proto::events::v1::event;
@@ -25,6 +26,7 @@ fn policy(priority: &str, lane: Lane, first: u32, resolution: u32) -> SlaPolicy 
         next_response_seconds: 0,
         resolution_seconds: resolution,
         version: 0,
+        business_hours: false,
     }
 }
 
@@ -356,4 +358,235 @@ async fn policies_are_versioned_validated_and_per_tenant() {
         .into_inner()
         .policies;
     assert_eq!(listed.len(), 2);
+}
+
+async fn set_status(client: &mut Client, case: &Case, status: CaseStatus) -> Case {
+    let moved = client
+        .update_case_status(UpdateCaseStatusRequest {
+            case_id: case.case_id.clone(),
+            status: status as i32,
+            version: case.version,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("to {status:?}: {e}"))
+        .into_inner();
+    get(client, &moved).await
+}
+
+fn put_hours_request(
+    time_zone: &str,
+    days: Vec<OpeningHours>,
+    version: i64,
+) -> PutBusinessHoursRequest {
+    PutBusinessHoursRequest {
+        hours: Some(BusinessHours {
+            time_zone: time_zone.into(),
+            days,
+            version,
+        }),
+    }
+}
+
+fn day(weekday: u32, opens_minute: u32, closes_minute: u32) -> OpeningHours {
+    OpeningHours {
+        weekday,
+        opens_minute,
+        closes_minute,
+    }
+}
+
+const DAY: i64 = 86_400;
+
+#[tokio::test]
+async fn business_hours_clocks_count_only_open_time_and_a_reopened_case_gets_a_new_resolution_clock()
+ {
+    let h = Harness::start().await;
+    let mut acme = h.client("acme");
+    let mut globex = h.client("globex");
+
+    // A business-hours policy needs the hours first.
+    assert_code(
+        acme.put_sla_policy(PutSlaPolicyRequest {
+            policy: Some(SlaPolicy {
+                business_hours: true,
+                ..policy("normal", Lane::Standard, 120, 180)
+            }),
+        })
+        .await,
+        Code::FailedPrecondition,
+    );
+    assert_code(
+        acme.get_business_hours(GetBusinessHoursRequest {}).await,
+        Code::NotFound,
+    );
+    assert_invalid(
+        acme.put_business_hours(put_hours_request(
+            "",
+            vec![
+                day(0, 60, 120),
+                day(2, 600, 540),
+                day(3, 0, 1500),
+                day(4, 0, 60),
+                day(4, 0, 60),
+            ],
+            -1,
+        ))
+        .await,
+        &[
+            "hours.time_zone",
+            "hours.days[0].weekday",
+            "hours.days[1].opens_minute",
+            "hours.days[2].closes_minute",
+            "hours.days[4].weekday",
+            "hours.version",
+        ],
+    );
+    assert_invalid(
+        acme.put_business_hours(put_hours_request("UTC", vec![], 0))
+            .await,
+        &["hours.days"],
+    );
+    assert_invalid(
+        acme.put_business_hours(put_hours_request(
+            "Mars/Olympus_Mons",
+            vec![day(1, 0, 60)],
+            0,
+        ))
+        .await,
+        &["hours.time_zone"],
+    );
+    assert_invalid(
+        acme.put_business_hours(PutBusinessHoursRequest { hours: None })
+            .await,
+        &["hours"],
+    );
+
+    // The week in Berlin, Monday to Friday 9:00 to 17:00: the database's
+    // arithmetic on fixed instants, and the hours as the API gives them back.
+    let office = acme
+        .put_business_hours(put_hours_request(
+            "Europe/Berlin",
+            (1..=5).map(|d| day(d, 9 * 60, 17 * 60)).collect(),
+            0,
+        ))
+        .await
+        .expect("office hours")
+        .into_inner();
+    assert_eq!((office.version, office.days.len()), (1, 5));
+    let pool = h.db.pool("cases").await;
+    let due: String = sqlx::query_scalar(
+        "SELECT to_char(business_due('acme', '2026-11-20 15:00Z', 7200) AT TIME ZONE 'UTC',
+                        'Dy HH24:MI')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("business_due");
+    assert_eq!(
+        due, "Mon 09:00",
+        "Friday 16:00 Berlin + 2 open hours is Monday 10:00 Berlin"
+    );
+    let open: f64 = sqlx::query_scalar(
+        "SELECT business_seconds('acme', '2026-11-20 15:00Z', '2026-11-24 09:00Z')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("business_seconds");
+    assert_eq!(
+        open,
+        f64::from(3600 + 8 * 3600 + 3600),
+        "Fri 16-17, Mon 9-17, Tue 9-10"
+    );
+    let no_hours: String = sqlx::query_scalar(
+        "SELECT to_char(business_due('globex', '2026-11-20 15:00Z', 7200) AT TIME ZONE 'UTC',
+                        'Dy HH24:MI')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("business_due without hours");
+    assert_eq!(no_hours, "Fri 17:00", "without hours every hour counts");
+
+    // Now one minute a day, every day, so that any test run sees the clocks
+    // stretch over days whatever time it is.
+    let minute = acme
+        .put_business_hours(put_hours_request(
+            "UTC",
+            (1..=7).map(|d| day(d, 0, 1)).collect(),
+            office.version,
+        ))
+        .await
+        .expect("a minute a day")
+        .into_inner();
+    assert_eq!(minute.version, 2);
+    assert_code(
+        acme.put_business_hours(put_hours_request("UTC", vec![day(1, 0, 1)], 1))
+            .await,
+        Code::Aborted,
+    );
+    assert_eq!(
+        acme.get_business_hours(GetBusinessHoursRequest {})
+            .await
+            .expect("hours")
+            .into_inner(),
+        minute
+    );
+    assert_code(
+        globex.get_business_hours(GetBusinessHoursRequest {}).await,
+        Code::NotFound,
+    );
+    let business = put(
+        &mut acme,
+        SlaPolicy {
+            business_hours: true,
+            ..policy("normal", Lane::Standard, 120, 180)
+        },
+    )
+    .await;
+    assert!(business.business_hours);
+
+    // Two open minutes to the first response are two days away at least.
+    let case = open_case(&mut acme, "slow", Channel::Chat).await;
+    let first = clock(&case, SlaTarget::FirstResponse);
+    let wait = seconds(&first.due_at) - seconds(&case.opened_at);
+    assert!(
+        (DAY - 60..=2 * DAY + 60).contains(&wait),
+        "{first:?} opened {:?}",
+        case.opened_at
+    );
+    let resolution = clock(&case, SlaTarget::Resolution);
+    assert!(seconds(&resolution.due_at) > seconds(&first.due_at));
+    assert_eq!(case.sla_due_at, first.due_at);
+
+    // Paused, the clock keeps the open seconds left, not the days.
+    let opened = set_status(&mut acme, &case, CaseStatus::Open).await;
+    let pending = set_status(&mut acme, &opened, CaseStatus::PendingCustomer).await;
+    let paused = clock(&pending, SlaTarget::FirstResponse);
+    assert_eq!(paused.state, SlaState::Paused as i32);
+    assert!((1..=120).contains(&paused.remaining_seconds), "{paused:?}");
+    let resumed = set_status(&mut acme, &pending, CaseStatus::Open).await;
+    let running = clock(&resumed, SlaTarget::FirstResponse);
+    assert_eq!(running.state, SlaState::Running as i32);
+    assert!(
+        seconds(&running.due_at) - seconds(&resumed.updated_at) > DAY - 120,
+        "{running:?}"
+    );
+
+    // Resolved, then reopened: the resolution clock runs again, in full.
+    let resolved = set_status(&mut acme, &resumed, CaseStatus::Resolved).await;
+    assert_eq!(
+        clock(&resolved, SlaTarget::Resolution).state,
+        SlaState::Met as i32
+    );
+    assert!(resolved.sla_due_at.is_none());
+    let reopened = set_status(&mut acme, &resolved, CaseStatus::Open).await;
+    let again = clock(&reopened, SlaTarget::Resolution);
+    assert_eq!(again.state, SlaState::Running as i32, "{again:?}");
+    assert!(
+        seconds(&again.due_at) - seconds(&reopened.updated_at) > 2 * DAY - 120,
+        "{again:?}"
+    );
+    assert_eq!(reopened.sla_due_at, again.due_at);
+    assert_eq!(
+        clock(&reopened, SlaTarget::FirstResponse).state,
+        SlaState::Met as i32
+    );
 }

@@ -38,6 +38,7 @@ async fn a_cry_for_help_becomes_a_case_answered_and_threaded_end_to_end() {
                 next_response_seconds: 1800,
                 resolution_seconds: 86_400,
                 version: 0,
+                business_hours: false,
             }),
         })
         .await
