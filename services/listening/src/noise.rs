@@ -320,8 +320,10 @@ pub struct NoiseWindow {
     exact: HashedMap<u64>,
     /// Identity hash → sequence number.
     identities: HashedMap<u64>,
-    /// Band key → sequence numbers, oldest first (eviction pops the front).
-    bands: HashedMap<VecDeque<u64>>,
+    /// Band key → (sequence number, simhash), oldest first (eviction pops
+    /// the front). The hash sits beside its number so a lookup scans one
+    /// contiguous bucket instead of visiting every entry it names.
+    bands: HashedMap<VecDeque<(u64, u64)>>,
     /// Number of bands `bands` was built with.
     band_count: u32,
     /// Fewest words of a banded entry, as `bands` was built.
@@ -584,10 +586,12 @@ impl NoiseWindow {
             let max = settings.near_duplicate_max_distance.min(MAX_NEAR_DISTANCE);
             let mut best: Option<(u32, &Entry)> = None;
             for key in band_keys(simhash, self.band_count) {
-                for &seq in self.bands.get(&key).into_iter().flatten() {
-                    let Some(e) = self.entry(seq) else { continue };
-                    let d = (e.simhash ^ simhash).count_ones();
-                    if d <= max && in_window(e) && best.is_none_or(|(bd, _)| d < bd) {
+                for &(seq, hash) in self.bands.get(&key).into_iter().flatten() {
+                    let d = (hash ^ simhash).count_ones();
+                    if d > max || best.is_some_and(|(bd, _)| d >= bd) {
+                        continue;
+                    }
+                    if let Some(e) = self.entry(seq).filter(|e| in_window(e)) {
                         best = Some((d, e));
                     }
                 }
@@ -632,7 +636,10 @@ impl NoiseWindow {
             if e.words >= min_words {
                 let seq = self.first_seq + i as u64;
                 for key in band_keys(e.simhash, count) {
-                    self.bands.entry(key).or_default().push_back(seq);
+                    self.bands
+                        .entry(key)
+                        .or_default()
+                        .push_back((seq, e.simhash));
                 }
             }
         }
@@ -645,7 +652,10 @@ impl NoiseWindow {
         // Only texts long enough to be near duplicates are banded.
         if entry.words >= min_words {
             for key in band_keys(entry.simhash, self.band_count) {
-                self.bands.entry(key).or_default().push_back(seq);
+                self.bands
+                    .entry(key)
+                    .or_default()
+                    .push_back((seq, entry.simhash));
             }
         }
         let history = self.authors.entry(entry.author).or_default();
@@ -682,9 +692,9 @@ impl NoiseWindow {
         }
         for key in band_keys(e.simhash, self.band_count) {
             if let Some(bucket) = self.bands.get_mut(&key) {
-                if bucket.front() == Some(&seq) {
+                if bucket.front().is_some_and(|&(s, _)| s == seq) {
                     bucket.pop_front();
-                } else if let Some(i) = bucket.iter().position(|&s| s == seq) {
+                } else if let Some(i) = bucket.iter().position(|&(s, _)| s == seq) {
                     bucket.remove(i);
                 }
                 if bucket.is_empty() {
