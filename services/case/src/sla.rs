@@ -201,33 +201,40 @@ pub async fn put_policy(
     .fetch_optional(pool)
     .await?;
     let what = format!("SLA policy for {} priority", p.priority);
+    let current = current.map(|row| {
+        let same = (
+            row.first_response_secs,
+            row.next_response_secs,
+            row.resolution_secs,
+            row.business_hours,
+        ) == (
+            p.first_response,
+            p.next_response,
+            p.resolution,
+            p.business_hours,
+        );
+        (row.version, same, row)
+    });
+    unapplied_put(&what, p.version, current)
+}
+
+/// The answer to a versioned put (`asked` 0 creates, else the version read)
+/// that neither inserted nor updated, given what is stored now: its version,
+/// whether it already holds what was asked, and the row. A retried create of
+/// the same content answers with it.
+fn unapplied_put<R>(
+    what: &str,
+    asked: i64,
+    current: Option<(i64, bool, R)>,
+) -> Result<R, ServiceError> {
     Err(match current {
-        None => ServiceError::NotFound(what),
-        // A retried create of the same policy answers with it.
-        Some(row)
-            if p.version == 0
-                && row.version == 1
-                && (
-                    row.first_response_secs,
-                    row.next_response_secs,
-                    row.resolution_secs,
-                    row.business_hours,
-                ) == (
-                    p.first_response,
-                    p.next_response,
-                    p.resolution,
-                    p.business_hours,
-                ) =>
-        {
-            return Ok(row);
-        }
-        Some(row) if p.version == 0 => ServiceError::AlreadyExists(format!(
-            "{what} exists at version {}; update it with that version",
-            row.version
+        None => ServiceError::NotFound(what.to_owned()),
+        Some((1, true, row)) if asked == 0 => return Ok(row),
+        Some((version, _, _)) if asked == 0 => ServiceError::AlreadyExists(format!(
+            "{what}: version {version} exists; update it with that version"
         )),
-        Some(row) => ServiceError::Aborted(format!(
-            "{what} changed since version {}; it is at version {}",
-            p.version, row.version
+        Some((version, _, _)) => ServiceError::Aborted(format!(
+            "{what} changed since version {asked}; it is at version {version}"
         )),
     })
 }
@@ -400,28 +407,11 @@ pub async fn put_hours(
     if let Some(row) = row {
         return Ok(row);
     }
-    let what = "business hours";
-    Err(match get_hours(pool, tenant_id).await? {
-        None => ServiceError::NotFound(what.into()),
-        // A retried create of the same hours answers with them.
-        Some(row)
-            if h.version == 0
-                && row.version == 1
-                && row.time_zone == h.time_zone
-                && row.opens == h.opens
-                && row.closes == h.closes =>
-        {
-            return Ok(row);
-        }
-        Some(row) if h.version == 0 => ServiceError::AlreadyExists(format!(
-            "{what} exist at version {}; update them with that version",
-            row.version
-        )),
-        Some(row) => ServiceError::Aborted(format!(
-            "{what} changed since version {}; they are at version {}",
-            h.version, row.version
-        )),
-    })
+    let current = get_hours(pool, tenant_id).await?.map(|row| {
+        let same = row.time_zone == h.time_zone && row.opens == h.opens && row.closes == h.closes;
+        (row.version, same, row)
+    });
+    unapplied_put("business hours", h.version, current)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
