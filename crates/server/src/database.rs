@@ -86,12 +86,7 @@ async fn migrate(
 /// Creates `name` on the server `admin_url` points at, unless it exists.
 /// `name` must be a plain identifier (letters, digits, underscores).
 pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "database name {name:?} must be letters, digits and underscores"
-    );
-    let options = PgConnectOptions::from_str(admin_url)?;
-    let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+    let mut conn = admin_connection(admin_url, name).await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(name)
@@ -111,4 +106,26 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     }
     sqlx::Connection::close(conn).await?;
     Ok(())
+}
+
+/// Drops database `name` on the server of `admin_url`, closing the sessions
+/// still connected to it.
+pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = admin_connection(admin_url, name).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    sqlx::Connection::close(conn).await?;
+    Ok(())
+}
+
+/// A connection to the server of `admin_url`, to create or drop database
+/// `name` (checked first: it is spliced into the statement).
+async fn admin_connection(admin_url: &str, name: &str) -> anyhow::Result<sqlx::PgConnection> {
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {name:?} must be letters, digits and underscores"
+    );
+    let options = PgConnectOptions::from_str(admin_url)?;
+    Ok(sqlx::ConnectOptions::connect(&options).await?)
 }

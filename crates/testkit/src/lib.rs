@@ -30,6 +30,9 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// A database of this test's own, migrated by the services that use it.
 pub struct TestDatabase {
     url: String,
+    /// The server's admin URL and this database's name: dropped with it.
+    admin_url: String,
+    name: String,
     cluster: Option<LocalPostgres>,
 }
 
@@ -77,6 +80,8 @@ impl TestDatabase {
             .expect("the test database can be created");
         Self {
             url: with_database(&admin_url, &name),
+            admin_url,
+            name,
             cluster,
         }
     }
@@ -126,6 +131,30 @@ impl TestDatabase {
             .connect_with(options)
             .await
             .expect("test database reachable")
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the database from a shared server, so that test runs do not pile
+    /// up databases there; a private cluster goes with its files. A failing
+    /// test's database stays for a look.
+    fn drop(&mut self) {
+        if self.cluster.is_some() || std::thread::panicking() {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop cannot await: a thread of its own with a runtime of its own,
+        // which works whatever runtime (if any) the test is on.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(earshot_server::database::drop_database(&admin_url, &name))
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("test database {} was not dropped: {e:#}", self.name);
+        }
     }
 }
 
