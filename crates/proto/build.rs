@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("earshot_descriptor.bin"))
         .compile_with_config(config, &files, &[proto_root.clone(), well_known])?;
 
-    println!("cargo:rerun-if-changed={}", proto_root.display());
+    // Relative to this package, so that Cargo checks the protos of the
+    // checkout it builds: checkouts sharing a target directory share this
+    // script's output, and an absolute path would watch another's files.
+    println!("cargo:rerun-if-changed=../../proto");
     Ok(())
 }

@@ -1,13 +1,16 @@
-//! The append-only audit trail: every change to a case or a customer, with
-//! the actor, the action, the fields before and after, and the time. Entries
-//! are written in the transaction of the change they record.
+//! The append-only audit trail: every change to a case, a customer or the
+//! tenant's configuration (routing rules, agents, SLA policies, business
+//! hours, the guard policy), with the actor, the action, the fields before and
+//! after, and the time. Entries are written in the transaction of the change
+//! they record.
 
 use chrono::{DateTime, Utc};
 use earshot_proto::case::v1::AuditEntry;
 use earshot_server::ServiceError;
 use earshot_server::convert::{Cursor, timestamp};
-use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Actor of what the service does by itself (opening cases from events, reopening).
@@ -43,6 +46,45 @@ impl Record {
             after,
         }
     }
+
+    /// A change to the tenant's configuration: neither case nor customer.
+    pub fn configuration(action: &'static str, before: Value, after: Value) -> Self {
+        Self {
+            case_id: None,
+            customer_id: None,
+            action,
+            before,
+            after,
+        }
+    }
+}
+
+/// Records a configuration change in `tx` and commits it. `read` is the
+/// version the caller changed (0 for a creation); `after` is what is stored
+/// now (the entry before it in the trail holds what was stored then).
+pub async fn commit_configuration(
+    mut tx: Transaction<'_, Postgres>,
+    tenant_id: &str,
+    actor: &str,
+    action: &'static str,
+    read: i64,
+    after: &impl Serialize,
+) -> Result<(), ServiceError> {
+    let after = serde_json::to_value(after).map_err(|e| ServiceError::Unexpected(Box::new(e)))?;
+    let before = if read == 0 {
+        json!({})
+    } else {
+        json!({ "version": read })
+    };
+    append(
+        &mut tx,
+        tenant_id,
+        actor,
+        &[Record::configuration(action, before, after)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Appends `records` of one tenant, all by `actor`, in one statement.
@@ -99,6 +141,7 @@ pub async fn append_for(
 pub enum Subject {
     Case(Uuid),
     Customer(Uuid),
+    Configuration,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -141,9 +184,14 @@ pub async fn list(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<EntryRow>, ServiceError> {
-    let (column, id) = match subject {
-        Subject::Case(id) => ("case_id", id),
-        Subject::Customer(id) => ("customer_id", id),
+    // Each is a range scan of its own partial index.
+    let (whose, id) = match subject {
+        Subject::Case(id) => ("case_id = $2", Some(id)),
+        Subject::Customer(id) => ("customer_id = $2", Some(id)),
+        Subject::Configuration => (
+            "case_id IS NULL AND customer_id IS NULL AND $2::uuid IS NULL",
+            None,
+        ),
     };
     let at = after.as_ref().map(|c| c.at);
     let after_id = after.map(|c| c.id);
@@ -151,7 +199,7 @@ pub async fn list(
         "SELECT id, case_id, customer_id, actor, action, before::text AS before,
                 after::text AS after, at
            FROM audit_entries
-          WHERE tenant_id = $1 AND {column} = $2
+          WHERE tenant_id = $1 AND {whose}
             AND ($3::timestamptz IS NULL OR (at, id) > ($3, $4))
           ORDER BY at, id
           LIMIT $5"

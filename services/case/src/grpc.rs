@@ -291,13 +291,20 @@ impl CaseService for Cases {
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
         let (tenant, _) = who(&request)?;
         let req = request.into_inner();
-        let subject = match (req.case_id.is_empty(), req.customer_id.is_empty()) {
-            (false, true) => Subject::Case(parse_id(&req.case_id, "case_id")?),
-            (true, false) => Subject::Customer(parse_id(&req.customer_id, "customer_id")?),
+        let subject = match (
+            req.case_id.is_empty(),
+            req.customer_id.is_empty(),
+            req.configuration,
+        ) {
+            (false, true, false) => Subject::Case(parse_id(&req.case_id, "case_id")?),
+            (true, false, false) => Subject::Customer(parse_id(&req.customer_id, "customer_id")?),
+            (true, true, true) => Subject::Configuration,
             _ => {
-                return Err(
-                    invalid("case_id", "give exactly one of case_id and customer_id").into(),
-                );
+                return Err(invalid(
+                    "case_id",
+                    "give exactly one of case_id, customer_id and configuration",
+                )
+                .into());
             }
         };
         let limit = page_size(req.page_size)?;
@@ -424,10 +431,11 @@ impl CaseService for Cases {
         &self,
         request: Request<CreateRoutingRuleRequest>,
     ) -> Result<Response<RoutingRule>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let rule = routing::validate_create_rule(req)?;
-        let row = routing::create_rule(&self.ctx.pool, &tenant, &req.request_id, rule).await?;
+        let row =
+            routing::create_rule(&self.ctx.pool, &tenant, &actor, &req.request_id, rule).await?;
         Ok(Response::new(routing::rule_to_proto(row)))
     }
 
@@ -436,7 +444,7 @@ impl CaseService for Cases {
         &self,
         request: Request<UpdateRoutingRuleRequest>,
     ) -> Result<Response<RoutingRule>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
         let (id, version) = match req.rule.as_ref() {
@@ -454,7 +462,7 @@ impl CaseService for Cases {
         let (Some(id), Some(rule)) = (id, rule) else {
             return Err(invalid("rule", "is required").into());
         };
-        let row = routing::update_rule(&self.ctx.pool, &tenant, id, version, rule).await?;
+        let row = routing::update_rule(&self.ctx.pool, &tenant, &actor, id, version, rule).await?;
         Ok(Response::new(routing::rule_to_proto(row)))
     }
 
@@ -463,14 +471,14 @@ impl CaseService for Cases {
         &self,
         request: Request<DeleteRoutingRuleRequest>,
     ) -> Result<Response<DeleteRoutingRuleResponse>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
         let id = id_field(&req.rule_id, "rule_id", &mut v);
         version_field(req.version, "version", &mut v);
         v.into_result()?;
         let id = id.ok_or_else(|| invalid("rule_id", "is required"))?;
-        routing::delete_rule(&self.ctx.pool, &tenant, id, req.version).await?;
+        routing::delete_rule(&self.ctx.pool, &tenant, &actor, id, req.version).await?;
         Ok(Response::new(DeleteRoutingRuleResponse {}))
     }
 
@@ -496,9 +504,9 @@ impl CaseService for Cases {
         &self,
         request: Request<PutAgentRequest>,
     ) -> Result<Response<Agent>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let agent = routing::validate_agent(request.get_ref())?;
-        let row = routing::put_agent(&self.ctx.pool, &tenant, agent).await?;
+        let row = routing::put_agent(&self.ctx.pool, &tenant, &actor, agent).await?;
         let open_cases = routing::open_cases(&self.ctx.pool, &tenant, &row.agent_id).await?;
         Ok(Response::new(routing::agent_to_proto((row, open_cases))))
     }
@@ -570,9 +578,9 @@ impl CaseService for Cases {
         &self,
         request: Request<PutSlaPolicyRequest>,
     ) -> Result<Response<SlaPolicy>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let policy = sla::validate_policy(request.get_ref())?;
-        let row = sla::put_policy(&self.ctx.pool, &tenant, policy).await?;
+        let row = sla::put_policy(&self.ctx.pool, &tenant, &actor, policy).await?;
         Ok(Response::new(sla::policy_to_proto(row)))
     }
 
@@ -581,9 +589,9 @@ impl CaseService for Cases {
         &self,
         request: Request<PutBusinessHoursRequest>,
     ) -> Result<Response<BusinessHours>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         let hours = sla::validate_hours(request.get_ref())?;
-        let row = sla::put_hours(&self.ctx.pool, &tenant, hours).await?;
+        let row = sla::put_hours(&self.ctx.pool, &tenant, &actor, hours).await?;
         Ok(Response::new(sla::hours_to_proto(row)))
     }
 
@@ -664,9 +672,15 @@ impl CaseService for Cases {
         &self,
         request: Request<PutGuardPolicyRequest>,
     ) -> Result<Response<GuardPolicy>, Status> {
-        let (tenant, _) = who(&request)?;
+        let (tenant, actor) = who(&request)?;
         Ok(Response::new(
-            replies::put_policy(&self.ctx.pool, &tenant, request.get_ref().policy.as_ref()).await?,
+            replies::put_policy(
+                &self.ctx.pool,
+                &tenant,
+                &actor,
+                request.get_ref().policy.as_ref(),
+            )
+            .await?,
         ))
     }
 

@@ -115,7 +115,7 @@ pub fn validate_send(req: &SendReplyRequest) -> Result<Outgoing, ServiceError> {
     })
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 struct PolicyRow {
     block: bool,
     threshold: f64,
@@ -283,9 +283,11 @@ fn validate_policy(p: Option<&GuardPolicy>) -> Result<PolicyRow, ServiceError> {
 pub async fn put_policy(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     raw: Option<&GuardPolicy>,
 ) -> Result<GuardPolicy, ServiceError> {
     let p = validate_policy(raw)?;
+    let mut tx = pool.begin().await?;
     let saved: Option<PolicyRow> = sqlx::query_as(
         "INSERT INTO guard_policies AS g (tenant_id, block, threshold, lookback, extra_kinds,
                                           extra_phrases, disabled_phrases)
@@ -307,11 +309,16 @@ pub async fn put_policy(
     .bind(&p.extra_phrases)
     .bind(&p.disabled_phrases)
     .bind(p.version)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     match saved {
-        Some(row) => Ok(row.to_proto()),
+        Some(row) => {
+            let action = "guard_policy.updated";
+            audit::commit_configuration(tx, tenant_id, actor, action, p.version, &row).await?;
+            Ok(row.to_proto())
+        }
         None => {
+            drop(tx);
             let mut conn = pool.acquire().await?;
             let current = policy_row(&mut conn, tenant_id).await?;
             Err(ServiceError::Aborted(format!(

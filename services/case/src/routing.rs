@@ -15,6 +15,8 @@ use earshot_server::{FieldViolations, ServiceError};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::audit;
+
 /// Queue of cases no rule routed.
 pub const DEFAULT_QUEUE: &str = "general";
 pub const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
@@ -55,7 +57,7 @@ impl Default for Decision {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RuleRow {
     pub id: Uuid,
     pub tenant_id: String,
@@ -118,7 +120,7 @@ pub fn route(rules: &[RuleRow], facts: &Facts<'_>) -> Decision {
 }
 
 /// An agent as assignment sees them.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct AgentRow {
     pub id: Uuid,
     pub tenant_id: String,
@@ -452,9 +454,11 @@ pub fn validate_create_rule(req: &CreateRoutingRuleRequest) -> Result<RuleInput,
 pub async fn create_rule(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     request_id: &str,
     rule: RuleInput,
 ) -> Result<RuleRow, ServiceError> {
+    let mut tx = pool.begin().await?;
     let inserted: Option<RuleRow> = bind_rule(
         sqlx::query_as(&format!(
             "INSERT INTO routing_rules (id, tenant_id, name, ord, tiers, vip, min_followers,
@@ -471,10 +475,14 @@ pub async fn create_rule(
         &rule,
     )
     .bind(request_id.trim())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     match inserted {
-        Some(row) => Ok(row),
+        Some(row) => {
+            audit::commit_configuration(tx, tenant_id, actor, "routing_rule.created", 0, &row)
+                .await?;
+            Ok(row)
+        }
         None => Ok(sqlx::query_as(&format!(
             "SELECT {RULE_COLUMNS} FROM routing_rules WHERE tenant_id = $1 AND request_id = $2"
         ))
@@ -489,10 +497,12 @@ pub async fn create_rule(
 pub async fn update_rule(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     id: Uuid,
     version: i64,
     rule: RuleInput,
 ) -> Result<RuleRow, ServiceError> {
+    let mut tx = pool.begin().await?;
     let updated: Option<RuleRow> = bind_rule(
         sqlx::query_as(&format!(
             "UPDATE routing_rules
@@ -508,10 +518,14 @@ pub async fn update_rule(
         &rule,
     )
     .bind(version)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     match updated {
-        Some(row) => Ok(row),
+        Some(row) => {
+            let action = "routing_rule.updated";
+            audit::commit_configuration(tx, tenant_id, actor, action, version, &row).await?;
+            Ok(row)
+        }
         None => Err(stale_or_missing(pool, tenant_id, id, version).await?),
     }
 }
@@ -539,21 +553,24 @@ async fn stale_or_missing(
 pub async fn delete_rule(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     id: Uuid,
     version: i64,
 ) -> Result<(), ServiceError> {
+    let mut tx = pool.begin().await?;
     let deleted =
         sqlx::query("DELETE FROM routing_rules WHERE tenant_id = $1 AND id = $2 AND version = $3")
             .bind(tenant_id)
             .bind(id)
             .bind(version)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
     if deleted == 0 {
         return Err(stale_or_missing(pool, tenant_id, id, version).await?);
     }
-    Ok(())
+    let gone = serde_json::json!({ "id": id, "deleted": true });
+    audit::commit_configuration(tx, tenant_id, actor, "routing_rule.deleted", version, &gone).await
 }
 
 pub async fn list_rules(
@@ -645,8 +662,10 @@ pub fn validate_agent(req: &PutAgentRequest) -> Result<AgentInput, ServiceError>
 pub async fn put_agent(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     a: AgentInput,
 ) -> Result<AgentRow, ServiceError> {
+    let mut tx = pool.begin().await?;
     if a.version == 0 {
         let inserted: Option<AgentRow> = sqlx::query_as(&format!(
             "INSERT INTO agents (tenant_id, agent_id, id, display_name, queues, skills, capacity,
@@ -664,9 +683,10 @@ pub async fn put_agent(
         .bind(a.capacity)
         .bind(a.available)
         .bind(&a.expert_topics)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = inserted {
+            audit::commit_configuration(tx, tenant_id, actor, "agent.created", 0, &row).await?;
             return Ok(row);
         }
         let existing = get_agent(pool, tenant_id, &a.agent_id).await?;
@@ -699,10 +719,14 @@ pub async fn put_agent(
     .bind(a.capacity)
     .bind(a.available)
     .bind(&a.expert_topics)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     match updated {
-        Some(row) => Ok(row),
+        Some(row) => {
+            audit::commit_configuration(tx, tenant_id, actor, "agent.updated", a.version, &row)
+                .await?;
+            Ok(row)
+        }
         None => {
             let current = get_agent(pool, tenant_id, &a.agent_id).await?;
             Err(ServiceError::Aborted(format!(

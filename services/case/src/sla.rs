@@ -32,7 +32,7 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// Longest clock a policy may set: 90 days.
 const MAX_SECONDS: u32 = 90 * 24 * 3600;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct PolicyRow {
     pub id: Uuid,
     pub priority: String,
@@ -142,6 +142,7 @@ pub fn validate_policy(req: &PutSlaPolicyRequest) -> Result<PolicyInput, Service
 pub async fn put_policy(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     p: PolicyInput,
 ) -> Result<PolicyRow, ServiceError> {
     if p.business_hours && get_hours(pool, tenant_id).await?.is_none() {
@@ -150,6 +151,7 @@ pub async fn put_policy(
                 .into(),
         ));
     }
+    let mut tx = pool.begin().await?;
     let row: Option<PolicyRow> = if p.version == 0 {
         sqlx::query_as(&format!(
             "INSERT INTO sla_policies (id, tenant_id, priority, lane, first_response_secs,
@@ -167,7 +169,7 @@ pub async fn put_policy(
         .bind(p.next_response)
         .bind(p.resolution)
         .bind(p.business_hours)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?
     } else {
         sqlx::query_as(&format!(
@@ -185,12 +187,19 @@ pub async fn put_policy(
         .bind(p.resolution)
         .bind(p.version)
         .bind(p.business_hours)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?
     };
     if let Some(row) = row {
+        let action = if p.version == 0 {
+            "sla_policy.created"
+        } else {
+            "sla_policy.updated"
+        };
+        audit::commit_configuration(tx, tenant_id, actor, action, p.version, &row).await?;
         return Ok(row);
     }
+    drop(tx);
     let current: Option<PolicyRow> = sqlx::query_as(&format!(
         "SELECT {POLICY_COLUMNS} FROM sla_policies
           WHERE tenant_id = $1 AND priority = $2 AND lane = $3"
@@ -262,7 +271,7 @@ pub async fn list_policies(
 
 /// A tenant's weekly business hours, as stored: minutes after local midnight
 /// by ISO weekday (index 0 Monday); `opens == closes` is a closed day.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct HoursRow {
     pub time_zone: String,
     pub opens: Vec<i16>,
@@ -367,6 +376,7 @@ pub async fn get_hours(pool: &PgPool, tenant_id: &str) -> Result<Option<HoursRow
 pub async fn put_hours(
     pool: &PgPool,
     tenant_id: &str,
+    actor: &str,
     h: HoursInput,
 ) -> Result<HoursRow, ServiceError> {
     let known: bool =
@@ -396,17 +406,25 @@ pub async fn put_hours(
              RETURNING {HOURS_COLUMNS}"
         )
     };
+    let mut tx = pool.begin().await?;
     let row: Option<HoursRow> = sqlx::query_as(&sql)
         .bind(tenant_id)
         .bind(&h.time_zone)
         .bind(h.opens.as_slice())
         .bind(h.closes.as_slice())
         .bind(h.version)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
     if let Some(row) = row {
+        let action = if h.version == 0 {
+            "business_hours.created"
+        } else {
+            "business_hours.updated"
+        };
+        audit::commit_configuration(tx, tenant_id, actor, action, h.version, &row).await?;
         return Ok(row);
     }
+    drop(tx);
     let current = get_hours(pool, tenant_id).await?.map(|row| {
         let same = row.time_zone == h.time_zone && row.opens == h.opens && row.closes == h.closes;
         (row.version, same, row)

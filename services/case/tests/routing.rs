@@ -535,6 +535,40 @@ async fn rules_are_created_once_updated_by_version_deleted_and_listed() {
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(names, ["rule 2", "rule 3"]);
+
+    // Every change to the rules is in the configuration trail, with its
+    // actor; the refused ones left nothing.
+    let trail = audit(
+        &mut acme,
+        ListAuditEntriesRequest {
+            configuration: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let of_created: Vec<(&str, &str, &str)> = trail
+        .iter()
+        .filter(|e| e.after.contains(&created.rule_id))
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.before.as_str()))
+        .collect();
+    assert_eq!(
+        of_created,
+        [
+            ("routing_rule.created", "test-user", "{}"),
+            ("routing_rule.updated", "test-user", r#"{"version": 1}"#),
+            ("routing_rule.deleted", "test-user", r#"{"version": 2}"#),
+        ]
+    );
+    assert_eq!(
+        trail.len(),
+        5,
+        "three creations, an update, a deletion: {trail:?}"
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.case_id.is_empty() && e.customer_id.is_empty())
+    );
 }
 
 #[tokio::test]

@@ -585,6 +585,51 @@ async fn business_hours_clocks_count_only_open_time_and_a_reopened_case_gets_a_n
         "{again:?}"
     );
     assert_eq!(reopened.sla_due_at, again.due_at);
+
+    // The hours and the policy are configuration: in the tenant's trail, not
+    // another's, and asking for two trails at once is refused.
+    let trail = audit(
+        &mut acme,
+        ListAuditEntriesRequest {
+            configuration: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "business_hours.created",
+            "business_hours.updated",
+            "sla_policy.created"
+        ]
+    );
+    assert!(
+        trail[1].after.contains(r#""time_zone": "UTC""#),
+        "{:?}",
+        trail[1]
+    );
+    assert!(
+        audit(
+            &mut globex,
+            ListAuditEntriesRequest {
+                configuration: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .is_empty()
+    );
+    assert_invalid(
+        acme.list_audit_entries(ListAuditEntriesRequest {
+            configuration: true,
+            case_id: case.case_id.clone(),
+            ..Default::default()
+        })
+        .await,
+        &["case_id"],
+    );
     assert_eq!(
         clock(&reopened, SlaTarget::FirstResponse).state,
         SlaState::Met as i32
