@@ -483,13 +483,17 @@ pub async fn create_rule(
                 .await?;
             Ok(row)
         }
-        None => Ok(sqlx::query_as(&format!(
-            "SELECT {RULE_COLUMNS} FROM routing_rules WHERE tenant_id = $1 AND request_id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(request_id.trim())
-        .fetch_one(pool)
-        .await?),
+        // Created before under this request id: answer with it.
+        None => {
+            drop(tx);
+            Ok(sqlx::query_as(&format!(
+                "SELECT {RULE_COLUMNS} FROM routing_rules WHERE tenant_id = $1 AND request_id = $2"
+            ))
+            .bind(tenant_id)
+            .bind(request_id.trim())
+            .fetch_one(pool)
+            .await?)
+        }
     }
 }
 
@@ -526,7 +530,10 @@ pub async fn update_rule(
             audit::commit_configuration(tx, tenant_id, actor, action, version, &row).await?;
             Ok(row)
         }
-        None => Err(stale_or_missing(pool, tenant_id, id, version).await?),
+        None => {
+            drop(tx);
+            Err(stale_or_missing(pool, tenant_id, id, version).await?)
+        }
     }
 }
 
@@ -567,6 +574,7 @@ pub async fn delete_rule(
             .await?
             .rows_affected();
     if deleted == 0 {
+        drop(tx);
         return Err(stale_or_missing(pool, tenant_id, id, version).await?);
     }
     let gone = serde_json::json!({ "id": id, "deleted": true });
@@ -689,6 +697,7 @@ pub async fn put_agent(
             audit::commit_configuration(tx, tenant_id, actor, "agent.created", 0, &row).await?;
             return Ok(row);
         }
+        drop(tx);
         let existing = get_agent(pool, tenant_id, &a.agent_id).await?;
         let same = AgentInput {
             version: 0,
@@ -728,6 +737,7 @@ pub async fn put_agent(
             Ok(row)
         }
         None => {
+            drop(tx);
             let current = get_agent(pool, tenant_id, &a.agent_id).await?;
             Err(ServiceError::Aborted(format!(
                 "agent {} changed since version {}; it is at version {}",
