@@ -6,7 +6,7 @@ use earshot_proto::events::v1::event_sink_client::EventSinkClient;
 use earshot_proto::events::v1::{DeliverRequest, EventBatch};
 use earshot_telemetry::Metrics;
 use prost::Message;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
@@ -185,29 +185,51 @@ impl Relay {
 
     async fn pass(&mut self) -> Result<Pass, RelayError> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, Vec<u8>, i32)> = sqlx::query_as(
-            "SELECT d.batch_id, b.payload, d.attempts
-               FROM outbox_delivery d
-               JOIN outbox_batch b ON b.id = d.batch_id
-              WHERE d.subscriber = $1 AND d.next_attempt_at <= now()
-              ORDER BY d.batch_id
-              LIMIT $2
-                FOR UPDATE OF d SKIP LOCKED",
-        )
-        .bind(&self.subscriber.name)
-        .bind(i64::from(self.settings.batches_per_call))
-        .fetch_all(&mut *tx)
-        .await?;
+        // A batch that failed before goes alone, so that one the consumer can
+        // never take holds up nothing but itself; fresh ones go together.
+        let claim = |retrying: bool| {
+            sqlx::query_as::<_, (i64, Vec<u8>, i32)>(
+                "SELECT d.batch_id, b.payload, d.attempts
+                   FROM outbox_delivery d
+                   JOIN outbox_batch b ON b.id = d.batch_id
+                  WHERE d.subscriber = $1 AND d.next_attempt_at <= now()
+                    AND (d.attempts > 0) = $3
+                  ORDER BY d.batch_id
+                  LIMIT $2
+                    FOR UPDATE OF d SKIP LOCKED",
+            )
+            .bind(&self.subscriber.name)
+            .bind(if retrying {
+                1
+            } else {
+                i64::from(self.settings.batches_per_call)
+            })
+            .bind(retrying)
+        };
+        let mut rows = claim(true).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            rows = claim(false).fetch_all(&mut *tx).await?;
+        }
         if rows.is_empty() {
             return Ok(Pass::Idle);
         }
         let batch_ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
         let max_attempts = rows.iter().map(|(_, _, a)| *a).max().unwrap_or(0);
         let mut events = Vec::new();
-        for (batch_id, payload, _) in rows {
-            let batch = EventBatch::decode(payload.as_slice())
-                .map_err(|source| RelayError::Corrupt { batch_id, source })?;
-            events.extend(batch.events);
+        for (batch_id, payload, attempts) in rows {
+            match EventBatch::decode(payload.as_slice()) {
+                Ok(batch) => events.extend(batch.events),
+                Err(source) => {
+                    // Kept and retried alone like any failed batch: it shows in
+                    // the lag metrics and in last_error, and blocks nothing.
+                    let error = RelayError::Corrupt { batch_id, source };
+                    let attempts = u32::try_from(attempts).unwrap_or(0);
+                    self.retry_later(&mut tx, &[batch_id], attempts, &error.to_string())
+                        .await?;
+                    tx.commit().await?;
+                    return Err(error);
+                }
+            }
         }
         let delivered = events.len();
 
@@ -242,31 +264,45 @@ impl Relay {
             }
             Err(status) => {
                 let attempts = u32::try_from(max_attempts).unwrap_or(0);
-                let delay = self.settings.backoff(attempts);
                 tracing::warn!(
                     subscriber = %self.subscriber.name,
                     code = ?status.code(),
                     message = status.message(),
-                    retry_in_ms = delay.as_millis() as u64,
+                    batches = batch_ids.len(),
+                    retry_in_ms = self.settings.backoff(attempts).as_millis() as u64,
                     "delivery failed"
                 );
-                sqlx::query(
-                    "UPDATE outbox_delivery
-                        SET attempts = attempts + 1,
-                            next_attempt_at = now() + make_interval(secs => $3),
-                            last_error = $4
-                      WHERE subscriber = $1 AND batch_id = ANY($2)",
-                )
-                .bind(&self.subscriber.name)
-                .bind(&batch_ids)
-                .bind(delay.as_secs_f64())
-                .bind(format!("{:?}: {}", status.code(), status.message()))
-                .execute(&mut *tx)
-                .await?;
+                let error = format!("{:?}: {}", status.code(), status.message());
+                self.retry_later(&mut tx, &batch_ids, attempts, &error)
+                    .await?;
                 tx.commit().await?;
                 Ok(Pass::Failed)
             }
         }
+    }
+
+    /// Counts a failed attempt at `batch_ids` and sets when to try again.
+    async fn retry_later(
+        &self,
+        conn: &mut PgConnection,
+        batch_ids: &[i64],
+        attempts: u32,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE outbox_delivery
+                SET attempts = attempts + 1,
+                    next_attempt_at = now() + make_interval(secs => $3),
+                    last_error = $4
+              WHERE subscriber = $1 AND batch_id = ANY($2)",
+        )
+        .bind(&self.subscriber.name)
+        .bind(batch_ids)
+        .bind(self.settings.backoff(attempts).as_secs_f64())
+        .bind(error)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 
     async fn observe_lag(&self) {
