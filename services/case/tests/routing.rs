@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, Mention, assert_code, assert_invalid, audit};
+use common::{Harness, Mention, assert_code, assert_invalid, audit, configuration_trail};
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{
     AddExpertRequest, Agent, AssignCaseRequest, Case, CreateCustomerRequest,
@@ -538,14 +538,7 @@ async fn rules_are_created_once_updated_by_version_deleted_and_listed() {
 
     // Every change to the rules is in the configuration trail, with its
     // actor; the refused ones left nothing.
-    let trail = audit(
-        &mut acme,
-        ListAuditEntriesRequest {
-            configuration: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let trail = configuration_trail(&mut acme).await;
     let of_created: Vec<(&str, &str, &str)> = trail
         .iter()
         .filter(|e| e.after.contains(&created.rule_id))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, assert_code, assert_invalid, audit};
+use common::{Harness, assert_code, assert_invalid, audit, configuration_trail};
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{
     BusinessHours, Case, CaseStatus, CreateCaseRequest, CreateRoutingRuleRequest,
@@ -588,14 +588,7 @@ async fn business_hours_clocks_count_only_open_time_and_a_reopened_case_gets_a_n
 
     // The hours and the policy are configuration: in the tenant's trail, not
     // another's, and asking for two trails at once is refused.
-    let trail = audit(
-        &mut acme,
-        ListAuditEntriesRequest {
-            configuration: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    let trail = configuration_trail(&mut acme).await;
     let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -610,17 +603,7 @@ async fn business_hours_clocks_count_only_open_time_and_a_reopened_case_gets_a_n
         "{:?}",
         trail[1]
     );
-    assert!(
-        audit(
-            &mut globex,
-            ListAuditEntriesRequest {
-                configuration: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .is_empty()
-    );
+    assert!(configuration_trail(&mut globex).await.is_empty());
     assert_invalid(
         acme.list_audit_entries(ListAuditEntriesRequest {
             configuration: true,

@@ -184,3 +184,15 @@ pub async fn audit(
         .into_inner()
         .entries
 }
+
+/// The tenant's configuration changes, oldest first.
+pub async fn configuration_trail(client: &mut CaseServiceClient<AuthedChannel>) -> Vec<AuditEntry> {
+    audit(
+        client,
+        ListAuditEntriesRequest {
+            configuration: true,
+            ..Default::default()
+        },
+    )
+    .await
+}
