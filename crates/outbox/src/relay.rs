@@ -100,7 +100,11 @@ pub struct Relay {
 #[derive(Debug)]
 enum Pass {
     Idle,
-    Delivered { batches: usize },
+    /// `more`: a full call, or a retried batch (after an outage many wait
+    /// their turn one by one): look again at once.
+    Delivered {
+        more: bool,
+    },
     Failed,
 }
 
@@ -150,11 +154,7 @@ impl Relay {
         loop {
             let pass = self.pass().await;
             let wait = match pass {
-                Ok(Pass::Delivered { batches })
-                    if batches >= self.settings.batches_per_call as usize =>
-                {
-                    continue;
-                }
+                Ok(Pass::Delivered { more: true }) => continue,
                 Ok(_) => self.settings.poll_interval,
                 Err(ref e) => {
                     tracing::warn!(subscriber = %self.subscriber.name, error = %e, "relay pass failed");
@@ -259,7 +259,8 @@ impl Relay {
                     .with_label_values(&[self.subscriber.name.as_str()])
                     .inc_by(delivered as u64);
                 Ok(Pass::Delivered {
-                    batches: batch_ids.len(),
+                    more: max_attempts > 0
+                        || batch_ids.len() >= self.settings.batches_per_call as usize,
                 })
             }
             Err(status) => {
