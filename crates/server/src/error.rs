@@ -10,6 +10,9 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+/// Longest idempotency key (`request_id`) a call may carry.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
 /// Everything wrong with a request, gathered before any work is done.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldViolations(Vec<FieldViolation>);
@@ -31,6 +34,39 @@ impl FieldViolations {
         if violated {
             self.add(field, description);
         }
+    }
+
+    /// A required UUID field: the id, or `None` with the violation added.
+    pub fn id(&mut self, raw: &str, field: &str) -> Option<uuid::Uuid> {
+        if raw.is_empty() {
+            self.add(field, "is required");
+            return None;
+        }
+        uuid::Uuid::parse_str(raw)
+            .map_err(|_| self.add(field, "must be a UUID"))
+            .ok()
+    }
+
+    /// A version the caller read, as optimistic concurrency needs it.
+    pub fn version(&mut self, version: i64, field: &str) {
+        self.check(
+            version < 1,
+            field,
+            "must be the version last read (1 or more)",
+        );
+    }
+
+    /// A client's idempotency key, trimmed: required, at most
+    /// [`MAX_REQUEST_ID_BYTES`].
+    pub fn request_id<'a>(&mut self, raw: &'a str) -> &'a str {
+        let request_id = raw.trim();
+        self.check(request_id.is_empty(), "request_id", "is required");
+        self.check(
+            request_id.len() > MAX_REQUEST_ID_BYTES,
+            "request_id",
+            "must be at most 128 bytes",
+        );
+        request_id
     }
 
     pub fn is_empty(&self) -> bool {

@@ -980,16 +980,7 @@ pub struct NewCase {
 
 pub fn validate_create(req: &CreateCaseRequest) -> Result<NewCase, ServiceError> {
     let mut v = FieldViolations::new();
-    v.check(
-        req.request_id.trim().is_empty(),
-        "request_id",
-        "is required",
-    );
-    v.check(
-        req.request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
+    v.request_id(&req.request_id);
     let channel = Channel::try_from(req.channel).unwrap_or(Channel::Unspecified);
     v.check(
         !is_traditional(channel),
@@ -1027,13 +1018,7 @@ pub fn validate_create(req: &CreateCaseRequest) -> Result<NewCase, ServiceError>
     let customer_id = if req.customer_id.is_empty() {
         None
     } else {
-        match Uuid::parse_str(&req.customer_id) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                v.add("customer_id", "must be a UUID");
-                None
-            }
-        }
+        v.id(&req.customer_id, "customer_id")
     };
     let topic = req.topic.trim();
     v.check(

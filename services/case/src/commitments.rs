@@ -29,26 +29,9 @@ pub struct Promise {
 
 pub fn validate(req: &AddCommitmentRequest) -> Result<Promise, ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
-    let id = if req.case_id.is_empty() {
-        v.add("case_id", "is required");
-        None
-    } else {
-        Uuid::parse_str(&req.case_id)
-            .map_err(|_| v.add("case_id", "must be a UUID"))
-            .ok()
-    };
-    v.check(
-        req.version < 1,
-        "version",
-        "must be the version last read (1 or more)",
-    );
+    let request_id = v.request_id(&req.request_id);
+    let id = v.id(&req.case_id, "case_id");
+    v.version(req.version, "version");
     let text = req.text.trim();
     v.check(text.is_empty(), "text", "is required");
     v.check(

@@ -279,13 +279,7 @@ pub struct NewCustomer {
 
 pub fn validate_create(req: &CreateCustomerRequest) -> Result<NewCustomer, ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
+    let request_id = v.request_id(&req.request_id);
     let (display_name, crm_external_id) =
         name_and_crm(&req.display_name, &req.crm_external_id, &mut v);
     let attributes = attributes(req.attributes.as_ref(), &mut v);

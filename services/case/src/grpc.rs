@@ -61,26 +61,6 @@ fn required_status(raw: i32) -> Result<CaseStatus, Status> {
     }
 }
 
-/// An id field, gathered into `v`.
-fn id_field(raw: &str, field: &str, v: &mut FieldViolations) -> Option<Uuid> {
-    if raw.is_empty() {
-        v.add(field, "is required");
-        return None;
-    }
-    Uuid::parse_str(raw)
-        .map_err(|_| v.add(field, "must be a UUID"))
-        .ok()
-}
-
-/// A version field, gathered into `v`.
-fn version_field(version: i64, field: &str, v: &mut FieldViolations) {
-    v.check(
-        version < 1,
-        field,
-        "must be the version last read (1 or more)",
-    );
-}
-
 /// The two sides of a merge: distinct ids and their versions.
 fn merge_sides(
     (source, source_version): (&str, i64),
@@ -88,10 +68,10 @@ fn merge_sides(
     noun: &str,
 ) -> Result<(Versioned, Versioned), ServiceError> {
     let mut v = FieldViolations::new();
-    let s = id_field(source, &format!("source_{noun}_id"), &mut v);
-    let t = id_field(target, &format!("target_{noun}_id"), &mut v);
-    version_field(source_version, "source_version", &mut v);
-    version_field(target_version, "target_version", &mut v);
+    let s = v.id(source, &format!("source_{noun}_id"));
+    let t = v.id(target, &format!("target_{noun}_id"));
+    v.version(source_version, "source_version");
+    v.version(target_version, "target_version");
     if let (Some(s), Some(t)) = (s, t) {
         v.check(
             s == t,
@@ -113,8 +93,8 @@ fn identity_change(
     identity: Option<&earshot_proto::case::v1::Identity>,
 ) -> Result<(Uuid, i64, Identity), ServiceError> {
     let mut v = FieldViolations::new();
-    let id = id_field(customer_id, "customer_id", &mut v);
-    version_field(version, "version", &mut v);
+    let id = v.id(customer_id, "customer_id");
+    v.version(version, "version");
     let identity = Identity::from_proto(identity, "identity", &mut v);
     v.into_result()?;
     match (id, identity) {
@@ -134,8 +114,8 @@ fn case_and_agent(
     agent_id: &str,
 ) -> Result<(Versioned, Option<String>), ServiceError> {
     let mut v = FieldViolations::new();
-    let id = id_field(case_id, "case_id", &mut v);
-    version_field(version, "version", &mut v);
+    let id = v.id(case_id, "case_id");
+    v.version(version, "version");
     v.check(
         !agent_id.is_empty() && !routing::valid_agent_id(agent_id),
         "agent_id",
@@ -363,8 +343,8 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
-        let id = id_field(&req.customer_id, "customer_id", &mut v);
-        version_field(req.version, "version", &mut v);
+        let id = v.id(&req.customer_id, "customer_id");
+        v.version(req.version, "version");
         let change = customers::check_update(req, &mut v);
         v.into_result()?;
         let id = id.ok_or_else(|| invalid("customer_id", "is required"))?;
@@ -449,11 +429,8 @@ impl CaseService for Cases {
         let mut v = FieldViolations::new();
         let (id, version) = match req.rule.as_ref() {
             Some(rule) => {
-                version_field(rule.version, "rule.version", &mut v);
-                (
-                    id_field(&rule.rule_id, "rule.rule_id", &mut v),
-                    rule.version,
-                )
+                v.version(rule.version, "rule.version");
+                (v.id(&rule.rule_id, "rule.rule_id"), rule.version)
             }
             None => (None, 0),
         };
@@ -474,8 +451,8 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
-        let id = id_field(&req.rule_id, "rule_id", &mut v);
-        version_field(req.version, "version", &mut v);
+        let id = v.id(&req.rule_id, "rule_id");
+        v.version(req.version, "version");
         v.into_result()?;
         let id = id.ok_or_else(|| invalid("rule_id", "is required"))?;
         routing::delete_rule(&self.ctx.pool, &tenant, &actor, id, req.version).await?;
@@ -762,8 +739,8 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
-        let id = id_field(&req.case_id, "case_id", &mut v);
-        version_field(req.version, "version", &mut v);
+        let id = v.id(&req.case_id, "case_id");
+        v.version(req.version, "version");
         let code = req.resolution_code.trim();
         v.check(
             !routing::valid_key(code),
@@ -805,9 +782,9 @@ impl CaseService for Cases {
         let (tenant, actor) = who(&request)?;
         let req = request.get_ref();
         let mut v = FieldViolations::new();
-        let id = id_field(&req.case_id, "case_id", &mut v);
-        version_field(req.version, "version", &mut v);
-        let commitment = id_field(&req.commitment_id, "commitment_id", &mut v);
+        let id = v.id(&req.case_id, "case_id");
+        v.version(req.version, "version");
+        let commitment = v.id(&req.commitment_id, "commitment_id");
         v.into_result()?;
         let (Some(id), Some(commitment)) = (id, commitment) else {
             return Err(invalid("case_id", "is required").into());

@@ -121,13 +121,7 @@ fn check_content(
 
 pub fn validate_create(req: &CreateArticleRequest) -> Result<(String, Content), ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
+    let request_id = v.request_id(&req.request_id);
     let content = check_content(&req.title, &req.body, &req.topics, &req.channels, &mut v);
     v.into_result()?;
     Ok((request_id.to_owned(), content))
@@ -137,14 +131,7 @@ pub fn validate_publish(
     req: &PublishArticleVersionRequest,
 ) -> Result<(Uuid, i32, Content), ServiceError> {
     let mut v = FieldViolations::new();
-    let id = if req.article_id.is_empty() {
-        v.add("article_id", "is required");
-        None
-    } else {
-        Uuid::parse_str(&req.article_id)
-            .map_err(|_| v.add("article_id", "must be a UUID"))
-            .ok()
-    };
+    let id = v.id(&req.article_id, "article_id");
     v.check(
         req.version < 1,
         "version",

@@ -142,26 +142,9 @@ pub struct Gesture {
 
 pub fn validate_goodwill(req: &AddGoodwillRequest) -> Result<Gesture, ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
-    let id = if req.case_id.is_empty() {
-        v.add("case_id", "is required");
-        None
-    } else {
-        Uuid::parse_str(&req.case_id)
-            .map_err(|_| v.add("case_id", "must be a UUID"))
-            .ok()
-    };
-    v.check(
-        req.version < 1,
-        "version",
-        "must be the version last read (1 or more)",
-    );
+    let request_id = v.request_id(&req.request_id);
+    let id = v.id(&req.case_id, "case_id");
+    v.version(req.version, "version");
     let g = req.gesture.clone().unwrap_or_default();
     if req.gesture.is_none() {
         v.add("gesture", "is required");
@@ -288,14 +271,7 @@ async fn bump(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<CaseRow, sqlx::
 
 pub fn validate_csat(case_id: &str, score: u32, comment: &str) -> Result<Uuid, ServiceError> {
     let mut v = FieldViolations::new();
-    let id = if case_id.is_empty() {
-        v.add("case_id", "is required");
-        None
-    } else {
-        Uuid::parse_str(case_id)
-            .map_err(|_| v.add("case_id", "must be a UUID"))
-            .ok()
-    };
+    let id = v.id(case_id, "case_id");
     v.check(!(1..=5).contains(&score), "score", "must be 1 to 5");
     v.check(
         comment.chars().count() > 2000,

@@ -105,9 +105,7 @@ pub fn validate(req: &ListQueueRequest) -> Result<(Filter, i64, Option<Cursor>),
     let customer_id = if req.customer_id.is_empty() {
         None
     } else {
-        Uuid::parse_str(&req.customer_id)
-            .map_err(|_| v.add("customer_id", "must be a UUID"))
-            .ok()
+        v.id(&req.customer_id, "customer_id")
     };
     let limit = page_size(req.page_size).map_err(|e| absorb(&mut v, e)).ok();
     let after = Cursor::decode(&req.page_token)

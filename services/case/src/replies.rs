@@ -36,20 +36,7 @@ fn check_body(body: &str, v: &mut FieldViolations) {
 /// A checked `CheckReply`.
 pub fn validate_check(case_id: &str, body: &str) -> Result<Uuid, ServiceError> {
     let mut v = FieldViolations::new();
-    let id = match Uuid::parse_str(case_id) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(
-                "case_id",
-                if case_id.is_empty() {
-                    "is required"
-                } else {
-                    "must be a UUID"
-                },
-            );
-            None
-        }
-    };
+    let id = v.id(case_id, "case_id");
     check_body(body, &mut v);
     v.into_result()?;
     id.ok_or_else(|| invalid("case_id", "is required"))
@@ -68,26 +55,9 @@ pub struct Outgoing {
 
 pub fn validate_send(req: &SendReplyRequest) -> Result<Outgoing, ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
-    let id = if req.case_id.is_empty() {
-        v.add("case_id", "is required");
-        None
-    } else {
-        Uuid::parse_str(&req.case_id)
-            .map_err(|_| v.add("case_id", "must be a UUID"))
-            .ok()
-    };
-    v.check(
-        req.version < 1,
-        "version",
-        "must be the version last read (1 or more)",
-    );
+    let request_id = v.request_id(&req.request_id);
+    let id = v.id(&req.case_id, "case_id");
+    v.version(req.version, "version");
     check_body(&req.body, &mut v);
     let cites = match (req.kb_article_id.is_empty(), req.kb_article_version) {
         (true, 0) => None,
@@ -99,9 +69,8 @@ pub fn validate_send(req: &SendReplyRequest) -> Result<Outgoing, ServiceError> {
             v.add("kb_article_version", "is required with kb_article_id");
             None
         }
-        (false, version) => Uuid::parse_str(&req.kb_article_id)
-            .map_err(|_| v.add("kb_article_id", "must be a UUID"))
-            .ok()
+        (false, version) => v
+            .id(&req.kb_article_id, "kb_article_id")
             .map(|id| (id, i32::try_from(version).unwrap_or(i32::MAX))),
     };
     v.into_result()?;

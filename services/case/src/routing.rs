@@ -438,13 +438,7 @@ fn bind_rule<'q>(
 
 pub fn validate_create_rule(req: &CreateRoutingRuleRequest) -> Result<RuleInput, ServiceError> {
     let mut v = FieldViolations::new();
-    let request_id = req.request_id.trim();
-    v.check(request_id.is_empty(), "request_id", "is required");
-    v.check(
-        request_id.len() > 128,
-        "request_id",
-        "must be at most 128 bytes",
-    );
+    v.request_id(&req.request_id);
     let rule = check_rule(req.rule.as_ref(), &mut v);
     v.into_result()?;
     rule.ok_or_else(|| earshot_server::invalid("rule", "is required"))

@@ -13,7 +13,6 @@ use crate::rules::parse;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_QUERY_CHARS: usize = 4_000;
-const MAX_REQUEST_ID_BYTES: usize = 128;
 /// Active rules per tenant; matching cost grows slowly with the count, but
 /// compiling and memory do not.
 pub const MAX_ACTIVE_RULES: i64 = 20_000;
@@ -127,12 +126,7 @@ pub async fn create(
 ) -> Result<RuleRow, ServiceError> {
     let name = name.trim();
     let mut violations = FieldViolations::new();
-    violations.check(request_id.trim().is_empty(), "request_id", "is required");
-    violations.check(
-        request_id.len() > MAX_REQUEST_ID_BYTES,
-        "request_id",
-        "must be at most 128 bytes",
-    );
+    violations.request_id(request_id);
     check_name(name, &mut violations);
     violations.into_result()?;
     check_query(query, "query")?;
