@@ -19,7 +19,7 @@ use earshot_server::convert::{Cursor, timestamp};
 use earshot_server::{FieldViolations, ServiceError, invalid};
 use prost::Message;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::audit::{self, Record};
@@ -345,6 +345,38 @@ pub(crate) fn case_updated(tenant_id: &str, id: Uuid, status: CaseStatus, versio
             version,
         }),
     )
+}
+
+/// Bumps the version of case `id`, for a change to what hangs off it.
+pub(crate) async fn bump(conn: &mut PgConnection, id: Uuid) -> Result<CaseRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE cases SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Audits `record` of the updated case `row`, tells subscribers the case
+/// changed, and commits.
+pub(crate) async fn commit_update(
+    mut tx: Transaction<'_, Postgres>,
+    outbox: &Outbox,
+    tenant_id: &str,
+    actor: &str,
+    row: CaseRow,
+    record: Record,
+) -> Result<CaseRow, ServiceError> {
+    audit::append(&mut tx, tenant_id, actor, &[record]).await?;
+    outbox
+        .enqueue(
+            &mut tx,
+            vec![case_updated(tenant_id, row.id, row.status(), row.version)],
+        )
+        .await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(row)
 }
 
 /// A topic key of the tenant's taxonomy: lower-case words joined by `_` or `-`.
@@ -1731,27 +1763,13 @@ pub async fn assign(
     .bind(&agent)
     .fetch_one(&mut *tx)
     .await?;
-    audit::append(
-        &mut tx,
-        tenant_id,
-        actor,
-        &[Record::case(
-            id,
-            "case.assigned",
-            json!({ "assignee": current.assignee }),
-            json!({ "assignee": agent }),
-        )],
-    )
-    .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![case_updated(tenant_id, id, row.status(), row.version)],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
+    let record = Record::case(
+        id,
+        "case.assigned",
+        json!({ "assignee": current.assignee }),
+        json!({ "assignee": agent }),
+    );
+    commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 /// Pulls an expert into a case: `agent` (who must be an expert on the case's
@@ -1814,27 +1832,13 @@ pub async fn add_expert(
     .bind(&expert)
     .fetch_one(&mut *tx)
     .await?;
-    audit::append(
-        &mut tx,
-        tenant_id,
-        actor,
-        &[Record::case(
-            id,
-            "case.expert_added",
-            json!({ "experts": current.experts }),
-            json!({ "experts": row.experts }),
-        )],
-    )
-    .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![case_updated(tenant_id, id, row.status(), row.version)],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
+    let record = Record::case(
+        id,
+        "case.expert_added",
+        json!({ "experts": current.experts }),
+        json!({ "experts": row.experts }),
+    );
+    commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 #[cfg(test)]

@@ -182,28 +182,8 @@ async fn finish(
     id: Uuid,
     record: Record,
 ) -> Result<CaseRow, ServiceError> {
-    let row: CaseRow = sqlx::query_as(&format!(
-        "UPDATE cases SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING {}",
-        cases::COLUMNS
-    ))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::append(&mut tx, tenant_id, actor, &[record]).await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![cases::case_updated(
-                tenant_id,
-                id,
-                row.status(),
-                row.version,
-            )],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
+    let row = cases::bump(&mut tx, id).await?;
+    cases::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 #[derive(Debug, sqlx::FromRow)]

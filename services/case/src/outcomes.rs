@@ -15,7 +15,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::audit::{self, Record};
+use crate::audit::Record;
 use crate::cases::{self, CaseRow, Versioned};
 
 /// How long a claim holds unless released or renewed.
@@ -97,36 +97,17 @@ pub async fn claim(
     .bind(CLAIM_MINUTES)
     .fetch_one(&mut *tx)
     .await?;
-    audit::append(
-        &mut tx,
-        tenant_id,
-        actor,
-        &[Record::case(
-            id,
-            if release {
-                "case.released"
-            } else {
-                "case.claimed"
-            },
-            json!({ "claimed_by": current.claimed_by }),
-            json!({ "claimed_by": row.claimed_by, "until": row.claim_expires_at.map(|t| t.to_rfc3339()) }),
-        )],
-    )
-    .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![cases::case_updated(
-                tenant_id,
-                id,
-                row.status(),
-                row.version,
-            )],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
+    let record = Record::case(
+        id,
+        if release {
+            "case.released"
+        } else {
+            "case.claimed"
+        },
+        json!({ "claimed_by": current.claimed_by }),
+        json!({ "claimed_by": row.claimed_by, "until": row.claim_expires_at.map(|t| t.to_rfc3339()) }),
+    );
+    cases::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 /// A checked `AddGoodwill`.
@@ -227,46 +208,17 @@ pub async fn add_goodwill(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    let row = bump(&mut tx, id).await?;
+    let row = cases::bump(&mut tx, id).await?;
     let kind = Kind::try_from(i32::from(g.kind))
         .unwrap_or(Kind::Unspecified)
         .as_str_name();
-    audit::append(
-        &mut tx,
-        tenant_id,
-        actor,
-        &[Record::case(
-            id,
-            "case.goodwill_given",
-            json!({}),
-            json!({ "gesture_id": gesture_id.to_string(), "kind": kind, "amount_minor": g.amount_minor, "currency": g.currency, "note": g.note }),
-        )],
-    )
-    .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![cases::case_updated(
-                tenant_id,
-                id,
-                row.status(),
-                row.version,
-            )],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
-}
-
-async fn bump(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<CaseRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE cases SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING {}",
-        cases::COLUMNS
-    ))
-    .bind(id)
-    .fetch_one(conn)
-    .await
+    let record = Record::case(
+        id,
+        "case.goodwill_given",
+        json!({}),
+        json!({ "gesture_id": gesture_id.to_string(), "kind": kind, "amount_minor": g.amount_minor, "currency": g.currency, "note": g.note }),
+    );
+    cases::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 pub fn validate_csat(case_id: &str, score: u32, comment: &str) -> Result<Uuid, ServiceError> {
@@ -318,32 +270,13 @@ pub async fn record_csat(
     .bind(comment.trim())
     .fetch_one(&mut *tx)
     .await?;
-    audit::append(
-        &mut tx,
-        tenant_id,
-        actor,
-        &[Record::case(
-            id,
-            "case.csat_recorded",
-            json!({ "csat": current.csat }),
-            json!({ "csat": score, "comment": comment.trim() }),
-        )],
-    )
-    .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![cases::case_updated(
-                tenant_id,
-                id,
-                row.status(),
-                row.version,
-            )],
-        )
-        .await?;
-    tx.commit().await?;
-    outbox.wake();
-    Ok(row)
+    let record = Record::case(
+        id,
+        "case.csat_recorded",
+        json!({ "csat": current.csat }),
+        json!({ "csat": score, "comment": comment.trim() }),
+    );
+    cases::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
 #[cfg(test)]
