@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod rng;
+pub mod throughput;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -18,6 +18,7 @@ use earshot_listening::classify::{classify, default_taxonomy};
 use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
 use earshot_listening::sentiment::polarity_scores_with_cues;
 use earshot_testkit::corpus;
+use earshot_testkit::throughput::{per_second, thread_cpu_time};
 // splitmix64: deterministic runs.
 use earshot_testkit::rng::Rng;
 use uuid::Uuid;
@@ -314,39 +315,6 @@ fn meta(m: &Mention) -> DocumentMeta<'_> {
     }
 }
 
-/// Time this thread has spent on a CPU, from `/proc/thread-self/schedstat`
-/// (nanoseconds); `None` where that is unavailable.
-fn thread_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-/// Runs `pass` over the corpus for about `budget`, in five rounds, and
-/// returns the best round's documents per second of this thread's CPU time
-/// (so that other processes competing for the machine count as little as
-/// possible), or of wall time where that is unknown.
-fn throughput(corpus_len: usize, budget: Duration, mut pass: impl FnMut()) -> f64 {
-    const ROUNDS: u32 = 5;
-    pass(); // warm up
-    let mut best = 0f64;
-    for _ in 0..ROUNDS {
-        let start = Instant::now();
-        let cpu_start = thread_cpu_time();
-        let mut docs = 0usize;
-        while docs == 0 || start.elapsed() < budget / ROUNDS {
-            pass();
-            docs += corpus_len;
-        }
-        let elapsed = match (cpu_start, thread_cpu_time()) {
-            (Some(a), Some(b)) if b > a => b - a,
-            _ => start.elapsed(),
-        };
-        best = best.max(docs as f64 / elapsed.as_secs_f64());
-    }
-    best
-}
-
 /// Everything listening concludes about a mention: VADER sentiment (with
 /// its cues), then intent, urgency, topics and actionability.
 fn classify_fully(m: &Mention) -> earshot_proto::common::v1::Classification {
@@ -383,12 +351,12 @@ fn main() {
             .unwrap_or(2_000),
     );
 
-    let sentiment_rate = throughput(corpus.len(), budget, || {
+    let sentiment_rate = per_second(corpus.len(), budget, || {
         for m in &corpus {
             black_box(polarity_scores_with_cues(&m.text));
         }
     });
-    let classify_rate = throughput(corpus.len(), budget, || {
+    let classify_rate = per_second(corpus.len(), budget, || {
         for m in &corpus {
             black_box(classify_fully(m));
         }
@@ -398,7 +366,7 @@ fn main() {
         .iter()
         .map(|m| polarity_scores_with_cues(&m.text).0.compound)
         .collect();
-    let classify_only_rate = throughput(corpus.len(), budget, || {
+    let classify_only_rate = per_second(corpus.len(), budget, || {
         for (m, &compound) in corpus.iter().zip(&compounds) {
             black_box(classify(
                 &m.text,
@@ -410,7 +378,7 @@ fn main() {
         }
     });
     let mut reused = Document::default();
-    let build_rate = throughput(corpus.len(), budget, || {
+    let build_rate = per_second(corpus.len(), budget, || {
         for m in &corpus {
             reused.rebuild(&m.text, &meta(m));
             black_box(&reused);
@@ -495,20 +463,20 @@ fn bench_size(
         matched += out.len();
         evaluated += scratch.evaluated();
     }
-    let match_rate = throughput(docs.len(), budget, || {
+    let match_rate = per_second(docs.len(), budget, || {
         for d in docs {
             set.matches_with(d, &mut scratch, &mut out);
             black_box(&out);
         }
     });
-    let pipeline_rate = throughput(corpus.len(), budget, || {
+    let pipeline_rate = per_second(corpus.len(), budget, || {
         for m in corpus {
             reused.rebuild(&m.text, &meta(m));
             set.matches_with(reused, &mut scratch, &mut out);
             black_box(&out);
         }
     });
-    let full_rate = throughput(corpus.len(), budget, || {
+    let full_rate = per_second(corpus.len(), budget, || {
         for m in corpus {
             black_box(classify_fully(m));
             reused.rebuild(&m.text, &meta(m));

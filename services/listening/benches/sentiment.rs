@@ -14,38 +14,7 @@ use std::time::{Duration, Instant};
 
 use earshot_listening::sentiment::{polarity_scores, polarity_scores_with_cues, preload};
 use earshot_testkit::corpus;
-
-/// Time this thread has spent on a CPU, from `/proc/thread-self/schedstat`
-/// (nanoseconds); `None` where that is unavailable.
-fn thread_cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-/// Runs `pass` over the corpus for about `budget`, in five rounds, and
-/// returns the best round's texts per second of this thread's CPU time, or
-/// of wall time where that is unknown.
-fn throughput(corpus_len: usize, budget: Duration, mut pass: impl FnMut()) -> f64 {
-    const ROUNDS: u32 = 5;
-    pass(); // warm up
-    let mut best = 0f64;
-    for _ in 0..ROUNDS {
-        let start = Instant::now();
-        let cpu_start = thread_cpu_time();
-        let mut texts = 0usize;
-        while texts == 0 || start.elapsed() < budget / ROUNDS {
-            pass();
-            texts += corpus_len;
-        }
-        let elapsed = match (cpu_start, thread_cpu_time()) {
-            (Some(a), Some(b)) if b > a => b - a,
-            _ => start.elapsed(),
-        };
-        best = best.max(texts as f64 / elapsed.as_secs_f64());
-    }
-    best
-}
+use earshot_testkit::throughput::{per_second, thread_cpu_time};
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
@@ -78,12 +47,12 @@ fn main() {
     };
     println!("one core, texts per second of {clock} (best of 5 rounds)");
     for (name, texts) in [("TweetEval tweets", &tweets), ("mixed corpus", &mixed)] {
-        let scores = throughput(texts.len(), budget, || {
+        let scores = per_second(texts.len(), budget, || {
             for text in texts.iter() {
                 black_box(polarity_scores(black_box(text)));
             }
         });
-        let cues = throughput(texts.len(), budget, || {
+        let cues = per_second(texts.len(), budget, || {
             for text in texts.iter() {
                 black_box(polarity_scores_with_cues(black_box(text)));
             }
