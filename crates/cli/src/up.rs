@@ -71,8 +71,15 @@ pub async fn run(env: Env) -> anyhow::Result<()> {
             "Starting a private PostgreSQL in {} on port {port} …",
             folder.display()
         );
+        let wanted = folder.clone();
         let pg =
             tokio::task::spawn_blocking(move || LocalPostgres::start_in(&folder, port)).await??;
+        if wanted.canonicalize().is_ok_and(|w| w != pg.data_dir()) {
+            println!(
+                "(its data is in {}: the postgres user this runs it as cannot reach the clone)",
+                pg.data_dir().display()
+            );
+        }
         earshot_server::database::create_database_if_missing(&pg.url("postgres"), "earshot")
             .await?;
         env = env.with("DATABASE_URL", pg.url("earshot"));

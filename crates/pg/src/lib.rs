@@ -90,6 +90,39 @@ fn cluster_owner() -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, PgErr
     Ok(Some((user.uid, user.gid)))
 }
 
+/// Whether the user `uid`/`gid` can walk down to `dir` (every folder above it
+/// searchable by them). Root's cluster runs as `postgres`, which cannot reach
+/// a clone under `/root` or a private temporary folder.
+fn reachable_by(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().skip(1).all(|folder| {
+        std::fs::metadata(folder).is_ok_and(|m| {
+            let mode = m.mode();
+            (m.uid() == uid.as_raw() && mode & 0o100 != 0)
+                || (m.gid() == gid.as_raw() && mode & 0o010 != 0)
+                || mode & 0o001 != 0
+        })
+    })
+}
+
+/// Where the cluster meant for `dir` lives when `postgres` cannot reach
+/// `dir`: one folder per such `dir` under `/var/tmp`, which outlives reboots
+/// as the cluster should.
+fn reachable_stand_in(dir: &Path) -> PathBuf {
+    let name: String = dir
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Path::new("/var/tmp/earshot-pg").join(name)
+}
+
 /// A free loopback port, as the kernel hands them out.
 pub fn free_port() -> Result<u16, PgError> {
     let listener =
@@ -122,11 +155,21 @@ impl LocalPostgres {
         let data_dir = data_dir
             .canonicalize()
             .map_err(io(format!("resolving {}", data_dir.display())))?;
+        let owner = cluster_owner()?;
+        let data_dir = match owner {
+            Some((uid, gid)) if !reachable_by(&data_dir, uid, gid) => {
+                let elsewhere = reachable_stand_in(&data_dir);
+                std::fs::create_dir_all(&elsewhere)
+                    .map_err(io(format!("creating {}", elsewhere.display())))?;
+                elsewhere
+            }
+            _ => data_dir,
+        };
         let mut pg = Self {
             bindir: find_bindir()?,
             data_dir,
             port,
-            owner: cluster_owner()?,
+            owner,
             started_here: false,
             stop_on_drop: false,
             _temp: None,
@@ -291,6 +334,27 @@ impl Drop for LocalPostgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_under_a_private_one_is_out_of_another_users_reach() {
+        use std::os::unix::fs::PermissionsExt;
+        let outer = tempfile::tempdir().expect("a temporary folder");
+        let inner = outer.path().join("fresh/.earshot/pg");
+        std::fs::create_dir_all(&inner).expect("folders");
+        let stranger = (
+            nix::unistd::Uid::from_raw(54_321),
+            nix::unistd::Gid::from_raw(54_321),
+        );
+        let mode = |m| std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(m));
+        mode(0o700).expect("chmod");
+        assert!(!reachable_by(&inner, stranger.0, stranger.1));
+        mode(0o755).expect("chmod");
+        assert!(reachable_by(&inner, stranger.0, stranger.1));
+        assert_eq!(
+            reachable_stand_in(Path::new("/root/my clone/.earshot/pg")),
+            Path::new("/var/tmp/earshot-pg/_root_my_clone_.earshot_pg")
+        );
+    }
 
     #[test]
     fn a_temporary_cluster_starts_answers_and_goes_away() {
