@@ -13,6 +13,24 @@ pub struct FieldViolation {
 /// Longest idempotency key (`request_id`) a call may carry.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
 
+/// Most field violations one error carries to the caller; the rest are
+/// counted. Every violation is repeated in the message and in the
+/// `google.rpc.BadRequest` details, both in the trailers (percent- and
+/// base64-encoded), and gRPC-core clients refuse metadata past 8 KiB
+/// (`RESOURCE_EXHAUSTED "received metadata size exceeds hard limit"`), which
+/// would hide the real code. The first few name the mistake; a caller that
+/// made more gets the count.
+pub const MAX_VIOLATIONS_SENT: usize = 20;
+/// Bytes of field names and descriptions sent at most, over all the
+/// violations sent (the first is always sent). The message goes out twice
+/// (`grpc-message`, percent-encoded, and inside `grpc-status-details-bin`,
+/// base64), so this keeps the trailers near 3.5 KiB for plain texts and under
+/// 6 KiB whatever the texts hold.
+pub const MAX_VIOLATION_BYTES: usize = 768;
+/// Longest field name or description sent, in bytes; longer ones are cut (at
+/// a character boundary).
+pub const MAX_VIOLATION_TEXT_BYTES: usize = 200;
+
 /// Everything wrong with a request, gathered before any work is done.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldViolations(Vec<FieldViolation>);
@@ -77,6 +95,21 @@ impl FieldViolations {
         self.0.iter()
     }
 
+    /// The violations a caller is sent: the first ones, at most
+    /// [`MAX_VIOLATIONS_SENT`] and [`MAX_VIOLATION_BYTES`] of text.
+    fn sent(&self) -> &[FieldViolation] {
+        let mut bytes = 0;
+        let mut count = 0;
+        for v in self.0.iter().take(MAX_VIOLATIONS_SENT) {
+            bytes += clip(&v.field).len() + clip(&v.description).len();
+            if count > 0 && bytes > MAX_VIOLATION_BYTES {
+                break;
+            }
+            count += 1;
+        }
+        &self.0[..count]
+    }
+
     /// `Ok(())` when nothing is wrong, else the violations as an error.
     pub fn into_result(self) -> Result<(), ServiceError> {
         if self.0.is_empty() {
@@ -87,13 +120,33 @@ impl FieldViolations {
     }
 }
 
+/// The first [`MAX_VIOLATION_TEXT_BYTES`] bytes of `text`, cut at a character
+/// boundary, with an ellipsis when something was cut.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_VIOLATION_TEXT_BYTES {
+        return text.into();
+    }
+    let mut end = MAX_VIOLATION_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// The message of an `INVALID_ARGUMENT`: the violations sent, then how many
+/// more there were.
 impl fmt::Display for FieldViolations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.0.iter().enumerate() {
+        let sent = self.sent();
+        for (i, v) in sent.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{}: {}", v.field, v.description)?;
+            write!(f, "{}: {}", clip(&v.field), clip(&v.description))?;
+        }
+        let more = self.0.len() - sent.len();
+        if more > 0 {
+            write!(f, "; … and {more} more")?;
         }
         Ok(())
     }
@@ -129,6 +182,10 @@ pub enum ServiceError {
     PermissionDenied(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The caller's deadline passed before the work was committed: nothing
+    /// was stored (see [`crate::Deadline`]).
+    #[error("the deadline passed before the call was done")]
+    DeadlineExceeded,
     #[error("unexpected error")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -176,8 +233,8 @@ impl From<ServiceError> for tonic::Status {
         match e {
             ServiceError::InvalidArgument(violations) => {
                 let mut details = ErrorDetails::new();
-                for v in violations.iter() {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                for v in violations.sent() {
+                    details.add_bad_request_violation(clip(&v.field), clip(&v.description));
                 }
                 tonic::Status::with_error_details(
                     Code::InvalidArgument,
@@ -190,6 +247,9 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::FailedPrecondition(m) => tonic::Status::failed_precondition(m),
             ServiceError::Aborted(m) => tonic::Status::aborted(m),
             ServiceError::PermissionDenied(m) => tonic::Status::permission_denied(m),
+            ServiceError::DeadlineExceeded => tonic::Status::deadline_exceeded(
+                "the deadline passed before the call was done; nothing was stored",
+            ),
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(error = %cause_chain(&cause), "database unavailable");
                 tonic::Status::unavailable("the database is unavailable; retry with backoff")
@@ -223,6 +283,77 @@ mod tests {
         let bad_request = details.bad_request().expect("field violations attached");
         assert_eq!(bad_request.field_violations.len(), 2);
         assert_eq!(bad_request.field_violations[0].field, "mentions[0].text");
+    }
+
+    #[test]
+    fn a_hundred_violations_send_the_first_few_and_a_count() {
+        let mut v = FieldViolations::new();
+        for i in 0..100 {
+            v.add(
+                format!("topics[{i}]"),
+                "must be 1 to 64 lower-case letters, digits, _ or -",
+            );
+        }
+        let status: tonic::Status = v.into_result().expect_err("invalid").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with("topics[0]: must be"));
+        // About 60 bytes each: a dozen fit the budget, and the count says the rest.
+        let sent = status.message().matches("topics[").count();
+        assert!(
+            (10..=MAX_VIOLATIONS_SENT).contains(&sent),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().ends_with(&format!(
+                "topics[{}]: must be 1 to 64 lower-case letters, digits, _ or -; … and {} more",
+                sent - 1,
+                100 - sent
+            )),
+            "{}",
+            status.message()
+        );
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("field violations attached");
+        assert_eq!(bad_request.field_violations.len(), sent);
+        // What goes on the wire: the message and the details, percent- and
+        // base64-encoded in the trailers; well under the 8 KiB gRPC-core allows.
+        let mut trailers = http::HeaderMap::new();
+        status.add_header(&mut trailers).expect("encodable");
+        let size: usize = trailers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        assert!(size < 4096, "{size} bytes of trailers");
+    }
+
+    #[test]
+    fn trailers_stay_small_whatever_the_texts_hold() {
+        let mut v = FieldViolations::new();
+        for i in 0..1000 {
+            v.add(format!("{}[{i}]", "ü".repeat(500)), "\u{1F4A9}".repeat(500));
+        }
+        let status: tonic::Status = v.into_result().expect_err("invalid").into();
+        let mut trailers = http::HeaderMap::new();
+        status.add_header(&mut trailers).expect("encodable");
+        let size: usize = trailers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        assert!(size < 6 * 1024, "{size} bytes of trailers");
+        assert!(status.message().ends_with("more"));
+    }
+
+    #[test]
+    fn long_violation_texts_are_cut_at_a_character_boundary() {
+        let mut v = FieldViolations::new();
+        v.add("title", "é".repeat(1000));
+        let status: tonic::Status = v.into_result().expect_err("invalid").into();
+        assert!(status.message().len() <= MAX_VIOLATION_TEXT_BYTES + "title: …".len() + 4);
+        assert!(status.message().ends_with('…'));
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("attached");
+        assert!(bad_request.field_violations[0].description.len() <= MAX_VIOLATION_TEXT_BYTES + 3);
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! all-in-one binary call [`run`] with listeners they bound and a shutdown
 //! future of their own.
 
+pub mod admission;
 pub mod convert;
 pub mod database;
 pub mod error;
+pub mod malformed;
+pub mod readiness;
 pub mod settings;
 pub mod shutdown;
 mod sink;
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 
+pub use admission::Deadline;
 pub use error::{FieldViolations, ServiceError, invalid};
 pub use settings::{DatabaseSettings, ServiceSettings};
 pub use sink::{EventHandler, EventSinkService, event_sink};
@@ -148,21 +152,36 @@ pub async fn run<S: Service>(
     });
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    for name in S::GRPC_SERVICES {
-        health_reporter
-            .set_service_status(*name, tonic_health::ServingStatus::Serving)
-            .await;
-    }
+    readiness::set(
+        &health_reporter,
+        S::GRPC_SERVICES,
+        tonic_health::ServingStatus::Serving,
+    )
+    .await;
     health_reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .set_service_status(readiness::LIVENESS, tonic_health::ServingStatus::Serving)
         .await;
+    let readiness_probe = tokio::spawn(readiness::probe(
+        pool.connect_options().as_ref().clone(),
+        health_reporter.clone(),
+        S::GRPC_SERVICES,
+        settings.readiness_interval,
+        stop.clone(),
+    ));
     let reflection = reflection_builder(S::GRPC_SERVICES);
     let reflection_v1 = reflection_builder(S::GRPC_SERVICES).build_v1()?;
     let reflection_v1alpha = reflection.build_v1alpha()?;
 
     let verifier = settings.auth.verifier()?;
+    // Shed before auth: a call past the bound costs no signature check.
+    let admission = admission::AdmissionLayer::new(
+        settings.limits,
+        admission::streaming_methods(earshot_proto::FILE_DESCRIPTOR_SET, S::GRPC_SERVICES),
+    );
     let layers = tower::ServiceBuilder::new()
         .layer(RpcObserveLayer::new(metrics.clone()))
+        .layer(malformed::MalformedRequestLayer)
+        .layer(admission)
         .layer(earshot_auth::AuthLayer::new(verifier, S::scope_policy()))
         .into_inner();
 
@@ -178,11 +197,16 @@ pub async fn run<S: Service>(
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(TcpIncoming::from(listeners.grpc), async move {
             stop_serving.cancelled().await;
-            for name in S::GRPC_SERVICES {
-                drain_health
-                    .set_service_status(*name, tonic_health::ServingStatus::NotServing)
-                    .await;
+            // The probe stops first, so it cannot flip a draining service back.
+            if let Err(e) = readiness_probe.await {
+                tracing::error!(service = S::NAME, error = %e, "readiness probe failed");
             }
+            readiness::set(
+                &drain_health,
+                S::GRPC_SERVICES,
+                tonic_health::ServingStatus::NotServing,
+            )
+            .await;
         });
     // In-flight calls get a grace period to finish; a client that keeps a
     // stream open past it is cut off rather than holding the shutdown hostage.

@@ -5,6 +5,8 @@ use earshot_auth::AuthConfig;
 use earshot_config::{ConfigError, Env, Secret};
 use earshot_outbox::{RelaySettings, Subscriber, subscribers_from_env};
 
+use crate::admission::Limits;
+
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/earshot";
 
@@ -60,6 +62,50 @@ pub struct ServiceSettings {
     /// `EARSHOT_SHUTDOWN_GRACE_MS`, default 10000: how long in-flight calls may
     /// take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// `EARSHOT_MAX_IN_FLIGHT` and `EARSHOT_MAX_STREAMS`: past them a call is
+    /// answered `RESOURCE_EXHAUSTED` at once (see [`crate::admission`]).
+    pub limits: Limits,
+    /// `EARSHOT_READINESS_INTERVAL_MS`, default 1000: how often health checks
+    /// that the database answers.
+    pub readiness_interval: Duration,
+}
+
+/// Calls a service works on at once, by default: enough to keep every pooled
+/// connection busy while as many calls again are in their CPU stage (decode,
+/// pipeline, encode) or waiting for the client, and a few per core for calls
+/// that never reach the database. Past that, more calls in flight add only
+/// latency and memory: they wait for a connection or a core.
+pub fn default_max_in_flight(max_connections: u32, cores: usize) -> u32 {
+    let cores = u32::try_from(cores).unwrap_or(u32::MAX);
+    max_connections
+        .saturating_mul(2)
+        .saturating_add(cores.saturating_mul(4))
+}
+
+/// Streams open at once, by default: one per pooled connection, since each
+/// open stream may have a batch at the database at any time.
+pub fn default_max_streams(max_connections: u32) -> u32 {
+    max_connections
+}
+
+impl Limits {
+    pub fn from_env(env: &Env, max_connections: u32) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let max_in_flight = env.count_or(
+            "EARSHOT_MAX_IN_FLIGHT",
+            default_max_in_flight(max_connections, cores),
+            1..=100_000,
+        )?;
+        let max_streams = env.count_or(
+            "EARSHOT_MAX_STREAMS",
+            default_max_streams(max_connections),
+            1..=100_000,
+        )?;
+        Ok(Self {
+            max_in_flight: max_in_flight as usize,
+            max_streams: max_streams as usize,
+        })
+    }
 }
 
 impl ServiceSettings {
@@ -88,15 +134,18 @@ impl ServiceSettings {
         {
             return Err(ConfigError::Missing {
                 var: "EARSHOT_SERVICE_TOKEN".into(),
-                hint: "relays need a token with scope events:deliver when tokens are checked \
-                       with a public key"
+                hint: "relays need a service token (audience earshot-services, scope \
+                       events:deliver) when tokens are checked with a public key"
                     .into(),
             });
         }
+        let database = DatabaseSettings::from_env(env)?;
         Ok(Self {
             grpc_addr,
             metrics_addr,
-            database: DatabaseSettings::from_env(env)?,
+            limits: Limits::from_env(env, database.max_connections)?,
+            readiness_interval: env.millis_or("EARSHOT_READINESS_INTERVAL_MS", 1_000, 10)?,
+            database,
             auth,
             subscribers,
             relay: RelaySettings::from_env(env)?,
@@ -121,6 +170,33 @@ mod tests {
         assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9092));
         assert_eq!(s.database.max_connections, 10);
         assert!(s.subscribers.is_empty());
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(s.limits.max_in_flight, 20 + 4 * cores);
+        assert_eq!(s.limits.max_streams, 10);
+        assert_eq!(s.readiness_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn limits_follow_the_pool_unless_given() {
+        let s = ServiceSettings::from_env(&base().with("EARSHOT_DB_MAX_CONNECTIONS", "3"), 1, 2)
+            .expect("valid");
+        assert_eq!(s.limits.max_streams, 3);
+        assert_eq!(default_max_in_flight(3, 2), 14);
+        let s = ServiceSettings::from_env(
+            &base()
+                .with("EARSHOT_MAX_IN_FLIGHT", "7")
+                .with("EARSHOT_MAX_STREAMS", "2"),
+            1,
+            2,
+        )
+        .expect("valid");
+        assert_eq!(
+            s.limits,
+            Limits {
+                max_in_flight: 7,
+                max_streams: 2
+            }
+        );
     }
 
     #[test]
@@ -131,6 +207,9 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("EARSHOT_DB_MAX_CONNECTIONS", "-1"),
             ("EARSHOT_SUBSCRIBERS", "case"),
+            ("EARSHOT_MAX_IN_FLIGHT", "0"),
+            ("EARSHOT_MAX_STREAMS", "many"),
+            ("EARSHOT_READINESS_INTERVAL_MS", "1"),
         ] {
             let err = ServiceSettings::from_env(&base().with(var, value), 1, 2).expect_err(var);
             assert!(err.to_string().contains(var), "{var}: {err}");
