@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,38 +9,26 @@ use tower::{Layer, Service};
 
 use crate::{ADMIN_SCOPE, AuthError, Caller, Verifier};
 
-/// Which scope each gRPC method needs, by path (`/package.Service/Method`).
-/// A method that is not listed needs `admin`, so forgetting one fails closed.
+/// Which scope each gRPC method needs, by path (`/package.Service/Method`),
+/// as its proto declares it. A path that is not listed needs `admin`, so a
+/// method that somehow escaped the policy fails closed.
 #[derive(Debug, Clone, Default)]
 pub struct ScopePolicy {
-    rules: Vec<(&'static str, &'static str)>,
+    methods: HashMap<String, String>,
 }
 
 impl ScopePolicy {
-    pub fn new() -> Self {
-        Self::default()
+    /// The policy for these `(path, scope)` pairs.
+    pub fn new(methods: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            methods: methods.into_iter().collect(),
+        }
     }
 
-    /// Every method of `service` (full protobuf name) requires `scope`,
-    /// unless a more specific `method` rule says otherwise.
-    pub fn service(mut self, service: &'static str, scope: &'static str) -> Self {
-        self.rules.push((service, scope));
-        self
-    }
-
-    /// `method` (`/package.Service/Method`) requires `scope`.
-    pub fn method(mut self, method: &'static str, scope: &'static str) -> Self {
-        self.rules.push((method, scope));
-        self
-    }
-
-    pub fn required_scope(&self, path: &str) -> &'static str {
-        let method_rule = self.rules.iter().find(|(p, _)| *p == path);
-        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        let service_rule = self.rules.iter().find(|(p, _)| *p == service);
-        method_rule
-            .or(service_rule)
-            .map(|(_, scope)| *scope)
+    pub fn required_scope(&self, path: &str) -> &str {
+        self.methods
+            .get(path)
+            .map(String::as_str)
             .unwrap_or(ADMIN_SCOPE)
     }
 }
@@ -147,19 +136,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn method_rules_beat_service_rules_and_unknown_needs_admin() {
-        let policy = ScopePolicy::new()
-            .service("earshot.case.v1.CaseService", "cases:read")
-            .method("/earshot.case.v1.CaseService/CreateCase", "cases:write");
+    fn listed_methods_need_their_scope_and_unknown_ones_need_admin() {
+        let policy = ScopePolicy::new([(
+            "/earshot.case.v1.CaseService/GetCase".to_owned(),
+            "cases:read".to_owned(),
+        )]);
         assert_eq!(
             policy.required_scope("/earshot.case.v1.CaseService/GetCase"),
             "cases:read"
         );
         assert_eq!(
-            policy.required_scope("/earshot.case.v1.CaseService/CreateCase"),
-            "cases:write"
+            policy.required_scope("/earshot.case.v1.CaseService/Forgotten"),
+            ADMIN_SCOPE
         );
-        assert_eq!(policy.required_scope("/other.Service/Call"), ADMIN_SCOPE);
     }
 
     #[test]

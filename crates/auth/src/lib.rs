@@ -22,6 +22,9 @@ pub const ADMIN_SCOPE: &str = "admin";
 pub const EVENTS_DELIVER_SCOPE: &str = "events:deliver";
 /// Tenant named in system tokens, which carry events of many tenants.
 pub const SYSTEM_TENANT: &str = "*";
+/// Audience (`aud`) of service tokens: the relays of Earshot's own services.
+/// A token without it is a tenant's, whatever scopes it lists.
+pub const SERVICE_AUDIENCE: &str = "earshot-services";
 
 /// The claims Earshot reads from a token. `scope` is space-separated, as in OAuth 2.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -31,6 +34,17 @@ pub struct Claims {
     pub scope: String,
     pub exp: u64,
     pub iat: u64,
+    /// `earshot-services` for service tokens; absent for tenant tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// The two kinds of caller. A tenant acts on its own data; a service (a
+/// relay) only delivers events, which name their tenants themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Tenant,
+    Service,
 }
 
 /// Who is calling, as proven by their token.
@@ -39,11 +53,22 @@ pub struct Caller {
     pub subject: String,
     pub tenant_id: String,
     pub scopes: Vec<String>,
+    pub principal: Principal,
 }
 
 impl Caller {
+    /// Whether this caller may use `scope`. `events:deliver` belongs to
+    /// service principals alone (`admin` never implies it), and a service
+    /// principal holds nothing else, so no token a tenant holds can write
+    /// events for another tenant and no relay token can read tenant data.
     pub fn allows(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope || s == ADMIN_SCOPE)
+        let holds = |wanted: &str| self.scopes.iter().any(|s| s == wanted);
+        match self.principal {
+            Principal::Service => scope == EVENTS_DELIVER_SCOPE && holds(scope),
+            Principal::Tenant => {
+                scope != EVENTS_DELIVER_SCOPE && (holds(scope) || holds(ADMIN_SCOPE))
+            }
+        }
     }
 }
 
@@ -138,6 +163,9 @@ impl AuthConfig {
         };
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // The audience tells the two kinds of principal apart (see `verify`);
+        // it is not a gate on its own.
+        validation.validate_aud = false;
         validation.leeway = 30;
         Ok(Verifier {
             key: Arc::new(key),
@@ -166,16 +194,39 @@ pub struct Verifier {
 impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+            .map_err(|e| AuthError::InvalidToken(reason(e.kind()).to_owned()))?;
         let claims = data.claims;
         if claims.tenant_id.trim().is_empty() {
             return Err(AuthError::InvalidToken("tenant_id claim is empty".into()));
         }
+        let principal = match claims.aud.as_deref() {
+            Some(SERVICE_AUDIENCE) => Principal::Service,
+            _ => Principal::Tenant,
+        };
         Ok(Caller {
             subject: claims.sub,
             tenant_id: claims.tenant_id,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            principal,
         })
+    }
+}
+
+/// Why a token was refused, in words for the caller: the decoder's own text
+/// (serde positions, claim parsing details) stays out of the answer.
+fn reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidSignature => "the signature does not verify",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token is signed with an algorithm this service does not accept"
+        }
+        ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+            "the token's claims are not Earshot claims (sub, tenant_id, scope, exp, iat)"
+        }
+        _ => "the token is malformed",
     }
 }
 
@@ -197,8 +248,29 @@ impl TokenMinter {
             scope: scopes.join(" "),
             iat: now,
             exp: now + ttl.as_secs(),
+            aud: None,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+        self.sign(&claims)
+    }
+
+    /// A service token for a relay: it may deliver events and nothing else.
+    pub fn mint_service(&self, subject: &str, ttl: Duration) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        self.sign(&Claims {
+            sub: subject.to_owned(),
+            tenant_id: SYSTEM_TENANT.to_owned(),
+            scope: EVENTS_DELIVER_SCOPE.to_owned(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+            aud: Some(SERVICE_AUDIENCE.to_owned()),
+        })
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
             .expect("HS256 encoding of plain claims cannot fail")
     }
 }
@@ -246,8 +318,65 @@ mod tests {
             subject: "root".into(),
             tenant_id: "t".into(),
             scopes: vec![ADMIN_SCOPE.into()],
+            principal: Principal::Tenant,
         };
         assert!(caller.allows("anything:at-all"));
+        assert!(
+            !caller.allows(EVENTS_DELIVER_SCOPE),
+            "admin never delivers events"
+        );
+    }
+
+    #[test]
+    fn only_service_tokens_deliver_events_and_they_do_nothing_else() {
+        let minter = config().minter().expect("hs256");
+        let verifier = config().verifier().expect("key");
+        let tenant = verifier
+            .verify(&minter.mint(
+                "eve",
+                "b",
+                &[EVENTS_DELIVER_SCOPE, ADMIN_SCOPE],
+                Duration::from_secs(60),
+            ))
+            .expect("valid");
+        assert_eq!(tenant.principal, Principal::Tenant);
+        assert!(!tenant.allows(EVENTS_DELIVER_SCOPE));
+        let relay = verifier
+            .verify(&minter.mint_service("earshot-relay:listening", Duration::from_secs(60)))
+            .expect("valid");
+        assert_eq!(relay.principal, Principal::Service);
+        assert!(relay.allows(EVENTS_DELIVER_SCOPE));
+        assert!(!relay.allows("cases:read"));
+        assert!(!relay.allows(ADMIN_SCOPE));
+    }
+
+    #[test]
+    fn refusals_do_not_leak_decoder_text() {
+        #[derive(Serialize)]
+        struct NoTenant {
+            sub: &'static str,
+            scope: &'static str,
+            exp: u64,
+        }
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123");
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &NoTenant {
+                sub: "x",
+                scope: "admin",
+                exp: u64::MAX / 4,
+            },
+            &key,
+        )
+        .expect("encode");
+        let err = config()
+            .verifier()
+            .expect("key")
+            .verify(&token)
+            .expect_err("no tenant");
+        let text = err.to_string();
+        assert!(!text.contains("line") && !text.contains("column"), "{text}");
+        assert!(text.contains("tenant_id"), "{text}");
     }
 
     #[test]
@@ -276,6 +405,7 @@ mod tests {
             scope: "admin".into(),
             iat: 1,
             exp: 2,
+            aud: None,
         };
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("encode");
@@ -312,6 +442,7 @@ MCowBQYDK2VwAyEANIMo0fILzmchoKHRpD2kfTmmH4JSJpfwO0RaFlF5NhQ=
             scope: "cases:read".into(),
             iat: now,
             exp: now + 60,
+            aud: None,
         };
         let signing =
             EncodingKey::from_ed_pem(TEST_ED25519_PRIVATE.as_bytes()).expect("private key");

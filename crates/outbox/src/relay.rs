@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use earshot_auth::{EVENTS_DELIVER_SCOPE, SYSTEM_TENANT, TokenMinter};
+use earshot_auth::TokenMinter;
 use earshot_config::{ConfigError, Env, Secret};
 use earshot_proto::events::v1::event_sink_client::EventSinkClient;
 use earshot_proto::events::v1::{DeliverRequest, EventBatch};
@@ -74,12 +74,7 @@ impl TokenSource {
             Self::Static(token) => format!("Bearer {}", token.expose()),
             Self::Minted { minter, subject } => format!(
                 "Bearer {}",
-                minter.mint(
-                    subject,
-                    SYSTEM_TENANT,
-                    &[EVENTS_DELIVER_SCOPE],
-                    Duration::from_secs(300)
-                )
+                minter.mint_service(subject, Duration::from_secs(300))
             ),
         }
     }

@@ -47,3 +47,5 @@ pub mod earshot {
 }
 
 pub use earshot::{case, common, escalation, events, insight, listening};
+
+pub mod scopes;

@@ -8,11 +8,14 @@
 //! future of their own.
 
 pub mod admission;
+pub mod background;
 pub mod convert;
 pub mod database;
 pub mod error;
 pub mod malformed;
+pub mod page;
 pub mod readiness;
+pub mod scheduler;
 pub mod settings;
 pub mod shutdown;
 mod sink;
@@ -30,12 +33,15 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 
 pub use admission::Deadline;
+pub use background::BackgroundTask;
 pub use error::{FieldViolations, ServiceError, invalid};
+pub use page::{Keyed, Page};
 pub use settings::{DatabaseSettings, ServiceSettings};
-pub use sink::{EventHandler, EventSinkService, event_sink};
+pub use sink::{EVENT_SINK, EventHandler, EventSinkService, event_sink};
 
 /// What makes a service: its name (also its Postgres schema), its ports, its
-/// migrations, the scope each method needs, and its gRPC routes.
+/// migrations, its gRPC routes and its background work. The scope each method
+/// needs comes from its proto (`required_scope`), not from here.
 pub trait Service: Send + Sync + 'static {
     /// Service name, e.g. `listening`.
     const NAME: &'static str;
@@ -47,8 +53,14 @@ pub trait Service: Send + Sync + 'static {
     const GRPC_SERVICES: &'static [&'static str];
 
     fn migrator() -> &'static Migrator;
-    fn scope_policy() -> ScopePolicy;
     fn routes(ctx: &ServiceContext) -> Routes;
+
+    /// Long-lived work beside the RPCs (schedulers, refits): started once the
+    /// database is ready, stopped with the server and awaited before the pool
+    /// closes. Routes must not spawn tasks of their own.
+    fn background(_ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        Vec::new()
+    }
 }
 
 /// What handlers get: the pool (bound to the service's schema), the outbox and metrics.
@@ -143,6 +155,12 @@ pub async fn run<S: Service>(
         relays.push(tokio::spawn(relay.run(relay_stop.clone())));
     }
 
+    let background_stop = CancellationToken::new();
+    let background: Vec<_> = S::background(&ctx)
+        .into_iter()
+        .map(|task| task.spawn(background_stop.clone()))
+        .collect();
+
     let metrics_task = listeners.metrics.map(|listener| {
         tokio::spawn(earshot_telemetry::serve_metrics(
             listener,
@@ -182,7 +200,10 @@ pub async fn run<S: Service>(
         .layer(RpcObserveLayer::new(metrics.clone()))
         .layer(malformed::MalformedRequestLayer)
         .layer(admission)
-        .layer(earshot_auth::AuthLayer::new(verifier, S::scope_policy()))
+        .layer(earshot_auth::AuthLayer::new(
+            verifier,
+            scope_policy(S::GRPC_SERVICES)?,
+        ))
         .into_inner();
 
     let grpc_addr = listeners.grpc.local_addr()?;
@@ -220,6 +241,14 @@ pub async fn run<S: Service>(
         } => tracing::warn!(service = S::NAME, ?grace, "calls still open after the grace period: closing them"),
     }
 
+    // Background work stops before the relays, so the events its last
+    // round committed are still flushed.
+    background_stop.cancel();
+    for (name, task) in background {
+        if let Err(e) = task.await {
+            tracing::error!(service = S::NAME, task = name, error = %e, "background task failed");
+        }
+    }
     relay_stop.cancel();
     for relay in relays {
         relay.await?;
@@ -231,6 +260,19 @@ pub async fn run<S: Service>(
     pool.close().await;
     tracing::info!(service = S::NAME, "stopped");
     Ok(())
+}
+
+/// The scopes the contracts declare for every method `services` serve. A
+/// method that declares none stops the service from starting: it would
+/// otherwise be reachable with whatever scope a default gave it.
+pub fn scope_policy(services: &[&str]) -> Result<ScopePolicy, earshot_proto::scopes::ScopeError> {
+    let mut methods = Vec::new();
+    for service in services {
+        for method in earshot_proto::scopes::method_scopes(service)? {
+            methods.push((method.path, method.scope));
+        }
+    }
+    Ok(ScopePolicy::new(methods))
 }
 
 fn reflection_builder(services: &[&'static str]) -> tonic_reflection::server::Builder<'static> {

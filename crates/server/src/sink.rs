@@ -8,10 +8,18 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::error::{FieldViolations, ServiceError};
 
+/// Full protobuf name of the sink every consumer serves, from generated code.
+pub const EVENT_SINK: &str = earshot_proto::events::v1::event_sink_server::SERVICE_NAME;
+
 /// What a consumer does with events it has not handled before. It runs inside
 /// the transaction that records them in the inbox, and may enqueue events of
 /// its own in the same transaction.
 pub trait EventHandler: Send + Sync + 'static {
+    /// The producers this consumer subscribes to (their service names). An
+    /// event from any other producer is refused, so a relay token leaked
+    /// from one service cannot feed another what it never hears.
+    const PRODUCERS: &'static [&'static str];
+
     fn handle(
         &self,
         conn: &mut PgConnection,
@@ -43,9 +51,18 @@ pub fn event_sink<H: EventHandler>(
     .max_decoding_message_size(earshot_outbox::MAX_EVENT_MESSAGE_BYTES)
 }
 
-fn validate(events: &[Event]) -> Result<(), ServiceError> {
+fn validate(events: &[Event], producers: &[&str]) -> Result<(), ServiceError> {
     let mut violations = FieldViolations::new();
     for (i, event) in events.iter().enumerate() {
+        if !producers.contains(&event.producer.as_str()) {
+            violations.add(
+                format!("events[{i}].producer"),
+                format!(
+                    "must be a producer this service hears ({})",
+                    producers.join(", ")
+                ),
+            );
+        }
         violations.check(
             uuid::Uuid::parse_str(&event.event_id).is_err(),
             format!("events[{i}].event_id"),
@@ -71,14 +88,17 @@ impl<H: EventHandler> EventSink for EventSinkService<H> {
         &self,
         request: tonic::Request<DeliverRequest>,
     ) -> Result<tonic::Response<DeliverResponse>, tonic::Status> {
+        // The auth layer already checked the scope from the contract; this
+        // second check keeps the sink closed to tenants even if a policy
+        // were ever built wrong.
         let caller = earshot_auth::caller(&request)?;
         if !caller.allows(EVENTS_DELIVER_SCOPE) {
             return Err(tonic::Status::permission_denied(
-                "delivering events needs scope events:deliver",
+                "delivering events needs a service token with scope events:deliver",
             ));
         }
         let events = request.into_inner().events;
-        validate(&events)?;
+        validate(&events, H::PRODUCERS)?;
         let total = events.len();
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let fresh = claim_unhandled(&mut tx, events)
@@ -107,8 +127,9 @@ mod tests {
             event_id: "nope".into(),
             ..Default::default()
         }];
-        let err = validate(&events).expect_err("invalid");
+        let err = validate(&events, &["listening"]).expect_err("invalid");
         let text = err.to_string();
+        assert!(text.contains("events[0].producer"), "{text}");
         assert!(text.contains("events[0].event_id"), "{text}");
         assert!(text.contains("events[0].tenant_id"), "{text}");
         assert!(text.contains("events[0].payload"), "{text}");

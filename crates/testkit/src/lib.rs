@@ -167,6 +167,14 @@ pub fn token(tenant: &str, scopes: &[&str]) -> String {
         .mint("test-user", tenant, scopes, Duration::from_secs(3600))
 }
 
+/// A service token, as a relay presents to a consumer's `EventSink`.
+pub fn service_token() -> String {
+    AuthConfig::SharedSecret(Secret::new(TEST_SECRET))
+        .minter()
+        .expect("shared secret mints")
+        .mint_service("test-relay", Duration::from_secs(3600))
+}
+
 /// A channel whose calls carry `token`.
 pub type AuthedChannel = InterceptedService<Channel, BearerAuth>;
 

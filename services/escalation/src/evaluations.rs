@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use earshot_proto::escalation::v1::Evaluation;
 use earshot_proto::events::v1::MentionClassified;
-use earshot_server::ServiceError;
 use earshot_server::convert::{Cursor, timestamp};
+use earshot_server::{Keyed, Page, ServiceError};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -61,10 +61,11 @@ pub async fn evaluate(conn: &mut PgConnection, heard: &[Heard]) -> Result<u64, s
 pub async fn list(
     pool: &PgPool,
     tenant_id: &str,
-    after: Option<Cursor>,
-    limit: i64,
+    page: &Page,
 ) -> Result<Vec<EvaluationRow>, ServiceError> {
-    let (at, id) = after
+    let (at, id) = page
+        .after
+        .as_ref()
         .map(|c| (Some(c.at), Some(c.id)))
         .unwrap_or((None, None));
     Ok(sqlx::query_as(
@@ -77,7 +78,7 @@ pub async fn list(
     .bind(tenant_id)
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(page.limit)
     .fetch_all(pool)
     .await?)
 }
@@ -93,9 +94,11 @@ pub fn to_proto(row: EvaluationRow) -> Evaluation {
     }
 }
 
-pub fn cursor(row: &EvaluationRow) -> Cursor {
-    Cursor {
-        at: row.evaluated_at,
-        id: row.id,
+impl Keyed for EvaluationRow {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.evaluated_at,
+            id: self.id,
+        }
     }
 }

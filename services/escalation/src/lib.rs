@@ -2,15 +2,15 @@
 
 pub mod evaluations;
 
-use earshot_auth::ScopePolicy;
 use earshot_outbox::Outbox;
 use earshot_proto::escalation::v1::escalation_service_server::{
     EscalationService as EscalationApi, EscalationServiceServer,
 };
 use earshot_proto::escalation::v1::{ListEvaluationsRequest, ListEvaluationsResponse};
 use earshot_proto::events::v1::{Event, event};
-use earshot_server::convert::{Cursor, next_page_token, page_size};
-use earshot_server::{EventHandler, Service, ServiceContext, ServiceError, event_sink};
+use earshot_server::{
+    EVENT_SINK, EventHandler, Page, Service, ServiceContext, ServiceError, event_sink,
+};
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
@@ -20,8 +20,7 @@ use uuid::Uuid;
 use evaluations::Heard;
 
 pub const NAME: &str = "escalation";
-const SERVICE: &str = "earshot.escalation.v1.EscalationService";
-const EVENT_SINK: &str = "earshot.events.v1.EventSink";
+const SERVICE: &str = earshot_proto::escalation::v1::escalation_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -37,12 +36,6 @@ impl Service for EscalationService {
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
-    }
-
-    fn scope_policy() -> ScopePolicy {
-        ScopePolicy::new()
-            .service(SERVICE, "escalations:read")
-            .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
@@ -70,10 +63,9 @@ impl EscalationApi for Escalations {
     ) -> Result<Response<ListEvaluationsResponse>, Status> {
         let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
-        let limit = page_size(req.page_size)?;
-        let after = Cursor::decode(&req.page_token)?;
-        let rows = evaluations::list(&self.ctx.pool, &tenant, after, limit).await?;
-        let next_page_token = next_page_token(&rows, limit, evaluations::cursor);
+        let page = Page::parse(req.page_size, &req.page_token)?;
+        let rows = evaluations::list(&self.ctx.pool, &tenant, &page).await?;
+        let next_page_token = page.next_token(&rows);
         Ok(Response::new(ListEvaluationsResponse {
             evaluations: rows.into_iter().map(evaluations::to_proto).collect(),
             next_page_token,
@@ -84,6 +76,8 @@ impl EscalationApi for Escalations {
 struct EscalationEvents;
 
 impl EventHandler for EscalationEvents {
+    const PRODUCERS: &'static [&'static str] = &["listening", "case"];
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -2,22 +2,20 @@
 
 pub mod activity;
 
-use earshot_auth::ScopePolicy;
 use earshot_outbox::Outbox;
 use earshot_proto::events::v1::Event;
 use earshot_proto::insight::v1::insight_service_server::{
     InsightService as InsightApi, InsightServiceServer,
 };
 use earshot_proto::insight::v1::{GetSummaryRequest, GetSummaryResponse};
-use earshot_server::{EventHandler, Service, ServiceContext, ServiceError, event_sink};
+use earshot_server::{EVENT_SINK, EventHandler, Service, ServiceContext, ServiceError, event_sink};
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 pub const NAME: &str = "insight";
-const SERVICE: &str = "earshot.insight.v1.InsightService";
-const EVENT_SINK: &str = "earshot.events.v1.EventSink";
+const SERVICE: &str = earshot_proto::insight::v1::insight_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -33,12 +31,6 @@ impl Service for InsightService {
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
-    }
-
-    fn scope_policy() -> ScopePolicy {
-        ScopePolicy::new()
-            .service(SERVICE, "insight:read")
-            .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
@@ -68,6 +60,8 @@ impl InsightApi for Insight {
 struct InsightEvents;
 
 impl EventHandler for InsightEvents {
+    const PRODUCERS: &'static [&'static str] = &["listening", "case", "escalation"];
+
     async fn handle(
         &self,
         conn: &mut PgConnection,

@@ -18,14 +18,13 @@ pub mod settings;
 pub mod store;
 pub mod stream;
 
-use earshot_auth::ScopePolicy;
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
 use earshot_server::{Service, ServiceContext};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
 pub const NAME: &str = "listening";
-const SERVICE: &str = "earshot.listening.v1.ListeningService";
+const SERVICE: &str = earshot_proto::listening::v1::listening_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -41,43 +40,6 @@ impl Service for ListeningService {
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
-    }
-
-    fn scope_policy() -> ScopePolicy {
-        ScopePolicy::new()
-            .service(SERVICE, "mentions:read")
-            .method(
-                "/earshot.listening.v1.ListeningService/IngestMentions",
-                "mentions:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/StreamMentions",
-                "mentions:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/IngestPayload",
-                "mentions:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/CreateRule",
-                "rules:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/UpdateRule",
-                "rules:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/DeleteRule",
-                "rules:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/UpdateListeningSettings",
-                "rules:write",
-            )
-            .method(
-                "/earshot.listening.v1.ListeningService/LabelMention",
-                "labels:write",
-            )
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {

@@ -110,7 +110,7 @@ async fn a_redelivered_event_opens_no_second_case() {
             ..Default::default()
         })),
     };
-    let relay_token = token("*", &["events:deliver"]);
+    let relay_token = earshot_testkit::service_token();
     let mut sink = EventSinkClient::new(suite.case.authed(&relay_token));
     let first = sink
         .deliver(DeliverRequest {
