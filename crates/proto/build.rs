@@ -21,9 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
+    // `prost::Name` on every message, so the codec finds each request's
+    // descriptor by its full name.
+    config.enable_type_names();
 
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| proto_root.join(p)).collect();
     tonic_prost_build::configure()
+        .codec_path("crate::codec::CheckedCodec")
         .file_descriptor_set_path(out_dir.join("earshot_descriptor.bin"))
         .compile_with_config(config, &files, &[proto_root.clone(), well_known])?;
 

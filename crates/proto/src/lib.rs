@@ -48,4 +48,5 @@ pub mod earshot {
 
 pub use earshot::{case, common, escalation, events, insight, listening};
 
+pub mod codec;
 pub mod scopes;
