@@ -2,7 +2,7 @@
 //! from every kind of channel and shows what each service made of it.
 //!
 //! The customer requests are real: from banking77 (PolyAI, CC BY 4.0) and the
-//! Bitext customer-support sample (CDLA-Sharing 1.0); see shared/data/README.md.
+//! Bitext customer-support sample (CDLA-Sharing 1.0); see data/README.md.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -446,12 +446,12 @@ mod tests {
         let actionable = a
             .iter()
             .filter(|m| {
-                earshot_listening::classify::classify(
+                earshot_listening::pipeline::classify::classify(
                     &m.text,
                     0,
                     false,
                     0.0,
-                    earshot_listening::classify::default_taxonomy(),
+                    earshot_listening::pipeline::classify::default_taxonomy(),
                 )
                 .actionable
             })

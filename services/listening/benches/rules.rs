@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use earshot_listening::classify::{classify, default_taxonomy};
-use earshot_listening::rules::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
-use earshot_listening::sentiment::polarity_scores_with_cues;
+use earshot_listening::pipeline::classify::{classify, default_taxonomy};
+use earshot_listening::pipeline::sentiment::polarity_scores_with_cues;
+use earshot_listening::query::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
 use earshot_testkit::corpus;
 use earshot_testkit::throughput::{per_second, thread_cpu_time};
 // splitmix64: deterministic runs.

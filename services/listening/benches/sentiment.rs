@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use earshot_listening::sentiment::{polarity_scores, polarity_scores_with_cues, preload};
+use earshot_listening::pipeline::sentiment::{polarity_scores, polarity_scores_with_cues, preload};
 use earshot_testkit::corpus;
 use earshot_testkit::throughput::{per_second, thread_cpu_time};
 

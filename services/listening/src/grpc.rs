@@ -21,12 +21,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use crate::accuracy::{self, Backtest, LabelInput};
-use crate::mentions::{self, Ingestor};
-use crate::noise::DropReason;
-use crate::rulebook::{self, Change};
-use crate::store::{self, Dropped, MentionFilter};
-use crate::{payloads, settings, stream};
+use crate::ingest::{Ingestor, payload, stream};
+use crate::mention::store::{self, DroppedFilter, MentionFilter};
+use crate::pipeline::noise::DropReason;
+use crate::tenant::accuracy::{self, Backtest, LabelInput};
+use crate::tenant::rules::{self, Change};
+use crate::tenant::settings;
 
 pub struct Listening {
     pub ctx: ServiceContext,
@@ -75,10 +75,10 @@ fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceErr
         return Err(invalid("sentiment_min", "must not exceed sentiment_max"));
     }
     let dropped = match req.dropped_reason.trim() {
-        "" => Dropped::Kept,
-        "*" => Dropped::Any,
+        "" => DroppedFilter::Kept,
+        "*" => DroppedFilter::Any,
         reason => match DropReason::parse(reason) {
-            Some(reason) => Dropped::Reason(reason.as_str().to_owned()),
+            Some(reason) => DroppedFilter::Reason(reason.as_str().to_owned()),
             None => {
                 let known: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
                 return Err(invalid(
@@ -128,7 +128,7 @@ impl ListeningService for Listening {
         let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
         let response =
-            payloads::ingest_payload(&self.ingestor, &tenant, req.kind, &req.payload).await?;
+            payload::ingest_payload(&self.ingestor, &tenant, req.kind, &req.payload).await?;
         Ok(Response::new(response))
     }
 
@@ -166,7 +166,7 @@ impl ListeningService for Listening {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::NotFound(format!("mention {id}")))?;
-        let mut mention = mentions::to_proto(row);
+        let mut mention = store::to_proto(row);
         mention.labels = accuracy::labels_of(&self.ctx.pool, &tenant, id)
             .await
             .map_err(ServiceError::from)?;
@@ -186,9 +186,9 @@ impl ListeningService for Listening {
         let rows = store::search(&self.ctx.pool, &tenant, &filter, after, limit)
             .await
             .map_err(ServiceError::from)?;
-        let next_page_token = next_page_token(&rows, limit, mentions::cursor);
+        let next_page_token = next_page_token(&rows, limit, store::cursor);
         Ok(Response::new(ListMentionsResponse {
-            mentions: rows.into_iter().map(mentions::to_proto).collect(),
+            mentions: rows.into_iter().map(store::to_proto).collect(),
             next_page_token,
         }))
     }
@@ -200,7 +200,7 @@ impl ListeningService for Listening {
     ) -> Result<Response<Rule>, Status> {
         let who = caller(&request)?.clone();
         let req = request.into_inner();
-        let row = rulebook::create(
+        let row = rules::create(
             &self.ctx.pool,
             &who.tenant_id,
             &who.subject,
@@ -209,7 +209,7 @@ impl ListeningService for Listening {
             &req.query,
         )
         .await?;
-        Ok(Response::new(rulebook::to_proto(row)))
+        Ok(Response::new(rules::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -224,7 +224,7 @@ impl ListeningService for Listening {
             name: &req.name,
             query: &req.query,
         };
-        let row = rulebook::change(
+        let row = rules::change(
             &self.ctx.pool,
             &who.tenant_id,
             &who.subject,
@@ -233,7 +233,7 @@ impl ListeningService for Listening {
             change,
         )
         .await?;
-        Ok(Response::new(rulebook::to_proto(row)))
+        Ok(Response::new(rules::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -244,7 +244,7 @@ impl ListeningService for Listening {
         let who = caller(&request)?.clone();
         let req = request.into_inner();
         let id = parse_id(&req.rule_id, "rule_id")?;
-        let row = rulebook::change(
+        let row = rules::change(
             &self.ctx.pool,
             &who.tenant_id,
             &who.subject,
@@ -253,15 +253,15 @@ impl ListeningService for Listening {
             Change::Retire,
         )
         .await?;
-        Ok(Response::new(rulebook::to_proto(row)))
+        Ok(Response::new(rules::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]
     async fn get_rule(&self, request: Request<GetRuleRequest>) -> Result<Response<Rule>, Status> {
         let tenant = caller(&request)?.tenant_id.clone();
         let id = parse_id(&request.get_ref().rule_id, "rule_id")?;
-        let row = rulebook::get(&self.ctx.pool, &tenant, id).await?;
-        Ok(Response::new(rulebook::to_proto(row)))
+        let row = rules::get(&self.ctx.pool, &tenant, id).await?;
+        Ok(Response::new(rules::to_proto(row)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -273,12 +273,12 @@ impl ListeningService for Listening {
         let req = request.into_inner();
         let limit = page_size(req.page_size)?;
         let after = Cursor::decode(&req.page_token)?;
-        let rows = rulebook::list(&self.ctx.pool, &tenant, req.include_deleted, after, limit)
+        let rows = rules::list(&self.ctx.pool, &tenant, req.include_deleted, after, limit)
             .await
             .map_err(ServiceError::from)?;
-        let next_page_token = next_page_token(&rows, limit, rulebook::cursor);
+        let next_page_token = next_page_token(&rows, limit, rules::cursor);
         Ok(Response::new(ListRulesResponse {
-            rules: rows.into_iter().map(rulebook::to_proto).collect(),
+            rules: rows.into_iter().map(rules::to_proto).collect(),
             next_page_token,
         }))
     }
@@ -290,7 +290,7 @@ impl ListeningService for Listening {
     ) -> Result<Response<ListRuleVersionsResponse>, Status> {
         let tenant = caller(&request)?.tenant_id.clone();
         let id = parse_id(&request.get_ref().rule_id, "rule_id")?;
-        let versions = rulebook::versions(&self.ctx.pool, &tenant, id).await?;
+        let versions = rules::versions(&self.ctx.pool, &tenant, id).await?;
         Ok(Response::new(ListRuleVersionsResponse { versions }))
     }
 
@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(filter.intent, Some(Intent::Complaint as i16));
         assert_eq!(filter.author.as_deref(), Some("Jane"));
         assert_eq!(filter.topic.as_deref(), Some("delivery"));
-        assert_eq!(filter.dropped, Dropped::Any);
+        assert_eq!(filter.dropped, DroppedFilter::Any);
         assert_eq!(filter.actionable, Some(true));
     }
 }

@@ -1,22 +1,26 @@
 //! Listening: hears customers wherever they speak, stores each mention once,
 //! classifies it, and tells case, escalation and insight (`MentionClassified`).
+//!
+//! By capability, each layer importing only the ones below it:
+//!
+//! * [`grpc`](self) (private): checks requests and answers in protos;
+//! * [`ingest`]: a batch, a stream or a source's payload through validation,
+//!   the pipeline and the tenant's rules, stored once and announced;
+//! * [`tenant`]: rules with their versions, settings, the compiled profile
+//!   ingest runs with, and accuracy from labels;
+//! * [`mention`]: the mention model and its store;
+//! * [`pipeline`]: the per-mention stages (normalise, noise, sentiment,
+//!   classify), [`query`]: the rule language, [`adapters`]: each source's
+//!   payload as a [`MentionInput`](earshot_proto::listening::v1::MentionInput).
+//!   Pure functions, none of them importing another layer.
 
-pub mod accuracy;
 pub mod adapters;
-pub mod classify;
 mod grpc;
-pub mod mentions;
-pub mod noise;
-pub mod normalise;
-pub mod payloads;
+pub mod ingest;
+pub mod mention;
 pub mod pipeline;
-pub mod profile;
-pub mod rulebook;
-pub mod rules;
-pub mod sentiment;
-pub mod settings;
-pub mod store;
-pub mod stream;
+pub mod query;
+pub mod tenant;
 
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
 use earshot_server::{Service, ServiceContext};
@@ -44,12 +48,12 @@ impl Service for ListeningService {
 
     fn routes(ctx: &ServiceContext) -> Routes {
         // The lexicons load here rather than inside the first ingest.
-        sentiment::preload();
-        let ingestor = mentions::Ingestor {
+        pipeline::sentiment::preload();
+        let ingestor = ingest::Ingestor {
             pool: ctx.pool.clone(),
             outbox: ctx.outbox.clone(),
             profiles: Default::default(),
-            counter: mentions::IngestCounter::register(ctx.metrics.registry()),
+            counter: ingest::IngestCounter::register(ctx.metrics.registry()),
         };
         Routes::new(ListeningServiceServer::new(grpc::Listening {
             ctx: ctx.clone(),

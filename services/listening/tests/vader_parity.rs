@@ -5,7 +5,9 @@
 //! the VADER ground truth, TweetEval, banking77 and Bitext, and the
 //! sentences whose scores depend on the interpreter's `sum()`.
 
-use earshot_listening::sentiment::{Sentiment, polarity_scores, polarity_scores_with_cues};
+use earshot_listening::pipeline::sentiment::{
+    Sentiment, polarity_scores, polarity_scores_with_cues,
+};
 
 const FIXTURE: &str = include_str!("fixtures/vader/reference.jsonl");
 

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use earshot_listening::ListeningService;
-use earshot_listening::mentions::{NewMention, validate};
-use earshot_listening::noise::NoiseWindow;
-use earshot_listening::pipeline::{Pipeline, judge_noise};
-use earshot_listening::profile::TenantProfile;
+use earshot_listening::ingest::process::{Pipeline, judge_noise};
+use earshot_listening::mention::{NewMention, validate};
+use earshot_listening::pipeline::noise::NoiseWindow;
+use earshot_listening::tenant::profile::TenantProfile;
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{MentionInput, StreamMentionsRequest};
@@ -178,7 +178,8 @@ async fn ceiling(db: &TestDatabase, corpus: &[String], n: usize) -> anyhow::Resu
             let mut conn = pool.acquire().await?;
             for batch in half.chunks(1_000) {
                 let refs: Vec<&NewMention> = batch.iter().collect();
-                earshot_listening::store::insert_new(&mut conn, TENANT, &refs, now).await?;
+                earshot_listening::mention::store::insert_new(&mut conn, TENANT, &refs, now)
+                    .await?;
             }
             Ok::<_, sqlx::Error>(())
         }));

@@ -27,12 +27,11 @@
 //! Adapters map and normalise; they do not judge. Noise such as retweets is
 //! still adapted (see `MentionInput::share`) and filtered later, and the
 //! limits on text length and source names are enforced by
-//! [`crate::mentions::validate`] at ingestion.
+//! [`crate::mention::validate`] at ingestion.
 
 pub mod chat;
 pub mod email;
-pub mod facebook;
-pub mod instagram;
+pub mod meta;
 pub mod phone;
 pub mod review;
 pub mod x;
@@ -255,8 +254,8 @@ pub fn adapt(kind: SourceKind, body: &[u8]) -> Result<Batch, AdaptError> {
     match kind {
         SourceKind::Email => Ok(Batch::single(email::adapt(body))),
         SourceKind::X => x::adapt(&json()?),
-        SourceKind::Facebook => facebook::adapt(&json()?),
-        SourceKind::Instagram => instagram::adapt(&json()?),
+        SourceKind::Facebook => meta::facebook::adapt(&json()?),
+        SourceKind::Instagram => meta::instagram::adapt(&json()?),
         SourceKind::Review => Ok(Batch::single(review::adapt(&json()?))),
         SourceKind::Chat => Ok(Batch::single(chat::adapt(&json()?))),
         SourceKind::Phone => Ok(Batch::single(phone::adapt(&json()?))),

@@ -4,8 +4,8 @@
 use earshot_proto::listening::v1::{AdaptFailure, IngestPayloadResponse, PayloadKind};
 use earshot_server::{ServiceError, invalid};
 
+use super::Ingestor;
 use crate::adapters::{self, SourceKind};
-use crate::mentions::Ingestor;
 
 fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
     Ok(match PayloadKind::try_from(kind) {

@@ -3,15 +3,17 @@
 //! rules. Pure CPU work over one tenant profile; buffers are reused across
 //! the mentions of a batch.
 
-use earshot_proto::common::v1::{Author, RuleMatch, Sentiment};
+use earshot_proto::common::v1::{RuleMatch, Sentiment};
 use earshot_proto::listening::v1::Entities;
 use uuid::Uuid;
 
-use crate::mentions::{NewMention, ValidMention};
-use crate::noise::{Candidate, NoiseSettings, NoiseWindow};
-use crate::normalise::normalise;
-use crate::profile::TenantProfile;
-use crate::rules::{Document, DocumentMeta, MatchScratch, RuleRef};
+use crate::mention::{NewMention, ValidMention, rebuild_document};
+use crate::pipeline::classify::classify;
+use crate::pipeline::noise::{Candidate, NoiseSettings, NoiseWindow};
+use crate::pipeline::normalise::normalise;
+use crate::pipeline::sentiment::polarity_scores_with_cues;
+use crate::query::{Document, MatchScratch, RuleRef};
+use crate::tenant::profile::TenantProfile;
 
 /// A mention's conversation: the thread key the source gave (adapters
 /// namespace it by platform: `x:<conversation id>`, `email:<root message
@@ -22,30 +24,6 @@ pub fn thread_key(source: &str, given: &str, external_id: &str) -> String {
     } else {
         given.to_owned()
     }
-}
-
-/// The matching input of a mention. `@handle` in a rule also matches the
-/// author, so that a rule can follow a person as well as what is said to them.
-pub fn rebuild_document(
-    document: &mut Document,
-    text: &str,
-    language: &str,
-    source: &str,
-    author: &Author,
-) {
-    let handle = author.handle.trim_start_matches('@');
-    let handles = [handle];
-    document.rebuild(
-        text,
-        &DocumentMeta {
-            lang: language,
-            source,
-            followers: author.followers,
-            verified: author.verified,
-            hashtags: &[],
-            handles: if handle.is_empty() { &[] } else { &handles },
-        },
-    );
 }
 
 /// Judges a processed mention against the tenant's recent ones (in ingest
@@ -96,9 +74,8 @@ impl<'a> Pipeline<'a> {
     /// see [`judge_noise`].
     pub fn process(&mut self, m: ValidMention) -> NewMention {
         let normalised = normalise(&m.text, &m.language);
-        let (scores, sentiment_cues) =
-            crate::sentiment::polarity_scores_with_cues(&normalised.text);
-        let mut classification = crate::classify::classify(
+        let (scores, sentiment_cues) = polarity_scores_with_cues(&normalised.text);
+        let mut classification = classify(
             &normalised.text,
             m.author.followers,
             m.author.verified,

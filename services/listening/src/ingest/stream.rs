@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::mentions::{Ingestor, MAX_BATCH};
+use super::{Ingestor, MAX_BATCH};
 
 /// How long a partial batch waits for more mentions before it is stored.
 pub const LINGER: Duration = Duration::from_millis(20);

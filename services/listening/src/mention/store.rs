@@ -1,12 +1,17 @@
-//! Queries of the `listening` schema. Every one is scoped by tenant.
+//! Mentions in the `listening` schema: their rows and queries, every one
+//! scoped by tenant, and how a stored mention reads back as the API shows it.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use earshot_proto::common::v1::{Author, Classification, RuleMatch};
+use earshot_proto::listening::v1::{Entities, Mention};
+use earshot_server::convert::{Cursor, timestamp};
+use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::mentions::NewMention;
+use super::NewMention;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct MentionRow {
@@ -39,6 +44,78 @@ const COLUMNS: &str = "id, source, external_id, channel, is_public, author_exter
      author_handle, author_name, author_followers, author_verified, body, language, \
      thread_key, posted_at, received_at, intent, actionable, cues, is_share, \
      language_detected, dropped_reason, dropped_detail, details";
+
+/// What `mentions.details` holds: the parts of a mention the API returns
+/// but no query filters on, as protobuf.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StoredDetails {
+    #[prost(message, optional, tag = "1")]
+    classification: Option<Classification>,
+    #[prost(message, optional, tag = "2")]
+    entities: Option<Entities>,
+    #[prost(message, repeated, tag = "3")]
+    matched_rules: Vec<RuleMatch>,
+}
+
+impl StoredDetails {
+    fn of(mention: &NewMention) -> Vec<u8> {
+        StoredDetails {
+            classification: Some(mention.classification.clone()),
+            entities: Some(mention.entities.clone()),
+            matched_rules: mention.matched_rules.clone(),
+        }
+        .encode_to_vec()
+    }
+}
+
+/// A stored mention as the API shows it.
+pub fn to_proto(row: MentionRow) -> Mention {
+    let details = row
+        .details
+        .as_deref()
+        .and_then(|bytes| StoredDetails::decode(bytes).ok())
+        .unwrap_or_default();
+    let classification = details.classification.unwrap_or(Classification {
+        intent: i32::from(row.intent),
+        actionable: row.actionable,
+        cues: row.cues,
+        ..Default::default()
+    });
+    Mention {
+        mention_id: row.id.to_string(),
+        source: row.source,
+        external_id: row.external_id,
+        channel: i32::from(row.channel),
+        public: row.is_public,
+        author: Some(Author {
+            external_id: row.author_external_id,
+            handle: row.author_handle,
+            display_name: row.author_name,
+            followers: u64::try_from(row.author_followers).unwrap_or(0),
+            verified: row.author_verified,
+        }),
+        text: row.body,
+        language: row.language,
+        thread_key: row.thread_key,
+        posted_at: Some(timestamp(row.posted_at)),
+        received_at: Some(timestamp(row.received_at)),
+        classification: Some(classification),
+        entities: details.entities,
+        language_detected: row.language_detected,
+        matched_rules: details.matched_rules,
+        dropped_reason: row.dropped_reason.unwrap_or_default(),
+        dropped_detail: row.dropped_detail.unwrap_or_default(),
+        share: row.is_share,
+        labels: Vec::new(),
+    }
+}
+
+pub fn cursor(row: &MentionRow) -> Cursor {
+    Cursor {
+        at: row.received_at,
+        id: row.id,
+    }
+}
 
 /// Inserts the mentions that are new and returns their ids; the others were
 /// stored before (same tenant, source and external id) and are left alone.
@@ -104,7 +181,7 @@ pub async fn insert_new(
         rule_ids.push(join(m.matched_rules.iter().map(|r| r.rule_id.as_str())));
         dropped_reasons.push(m.dropped.as_ref().map(|d| d.reason.as_str()));
         dropped_details.push(m.dropped.as_ref().map(|d| d.detail.as_str()));
-        details.push(m.details());
+        details.push(StoredDetails::of(m));
     }
     let inserted: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
@@ -213,12 +290,12 @@ pub struct MentionFilter {
     pub author: Option<String>,
     pub channel: Option<i16>,
     pub actionable: Option<bool>,
-    pub dropped: Dropped,
+    pub dropped: DroppedFilter,
 }
 
 /// Which mentions a search sees by their noise verdict.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Dropped {
+pub enum DroppedFilter {
     /// Kept mentions only (the default).
     #[default]
     Kept,
@@ -236,16 +313,16 @@ pub async fn search(
     pool: &PgPool,
     tenant_id: &str,
     filter: &MentionFilter,
-    after: Option<earshot_server::convert::Cursor>,
+    after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<MentionRow>, sqlx::Error> {
     let mut q: QueryBuilder<'_, Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM mentions WHERE tenant_id = "));
     q.push_bind(tenant_id);
     match &filter.dropped {
-        Dropped::Kept => q.push(" AND dropped_reason IS NULL"),
-        Dropped::Any => q.push(" AND dropped_reason IS NOT NULL"),
-        Dropped::Reason(reason) => q.push(" AND dropped_reason = ").push_bind(reason.clone()),
+        DroppedFilter::Kept => q.push(" AND dropped_reason IS NULL"),
+        DroppedFilter::Any => q.push(" AND dropped_reason IS NOT NULL"),
+        DroppedFilter::Reason(reason) => q.push(" AND dropped_reason = ").push_bind(reason.clone()),
     };
     if let Some(at) = filter.posted_from {
         q.push(" AND posted_at >= ").push_bind(at);

@@ -250,7 +250,7 @@ pub struct Candidate<'a> {
     /// batch) is judged against the others only, never as a duplicate of
     /// itself, and is not remembered twice.
     pub identity: &'a str,
-    /// [`crate::normalise::Normalised::text`].
+    /// [`crate::pipeline::normalise::Normalised::text`].
     pub text: &'a str,
     pub urls: &'a [String],
     pub handles: &'a [String],
@@ -927,7 +927,7 @@ fn ordinal(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalise::normalise;
+    use crate::pipeline::normalise::normalise;
 
     const T0: i64 = 1_700_000_000;
 

@@ -1,4 +1,4 @@
-//! Per-tenant listening rules: a boolean query language like the ones of
+//! The query language of listening rules: boolean, like the ones of
 //! Brandwatch, Sprinklr or Talkwalker, compiled into a [`RuleSet`] that
 //! matches each mention ([`Document`]) against all of a tenant's rules at
 //! once. Pure library: no database, no gRPC.
@@ -76,7 +76,7 @@
 //! [`Document::rebuild`].
 //!
 //! ```
-//! use earshot_listening::rules::{Document, Rule, RuleSet};
+//! use earshot_listening::query::{Document, Rule, RuleSet};
 //! use uuid::Uuid;
 //!
 //! let rules = RuleSet::compile([
@@ -87,7 +87,7 @@
 //! let matched = rules.matches(&doc);
 //! assert_eq!(matched.len(), 1);
 //! assert_eq!((matched[0].id, matched[0].version), (Uuid::from_u128(1), 3));
-//! # Ok::<(), earshot_listening::rules::RuleError>(())
+//! # Ok::<(), earshot_listening::query::RuleError>(())
 //! ```
 
 mod ast;

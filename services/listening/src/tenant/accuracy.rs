@@ -21,8 +21,10 @@ use futures_util::TryStreamExt;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::pipeline::rebuild_document;
-use crate::rules::{Document, MatchScratch, RuleRef, RuleSet, parse};
+use super::profile::Profiles;
+use super::rules;
+use crate::mention::rebuild_document;
+use crate::query::{Document, MatchScratch, RuleRef, RuleSet, parse};
 
 /// Labels read for one estimate; far more than agents label in practice.
 const MAX_LABELS: i64 = 100_000;
@@ -99,7 +101,7 @@ pub async fn label(
         )));
     }
     if let Some(rule_id) = input.rule_id {
-        crate::rulebook::get(pool, tenant_id, rule_id).await?;
+        rules::get(pool, tenant_id, rule_id).await?;
     }
     let row: LabelRow = sqlx::query_as(
         "INSERT INTO mention_labels
@@ -352,11 +354,11 @@ pub fn judge(
 /// Precision and recall of every active rule, from the labels.
 pub async fn listening_accuracy(
     pool: &PgPool,
-    profiles: &crate::profile::Profiles,
+    profiles: &Profiles,
     tenant_id: &str,
 ) -> Result<ListeningAccuracy, ServiceError> {
     let profile = profiles.current(pool, tenant_id).await?;
-    let rows = crate::rulebook::active(pool, tenant_id).await?;
+    let rows = rules::active(pool, tenant_id).await?;
     let labelled = labelled(pool, tenant_id).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let counts = judge(
@@ -378,7 +380,7 @@ pub async fn listening_accuracy(
             .into_iter()
             .map(|row| RuleAccuracy {
                 accuracy: Some(counts.get(&row.id).copied().unwrap_or_default().to_proto()),
-                rule: Some(crate::rulebook::to_proto(row)),
+                rule: Some(rules::to_proto(row)),
             })
             .collect(),
         intent_corrections: u32::try_from(intent_corrections).unwrap_or(u32::MAX),
@@ -402,7 +404,7 @@ pub async fn backtest(
     tenant_id: &str,
     request: Backtest<'_>,
 ) -> Result<BacktestRuleResponse, ServiceError> {
-    crate::rulebook::check_query(request.query, "query")?;
+    rules::check_query(request.query, "query")?;
     if request.examples > MAX_EXAMPLES {
         return Err(invalid("examples", "must be at most 50"));
     }
@@ -412,7 +414,7 @@ pub async fn backtest(
         return Err(invalid("from", "must be before to"));
     }
     if let Some(rule_id) = request.rule_id {
-        crate::rulebook::get(pool, tenant_id, rule_id).await?;
+        rules::get(pool, tenant_id, rule_id).await?;
     }
     let expr = parse(request.query).map_err(|e| invalid("query", e.to_string()))?;
     // A draft of a new rule judges with the general labels only.
@@ -487,7 +489,7 @@ fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Rule;
+    use crate::query::Rule;
 
     fn mention(text: &str, general: Option<bool>, for_rules: Vec<(Uuid, bool)>) -> Labelled {
         Labelled {

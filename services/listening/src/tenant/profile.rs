@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::classify::Taxonomy;
-use crate::noise::{NoiseSettings, NoiseWindow};
-use crate::rules::{RuleRef, RuleSet, parse};
+use crate::pipeline::classify::{Taxonomy, default_taxonomy};
+use crate::pipeline::noise::{NoiseSettings, NoiseWindow};
+use crate::query::{Expr, RuleRef, RuleSet, parse};
 
 pub struct TenantProfile {
     pub revision: i64,
@@ -30,7 +30,7 @@ impl TenantProfile {
     pub fn initial() -> Self {
         Self {
             revision: 0,
-            rules: RuleSet::from_parsed(std::iter::empty::<(RuleRef, crate::rules::Expr)>()),
+            rules: RuleSet::from_parsed(std::iter::empty::<(RuleRef, Expr)>()),
             rule_names: HashMap::new(),
             custom_taxonomy: None,
             noise: NoiseSettings::default(),
@@ -40,7 +40,7 @@ impl TenantProfile {
     pub fn taxonomy(&self) -> &Taxonomy {
         self.custom_taxonomy
             .as_ref()
-            .unwrap_or_else(|| crate::classify::default_taxonomy())
+            .unwrap_or_else(|| default_taxonomy())
     }
 
     pub fn rule_name(&self, rule: &RuleRef) -> &str {
@@ -101,8 +101,8 @@ impl Profiles {
 }
 
 async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantProfile, sqlx::Error> {
-    let rows = crate::rulebook::active(pool, tenant_id).await?;
-    let settings = crate::settings::load(pool, tenant_id).await?;
+    let rows = super::rules::active(pool, tenant_id).await?;
+    let settings = super::settings::load(pool, tenant_id).await?;
     let mut rule_names = HashMap::with_capacity(rows.len());
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {

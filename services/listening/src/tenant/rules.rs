@@ -9,7 +9,7 @@ use earshot_server::{FieldViolations, ServiceError, invalid};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::rules::parse;
+use crate::query::parse;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_QUERY_CHARS: usize = 4_000;

@@ -6,8 +6,8 @@ use earshot_proto::listening::v1::{ListeningSettings, Topic};
 use earshot_server::{FieldViolations, ServiceError, invalid};
 use sqlx::PgPool;
 
-use crate::classify::{Taxonomy, TaxonomyError, TopicDef};
-use crate::rulebook::bump_revision;
+use super::rules::bump_revision;
+use crate::pipeline::classify::{Taxonomy, TaxonomyError, TopicDef, default_taxonomy};
 
 const MAX_BRAND_HANDLES: usize = 50;
 
@@ -64,7 +64,7 @@ pub fn to_proto(settings: StoredSettings) -> ListeningSettings {
     let default_topics = settings.topics.is_none();
     let topics = settings
         .topics
-        .unwrap_or_else(|| crate::classify::default_taxonomy().defs().to_vec());
+        .unwrap_or_else(|| default_taxonomy().defs().to_vec());
     ListeningSettings {
         topics: topics
             .into_iter()

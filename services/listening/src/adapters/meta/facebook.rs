@@ -20,86 +20,20 @@
 //!
 //! `raw` is the change (`{field, value}`) or the messaging event.
 
-use chrono::{DateTime, Utc};
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, envelopes, ts};
+use super::{Network, adapt_entries, time_or_entry};
+use crate::adapters::{AdaptError, Adapted, Batch, Field, Outcome, ts};
 
-pub const SOURCE: &str = "facebook";
+pub const SOURCE: &str = Network::Facebook.source();
 
 const POST_ITEMS: &[&str] = &["post", "status", "photo", "video", "share"];
 
 /// Adapts a Facebook Page webhook; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
     adapt_entries(payload, Network::Facebook, feed_change)
-}
-
-/// Adapts one entry's change: the change, its entry, and the id of the page
-/// (or Instagram account) the entry is for.
-pub(crate) type ChangeFn = fn(&Field<'_>, &Field<'_>, Option<&str>) -> Result<Outcome, AdaptError>;
-
-/// Adapts a Meta webhook for `network`: checks each envelope's `object`,
-/// then adapts each entry's `changes[]` with `change` and its `messaging[]`
-/// as Messenger-shaped messages.
-pub(crate) fn adapt_entries(
-    payload: &Value,
-    network: Network,
-    change: ChangeFn,
-) -> Result<Batch, AdaptError> {
-    let mut batch = Batch::default();
-    for envelope in envelopes(payload)? {
-        expect_object(&envelope, network.object())?;
-        for entry in envelope.get("entry").items()? {
-            let page_id = match entry_page_id(&entry) {
-                Ok(page_id) => page_id,
-                Err(error) => {
-                    batch.items.push(Err(error));
-                    continue;
-                }
-            };
-            match entry.get("changes").opt_items() {
-                Ok(changes) => {
-                    for item in changes {
-                        let outcome = change(&item, &entry, page_id.as_deref());
-                        batch.push(item.path(), outcome);
-                    }
-                }
-                Err(error) => batch.items.push(Err(error)),
-            }
-            messaging_events(&mut batch, &entry, network);
-        }
-    }
-    Ok(batch)
-}
-
-/// `at` (Unix seconds) when present, else the entry's `time`.
-pub(crate) fn time_or_entry(
-    at: &Field<'_>,
-    entry: &Field<'_>,
-) -> Result<Option<DateTime<Utc>>, AdaptError> {
-    match at.opt_time(Epoch::Seconds)? {
-        Some(at) => Ok(Some(at)),
-        None => entry.get("time").opt_time(Epoch::Seconds),
-    }
-}
-
-/// Fails unless the webhook's `object` is `expected`.
-fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), AdaptError> {
-    let object = envelope.get("object");
-    let found = object.str()?;
-    if found == expected {
-        Ok(())
-    } else {
-        Err(object.invalid(format!("is {found:?}, expected {expected:?}")))
-    }
-}
-
-/// The page (or Instagram account) the entry is for.
-fn entry_page_id(entry: &Field<'_>) -> Result<Option<String>, AdaptError> {
-    entry.object()?;
-    entry.get("id").opt_id()
 }
 
 fn feed_change(
@@ -181,99 +115,6 @@ fn feed_change(
     }))
 }
 
-/// Where a messaging event came from: Messenger and Instagram Direct share
-/// one shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Network {
-    Facebook,
-    Instagram,
-}
-
-impl Network {
-    /// The webhook's `object` for this network.
-    fn object(self) -> &'static str {
-        match self {
-            Self::Facebook => "page",
-            Self::Instagram => "instagram",
-        }
-    }
-
-    fn source(self) -> &'static str {
-        match self {
-            Self::Facebook => SOURCE,
-            Self::Instagram => super::instagram::SOURCE,
-        }
-    }
-
-    fn channel(self) -> Channel {
-        match self {
-            Self::Facebook => Channel::Facebook,
-            Self::Instagram => Channel::Instagram,
-        }
-    }
-}
-
-/// Adapts the entry's `messaging[]` events into `batch`.
-fn messaging_events(batch: &mut Batch, entry: &Field<'_>, network: Network) {
-    match entry.get("messaging").opt_items() {
-        Ok(events) => {
-            for event in events {
-                batch.push(event.path(), message(&event, network));
-            }
-        }
-        Err(error) => batch.items.push(Err(error)),
-    }
-}
-
-fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
-    let fields = event.object()?;
-    let message = event.get("message");
-    if message.value().is_none() {
-        let kind = fields
-            .keys()
-            .find(|key| !matches!(key.as_str(), "sender" | "recipient" | "timestamp"))
-            .map_or("empty", String::as_str);
-        return Ok(Outcome::skip(format!("{kind} event, not a message")));
-    }
-    message.object()?;
-    if message.get("is_echo").opt_bool()? == Some(true) {
-        return Ok(Outcome::skip("echo of the page's own message"));
-    }
-    if message.get("is_deleted").opt_bool()? == Some(true) {
-        return Ok(Outcome::skip("message deleted by its sender"));
-    }
-    let mid = message.get("mid").id()?;
-    let sender = event.get("sender").get("id").id()?;
-    let recipient = event.get("recipient").get("id").opt_id()?;
-    let text = message.get("text").str()?;
-    let posted_at = event.get("timestamp").opt_time(Epoch::Millis)?;
-    let prefix = network.source();
-    let thread_key = match recipient {
-        Some(recipient) => format!("{prefix}:dm:{recipient}:{sender}"),
-        None => format!("{prefix}:dm:{sender}"),
-    };
-
-    Ok(Outcome::mention(Adapted {
-        mention: MentionInput {
-            source: network.source().to_owned(),
-            external_id: mid,
-            channel: network.channel() as i32,
-            public: false,
-            author: Some(Author {
-                external_id: sender,
-                ..Author::default()
-            }),
-            text: text.trim().to_owned(),
-            language: String::new(),
-            thread_key,
-            posted_at: ts(posted_at),
-            share: false,
-        },
-        raw: event.raw(),
-        rating: None,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,9 +122,9 @@ mod tests {
 
     use crate::adapters::test_support::{assert_one_message, errors, parse};
 
-    const FEED: &str = include_str!("../../tests/fixtures/adapters/facebook_feed_webhook.json");
+    const FEED: &str = include_str!("../../../tests/fixtures/adapters/facebook_feed_webhook.json");
     const MESSENGER: &str =
-        include_str!("../../tests/fixtures/adapters/facebook_messenger_webhook.json");
+        include_str!("../../../tests/fixtures/adapters/facebook_messenger_webhook.json");
 
     #[test]
     fn feed_post_and_comment_map_exactly() {

@@ -23,10 +23,10 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::facebook::{Network, adapt_entries, time_or_entry};
-use super::{AdaptError, Adapted, Batch, Field, Outcome, ts};
+use super::{Network, adapt_entries, time_or_entry};
+use crate::adapters::{AdaptError, Adapted, Batch, Field, Outcome, ts};
 
-pub const SOURCE: &str = "instagram";
+pub const SOURCE: &str = Network::Instagram.source();
 
 /// Adapts an Instagram webhook; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
@@ -134,9 +134,9 @@ mod tests {
     use crate::adapters::test_support::{assert_one_message, errors, parse};
 
     const COMMENTS: &str =
-        include_str!("../../tests/fixtures/adapters/instagram_comments_webhook.json");
+        include_str!("../../../tests/fixtures/adapters/instagram_comments_webhook.json");
     const MESSAGING: &str =
-        include_str!("../../tests/fixtures/adapters/instagram_messaging_webhook.json");
+        include_str!("../../../tests/fixtures/adapters/instagram_messaging_webhook.json");
 
     #[test]
     fn comment_maps_exactly() {
