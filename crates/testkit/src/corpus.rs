@@ -1,17 +1,26 @@
-//! A realistic mixed corpus for benchmarks and tests, read from the public
-//! data sets in `shared/data` (see its README for sources and licences):
-//! TweetEval tweets (opinion and noise) interleaved with banking77 and Bitext
-//! customer-support requests (cries for help).
+//! A realistic mixed corpus for benchmarks and tests, read from public data
+//! sets (see `data/README.md` for sources and licences): tweets (opinion and
+//! noise) interleaved with banking77 and Bitext customer-support requests
+//! (cries for help).
+//!
+//! The repository's `data/` carries only what may be redistributed, so a
+//! fresh clone tests itself: its tweets are the VADER ground truth (MIT).
+//! `EARSHOT_DATA` may name a folder that also holds `tweeteval-sentiment/`
+//! (TweetEval, which may not be committed): benchmarks then read its tweets,
+//! as earlier published figures did. No test needs TweetEval.
 
 use std::path::{Path, PathBuf};
 
 pub const DATA_VAR: &str = "EARSHOT_DATA";
 
-/// `EARSHOT_DATA`, else `shared/data` beside the workspace.
+const TWEETEVAL: &str = "tweeteval-sentiment";
+const VADER_TWEETS: &str = "vader-icwsm2014/tweets_GroundTruth.txt";
+
+/// `EARSHOT_DATA`, else the repository's `data/`.
 pub fn data_dir() -> PathBuf {
     std::env::var_os(DATA_VAR)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
 }
 
 fn lines(path: &Path) -> std::io::Result<Vec<String>> {
@@ -41,10 +50,53 @@ fn column(path: &Path, name: &str) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// A tweet of the VADER ground truth (Hutto & Gilbert, ICWSM 2014, MIT) with
+/// the mean of about 20 people's ratings, from −4 (most negative) to +4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatedTweet {
+    pub mean: f64,
+    pub text: String,
+}
+
+/// The 4,200 VADER ground-truth tweets, in file order (`id`, mean, text,
+/// tab-separated).
+pub fn vader_tweets() -> std::io::Result<Vec<RatedTweet>> {
+    let path = data_dir().join(VADER_TWEETS);
+    let mut out = Vec::new();
+    for (n, line) in lines(&path)?.into_iter().enumerate() {
+        let mut fields = line.splitn(3, '\t');
+        let (_id, mean, text) = (fields.next(), fields.next(), fields.next());
+        let bad =
+            || std::io::Error::other(format!("{}:{}: not id, mean, text", path.display(), n + 1));
+        let mean = mean.and_then(|m| m.trim().parse().ok()).ok_or_else(bad)?;
+        let text = text
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(bad)?;
+        out.push(RatedTweet {
+            mean,
+            text: text.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// The corpus's tweets: TweetEval's test and validation tweets when the data
+/// folder has them, else the VADER ground-truth tweets.
+pub fn tweets() -> std::io::Result<Vec<String>> {
+    let tweeteval = data_dir().join(TWEETEVAL);
+    if tweeteval.is_dir() {
+        let mut tweets = lines(&tweeteval.join("test_text.txt"))?;
+        tweets.extend(lines(&tweeteval.join("val_text.txt"))?);
+        return Ok(tweets);
+    }
+    Ok(vader_tweets()?.into_iter().map(|t| t.text).collect())
+}
+
 /// Where a text of the corpus comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// TweetEval sentiment tweets (SemEval 2017): opinion and noise.
+    /// Tweets (see [`tweets`]): opinion and noise.
     Tweet,
     /// banking77 queries to a bank (PolyAI, CC BY 4.0).
     Banking77,
@@ -56,8 +108,7 @@ pub enum Origin {
 /// prefix is mixed.
 pub fn load_labelled() -> std::io::Result<Vec<(String, Origin)>> {
     let dir = data_dir();
-    let mut tweets = lines(&dir.join("tweeteval-sentiment/test_text.txt"))?;
-    tweets.extend(lines(&dir.join("tweeteval-sentiment/val_text.txt"))?);
+    let tweets = tweets()?;
     let mut banking = column(&dir.join("banking77/train.csv"), "text")?;
     banking.extend(column(&dir.join("banking77/test.csv"), "text")?);
     let bitext = column(
@@ -90,19 +141,26 @@ pub fn load() -> std::io::Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_corpus_mixes_tweets_and_requests() {
-        // The data sets sit beside the repository (CI has them); a bare clone may not.
-        if !super::data_dir().exists() {
-            eprintln!("skipped: no {}", super::data_dir().display());
-            return;
-        }
-        let corpus = super::load().expect("shared/data is readable");
-        assert!(corpus.len() > 30_000, "{}", corpus.len());
-        assert!(
-            corpus[..2]
-                .iter()
-                .any(|t| t.starts_with("@user") || t.contains(' '))
-        );
+        let corpus = load_labelled().expect("the data folder is readable");
+        let origins: Vec<Origin> = corpus[..3].iter().map(|(_, o)| *o).collect();
+        assert_eq!(origins, [Origin::Tweet, Origin::Banking77, Origin::Bitext]);
+        let count = |origin| corpus.iter().filter(|(_, o)| *o == origin).count();
+        // Every request of both sets (banking77: 10,003 train + 3,080 test).
+        assert_eq!(count(Origin::Banking77), 13_083);
+        assert_eq!(count(Origin::Bitext), 6_480);
+        assert!(count(Origin::Tweet) >= 4_200, "{}", count(Origin::Tweet));
+    }
+
+    #[test]
+    fn vader_tweets_carry_their_ratings() {
+        let tweets = vader_tweets().expect("data/vader-icwsm2014 is readable");
+        assert_eq!(tweets.len(), 4_200);
+        assert!(tweets.iter().all(|t| (-4.0..=4.0).contains(&t.mean)));
+        assert_eq!(tweets[1].text, "Yay. Another good phone interview.");
+        assert!((tweets[1].mean - 1.443_298_969).abs() < 1e-12);
     }
 }

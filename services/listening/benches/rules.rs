@@ -2,9 +2,12 @@
 //! database: VADER sentiment, intent, urgency, topics and actionability,
 //! then the tenant's rules.
 //!
-//! Corpus: TweetEval sentiment tweets (SemEval 2017) mixed with banking77
-//! (PolyAI, CC BY 4.0) and Bitext customer-support requests (CDLA-Sharing
-//! 1.0), from `shared/data` beside the repository (override with `EARSHOT_DATA`). Rules are
+//! Corpus: tweets mixed with banking77 (PolyAI, CC BY 4.0) and Bitext
+//! customer-support requests (CDLA-Sharing 1.0), from the repository's
+//! `data/`, whose tweets are the VADER ground truth (MIT). The figures in
+//! the README were measured on TweetEval tweets (SemEval 2017), which may
+//! not be committed: `EARSHOT_DATA=<a folder with tweeteval-sentiment/>`
+//! measures on them again. Rules are
 //! generated from the corpus vocabulary: keyword lists, AND/OR groups,
 //! phrases, wildcards, NEAR, NOT, hashtags, handles and filters.
 //!
@@ -33,7 +36,7 @@ struct Mention {
 
 fn load_corpus(rng: &mut Rng) -> Vec<Mention> {
     let mut texts: Vec<(String, &'static str)> = corpus::load_labelled()
-        .expect("the corpus in shared/data (or EARSHOT_DATA)")
+        .expect("the corpus in data/ (or EARSHOT_DATA)")
         .into_iter()
         .map(|(text, origin)| {
             let source = match origin {

@@ -1,9 +1,10 @@
 //! VADER sentiment throughput on one core, no database.
 //!
-//! Corpus: TweetEval sentiment tweets (SemEval 2017; 93 characters on
-//! average), then the mixed listening corpus (tweets with banking77 and
-//! Bitext requests), from `shared/data` beside the repository (override
-//! with `EARSHOT_DATA`). Rates are texts per second of this thread's CPU
+//! Corpus: the tweets alone, then the mixed listening corpus (tweets with
+//! banking77 and Bitext requests), from the repository's `data/` (VADER
+//! ground-truth tweets), or from `EARSHOT_DATA`, whose TweetEval tweets
+//! (SemEval 2017; 93 characters on average) earlier figures were measured
+//! on. Rates are texts per second of this thread's CPU
 //! time, best of five rounds, as in `benches/rules.rs`.
 //!
 //! Run: `cargo bench -p earshot-listening --bench sentiment`
@@ -18,7 +19,7 @@ use earshot_testkit::throughput::{per_second, thread_cpu_time};
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let labelled = corpus::load_labelled().expect("the corpus in shared/data (or EARSHOT_DATA)");
+    let labelled = corpus::load_labelled().expect("the corpus in data/ (or EARSHOT_DATA)");
     let tweets: Vec<&str> = labelled
         .iter()
         .filter(|(_, origin)| *origin == corpus::Origin::Tweet)
@@ -46,7 +47,7 @@ fn main() {
         "wall time"
     };
     println!("one core, texts per second of {clock} (best of 5 rounds)");
-    for (name, texts) in [("TweetEval tweets", &tweets), ("mixed corpus", &mixed)] {
+    for (name, texts) in [("tweets", &tweets), ("mixed corpus", &mixed)] {
         let scores = per_second(texts.len(), budget, || {
             for text in texts.iter() {
                 black_box(polarity_scores(black_box(text)));
