@@ -193,7 +193,7 @@ async fn main() {
             .expect("policy");
     }
 
-    let relay = token("*", &[earshot_auth::EVENTS_DELIVER_SCOPE]);
+    let relay = earshot_testkit::service_token();
     let mut sink =
         EventSinkClient::new(service.authed(&relay)).max_encoding_message_size(64 * 1024 * 1024);
     let batches: Vec<Vec<Event>> = (0..total)

@@ -1,30 +1,50 @@
 //! Case: turns cries for help into cases and moves them to resolution.
+//!
+//! Dependencies run one way: the edges (`grpc`, `events`) check what comes
+//! in and call the capabilities; capabilities change cases only through
+//! `record` (lock, bump, commit with audit and event) and keep their SQL in
+//! their own `store`; `vocabulary` is at the bottom.
 
-pub mod audit;
-pub mod cases;
-pub mod commitments;
-pub mod customers;
+// The edges.
 mod events;
 mod grpc;
-pub mod guard;
-pub mod knowledge;
+
+// Capabilities that compose others.
+pub mod intake;
 pub mod lifecycle;
+pub mod replies;
+pub mod view;
+
+// Capabilities.
+pub mod claims;
+pub mod commitments;
+pub mod customers;
+pub mod knowledge;
 pub mod outcomes;
 pub mod queue;
-pub mod replies;
 pub mod routing;
 pub mod sla;
-pub mod threading;
 
-use earshot_auth::ScopePolicy;
+// What every capability shares.
+pub mod audit;
+pub mod record;
+pub mod vocabulary;
+
+use std::sync::Arc;
+use std::time::Duration;
+
 use earshot_proto::case::v1::case_service_server::CaseServiceServer;
-use earshot_server::{Service, ServiceContext, event_sink};
+use earshot_server::scheduler::{SchedulerSettings, scheduler};
+use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
-pub const NAME: &str = "case";
-const SERVICE: &str = "earshot.case.v1.CaseService";
-const EVENT_SINK: &str = "earshot.events.v1.EventSink";
+pub const NAME: &str = record::PRODUCER;
+const SERVICE: &str = earshot_proto::case::v1::case_service_server::SERVICE_NAME;
+
+/// How often an idle scheduler looks for overdue clocks and promises: an SLA
+/// breach is told within this of its due time.
+const SCHEDULER_POLL: Duration = Duration::from_millis(200);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -42,48 +62,24 @@ impl Service for CaseService {
         &MIGRATOR
     }
 
-    fn scope_policy() -> ScopePolicy {
-        ScopePolicy::new()
-            .service(SERVICE, "cases:write")
-            .method("/earshot.case.v1.CaseService/GetCase", "cases:read")
-            .method("/earshot.case.v1.CaseService/ListCases", "cases:read")
-            .method("/earshot.case.v1.CaseService/ListQueue", "cases:read")
-            .method(
-                "/earshot.case.v1.CaseService/ListCaseMessages",
-                "cases:read",
-            )
-            .method(
-                "/earshot.case.v1.CaseService/ListAuditEntries",
-                "cases:read",
-            )
-            .method("/earshot.case.v1.CaseService/GetCustomer", "cases:read")
-            .method("/earshot.case.v1.CaseService/FindCustomer", "cases:read")
-            .method(
-                "/earshot.case.v1.CaseService/ListRoutingRules",
-                "cases:read",
-            )
-            .method("/earshot.case.v1.CaseService/ListAgents", "cases:read")
-            .method("/earshot.case.v1.CaseService/ListSlaPolicies", "cases:read")
-            .method(
-                "/earshot.case.v1.CaseService/GetBusinessHours",
-                "cases:read",
-            )
-            .method("/earshot.case.v1.CaseService/CheckReply", "cases:read")
-            .method("/earshot.case.v1.CaseService/GetGuardPolicy", "cases:read")
-            .method("/earshot.case.v1.CaseService/GetArticle", "cases:read")
-            .method("/earshot.case.v1.CaseService/SearchArticles", "cases:read")
-            .service(EVENT_SINK, earshot_auth::EVENTS_DELIVER_SCOPE)
-    }
-
     fn routes(ctx: &ServiceContext) -> Routes {
-        // The SLA scheduler lives as long as the service: it stops on shutdown.
-        tokio::spawn(sla::run(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            ctx.shutdown.clone(),
-        ));
         Routes::new(CaseServiceServer::new(grpc::Cases { ctx: ctx.clone() })).add_service(
             event_sink(ctx.pool.clone(), ctx.outbox.clone(), events::CaseEvents),
         )
+    }
+
+    /// The timed work: SLA breaches and overdue commitments, each a job of
+    /// the server's scheduler, which claims, commits and stops with the server.
+    fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        let settings = SchedulerSettings {
+            poll: SCHEDULER_POLL,
+            ..SchedulerSettings::default()
+        };
+        vec![scheduler(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            settings,
+            vec![Arc::new(sla::BreachJob), Arc::new(commitments::OverdueJob)],
+        )]
     }
 }

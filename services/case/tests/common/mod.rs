@@ -63,7 +63,7 @@ impl Harness {
 
     /// Delivers `events` as a relay does.
     pub async fn deliver(&self, events: Vec<Event>) -> DeliverResponse {
-        let relay = token("*", &[earshot_auth::EVENTS_DELIVER_SCOPE]);
+        let relay = earshot_testkit::service_token();
         EventSinkClient::new(self.service.authed(&relay))
             .deliver(DeliverRequest { events })
             .await

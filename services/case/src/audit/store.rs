@@ -1,63 +1,14 @@
-//! The append-only audit trail: every change to a case, a customer or the
-//! tenant's configuration (routing rules, agents, SLA policies, business
-//! hours, the guard policy), with the actor, the action, the fields before and
-//! after, and the time. Entries are written in the transaction of the change
-//! they record.
+//! The audit trail's table: appends (one statement per batch) and reads.
 
 use chrono::{DateTime, Utc};
-use earshot_proto::case::v1::AuditEntry;
 use earshot_server::ServiceError;
-use earshot_server::convert::{Cursor, timestamp};
+use earshot_server::convert::Cursor;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-/// Actor of what the service does by itself (opening cases from events, reopening).
-pub const SYSTEM: &str = "system";
-
-/// One entry to append.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub case_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
-    pub action: &'static str,
-    pub before: Value,
-    pub after: Value,
-}
-
-impl Record {
-    pub fn case(case_id: Uuid, action: &'static str, before: Value, after: Value) -> Self {
-        Self {
-            case_id: Some(case_id),
-            customer_id: None,
-            action,
-            before,
-            after,
-        }
-    }
-
-    pub fn customer(customer_id: Uuid, action: &'static str, before: Value, after: Value) -> Self {
-        Self {
-            case_id: None,
-            customer_id: Some(customer_id),
-            action,
-            before,
-            after,
-        }
-    }
-
-    /// A change to the tenant's configuration: neither case nor customer.
-    pub fn configuration(action: &'static str, before: Value, after: Value) -> Self {
-        Self {
-            case_id: None,
-            customer_id: None,
-            action,
-            before,
-            after,
-        }
-    }
-}
+use super::{Record, Subject};
 
 /// Records a configuration change in `tx` and commits it. `read` is the
 /// version the caller changed (0 for a creation); `after` is what is stored
@@ -136,14 +87,6 @@ pub async fn append_for(
     Ok(())
 }
 
-/// Whose trail to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subject {
-    Case(Uuid),
-    Customer(Uuid),
-    Configuration,
-}
-
 #[derive(Debug, sqlx::FromRow)]
 pub struct EntryRow {
     pub id: Uuid,
@@ -156,23 +99,12 @@ pub struct EntryRow {
     pub at: DateTime<Utc>,
 }
 
-pub fn to_proto(row: EntryRow) -> AuditEntry {
-    AuditEntry {
-        entry_id: row.id.to_string(),
-        case_id: row.case_id.map(|id| id.to_string()).unwrap_or_default(),
-        customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
-        actor: row.actor,
-        action: row.action,
-        before: row.before,
-        after: row.after,
-        at: Some(timestamp(row.at)),
-    }
-}
-
-pub fn cursor(row: &EntryRow) -> Cursor {
-    Cursor {
-        at: row.at,
-        id: row.id,
+impl EntryRow {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.at,
+            id: self.id,
+        }
     }
 }
 

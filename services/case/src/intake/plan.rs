@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use earshot_proto::case::v1::CaseStatus;
 use uuid::Uuid;
+
+use crate::vocabulary::Status;
 
 /// How long a resolved case stays reopenable by a new message from the customer.
 pub const REOPEN_WINDOW_DAYS: i32 = 7;
@@ -29,7 +30,7 @@ pub struct Incoming<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Existing {
     pub case_id: Uuid,
-    pub status: CaseStatus,
+    pub status: Status,
 }
 
 /// What to do with one message.
@@ -92,9 +93,9 @@ pub fn plan(incoming: &[Incoming<'_>], existing: &[Option<Existing>]) -> Vec<Pla
 
 /// The status a case moves to when the customer writes again: a resolved
 /// case reopens, one waiting on the customer is open again.
-pub fn status_after_inbound(status: CaseStatus) -> Option<CaseStatus> {
+pub fn status_after_inbound(status: Status) -> Option<Status> {
     match status {
-        CaseStatus::Resolved | CaseStatus::PendingCustomer => Some(CaseStatus::Open),
+        Status::Resolved | Status::PendingCustomer => Some(Status::Open),
         _ => None,
     }
 }
@@ -118,7 +119,7 @@ mod tests {
         let (jane, tom) = (Uuid::now_v7(), Uuid::now_v7());
         let case = Existing {
             case_id: Uuid::now_v7(),
-            status: CaseStatus::Open,
+            status: Status::Open,
         };
         let batch = [
             msg("t1", jane, "", true),         // joins the existing case
@@ -169,7 +170,7 @@ mod tests {
 
     #[test]
     fn an_inbound_message_reopens_or_wakes_a_case() {
-        use CaseStatus::*;
+        use Status::*;
         assert_eq!(status_after_inbound(Resolved), Some(Open));
         assert_eq!(status_after_inbound(PendingCustomer), Some(Open));
         for unchanged in [New, Open, PendingInternal] {
