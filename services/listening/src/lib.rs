@@ -3,7 +3,7 @@
 //!
 //! By capability, each layer importing only the ones below it:
 //!
-//! * [`grpc`](self) (private): checks requests and answers in protos;
+//! * `grpc` (private): checks requests and answers in protos;
 //! * [`ingest`]: a batch, a stream or a source's payload through validation,
 //!   the pipeline and the tenant's rules, stored once and announced;
 //! * [`tenant`]: rules with their versions, settings, the compiled profile

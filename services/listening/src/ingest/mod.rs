@@ -232,25 +232,10 @@ fn mention_classified(tenant_id: &str, m: &NewMention) -> Event {
 
 #[cfg(test)]
 mod tests {
-    use earshot_proto::common::v1::{Author, Channel};
+    use earshot_proto::common::v1::Channel;
 
     use super::*;
-
-    fn valid() -> MentionInput {
-        MentionInput {
-            source: "x".into(),
-            external_id: "1460323737035677698".into(),
-            channel: Channel::X as i32,
-            public: true,
-            author: Some(Author {
-                external_id: "2244994945".into(),
-                handle: "jane".into(),
-                ..Default::default()
-            }),
-            text: "My card hasn't arrived yet, can you help?".into(),
-            ..Default::default()
-        }
-    }
+    use crate::mention::valid;
 
     #[test]
     fn the_event_carries_what_case_escalation_and_insight_need() {

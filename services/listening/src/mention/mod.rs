@@ -165,25 +165,27 @@ pub fn rebuild_document(
     );
 }
 
+/// A valid item as X sends it, for the tests of this module and of ingest.
+#[cfg(test)]
+pub(crate) fn valid() -> MentionInput {
+    MentionInput {
+        source: "x".into(),
+        external_id: "1460323737035677698".into(),
+        channel: Channel::X as i32,
+        public: true,
+        author: Some(Author {
+            external_id: "2244994945".into(),
+            handle: "jane".into(),
+            ..Default::default()
+        }),
+        text: "My card hasn't arrived yet, can you help?".into(),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn valid() -> MentionInput {
-        MentionInput {
-            source: "x".into(),
-            external_id: "1460323737035677698".into(),
-            channel: Channel::X as i32,
-            public: true,
-            author: Some(Author {
-                external_id: "2244994945".into(),
-                handle: "jane".into(),
-                ..Default::default()
-            }),
-            text: "My card hasn't arrived yet, can you help?".into(),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn a_valid_mention_keeps_its_fields() {

@@ -1,7 +1,7 @@
 //! What Meta's networks share: Facebook Page and Instagram webhooks come in
 //! one envelope (`object`, `entry[]` with `changes[]` and `messaging[]`), and
 //! Messenger and Instagram Direct messages have one shape. Each network's
-//! module adapts its own `changes[]`; [`adapt_entries`] does the rest.
+//! module adapts its own `changes[]`; `adapt_entries` does the rest.
 
 pub mod facebook;
 pub mod instagram;
