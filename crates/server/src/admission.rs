@@ -24,8 +24,10 @@
 //! there is no queue in which a caller's deadline can pass unseen.
 //!
 //! The layer also reads `grpc-timeout` into a [`Deadline`] in the request's
-//! extensions, for handlers to check before they store anything, and does
-//! not start a call whose deadline has already passed.
+//! extensions (for a handler to check between the steps of its own work),
+//! does not start a call whose deadline has already passed, and never polls
+//! a call again once its deadline has: so nothing is committed for a caller
+//! that gave up, except a commit already on its way when the deadline came.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -47,6 +49,11 @@ use crate::error::ServiceError;
 /// Retry hint sent with a shed call (`google.rpc.RetryInfo`): about the time
 /// a batch of ingest takes, so a slot has likely freed up by then.
 pub const RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// How much sooner than its caller a service gives up on a call: tonic's own
+/// timer (the same `grpc-timeout`, started a moment earlier) must never
+/// fire first, since it polls the handler once more before it looks.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1);
 
 /// Paths never shed: the health checks and reflection.
 const ALWAYS_ADMITTED: [&str; 3] = [
@@ -287,20 +294,39 @@ where
                 }
             }
         };
-        if let Some(timeout) = grpc_timeout(request.headers()) {
-            if timeout.is_zero() {
-                return Box::pin(std::future::ready(Ok(refused(
-                    tonic::Status::deadline_exceeded("the deadline passed before the call started"),
-                ))));
-            }
-            request.extensions_mut().insert(Deadline::after(timeout));
+        let deadline = grpc_timeout(request.headers()).map(|timeout| {
+            let deadline = Deadline::after(timeout.saturating_sub(DEADLINE_MARGIN));
+            request.extensions_mut().insert(deadline);
+            deadline
+        });
+        if deadline.is_some_and(|d| d.expired()) {
+            return Box::pin(std::future::ready(Ok(refused(
+                tonic::Status::deadline_exceeded("the deadline passed before the call started"),
+            ))));
         }
         // The clone that was made ready serves this call; a fresh clone
         // stays for the next (tower's usual dance for a shared service).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = inner.call(request).await?;
+            let call = inner.call(request);
+            let response = match deadline.and_then(|d| d.0) {
+                None => call.await?,
+                // The clock is read before the handler is polled, every time
+                // (tonic's own timeout polls the handler first): past its
+                // deadline a call is never polled again, so it cannot take
+                // its next step, a commit above all, for a caller that has
+                // gone. Dropped, its transaction rolls back.
+                Some(at) => tokio::select! {
+                    biased;
+                    () = tokio::time::sleep_until(at) => {
+                        return Ok(refused(tonic::Status::deadline_exceeded(
+                            "the deadline passed before the call was done",
+                        )));
+                    }
+                    response = call => response?,
+                },
+            };
             Ok(response.map(|inner| Admitted {
                 inner,
                 _permit: permit,
@@ -507,6 +533,50 @@ mod tests {
             passed.check(),
             Err(ServiceError::DeadlineExceeded)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_is_never_polled_past_its_deadline() {
+        use futures_util::FutureExt as _;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        // A call that finishes (say, commits) as soon as its database answers.
+        let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+        let answered = Arc::new(std::sync::Mutex::new(Some(answered)));
+        let committed = Arc::new(AtomicBool::new(false));
+        let service = tower::service_fn({
+            let committed = committed.clone();
+            move |_request: Request<Body>| {
+                let answered = answered.lock().expect("not poisoned").take();
+                let committed = committed.clone();
+                async move {
+                    if let Some(answered) = answered {
+                        let _ = answered.await;
+                    }
+                    committed.store(true, Ordering::SeqCst);
+                    Ok::<_, Infallible>(Response::new(Body::empty()))
+                }
+            }
+        });
+        let limits = Limits {
+            max_in_flight: 1,
+            max_streams: 1,
+        };
+        let service = AdmissionLayer::new(limits, HashSet::new()).layer(service);
+        let mut request = call("/pkg.Svc/Unary");
+        request
+            .headers_mut()
+            .insert("grpc-timeout", "100m".parse().expect("ascii"));
+        let mut pending = Box::pin(service.oneshot(request));
+        assert!((&mut pending).now_or_never().is_none(), "waits for the database");
+
+        // The database answers just as the deadline passes: the call is
+        // not polled again, so it never takes that step.
+        tokio::time::advance(Duration::from_millis(150)).await;
+        answer.send(()).expect("the call waits");
+        let response = pending.await.expect("infallible");
+        assert_eq!(status_of(&response).code(), Code::DeadlineExceeded);
+        assert!(!committed.load(Ordering::SeqCst), "nothing after the deadline");
     }
 
     #[test]

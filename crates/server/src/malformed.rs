@@ -1,8 +1,13 @@
 //! A request that does not decode is the caller's mistake: `INVALID_ARGUMENT`
 //! without the decoder's text. tonic answers it `INTERNAL` (as gRPC's
-//! status-code guide has it for a parse error) with prost's or its own framing
-//! message ("failed to decode Protobuf message: invalid wire type …"), which
-//! tells a caller to page someone and tells an attacker about our decoder.
+//! status-code guide has it for a parse error) with its own framing message
+//! ("protocol error: received message with invalid compression flag …",
+//! "Unexpected EOF decoding stream.") or prost's ("failed to decode Protobuf
+//! message: invalid wire type …"), which tells a caller to page someone and
+//! tells an attacker about our decoder. The contracts' codec
+//! (`earshot_proto::codec`) already answers a message that does not decode
+//! as protobuf; the framing around it is read by tonic before any codec, and
+//! health and reflection use tonic's own codec, so those are rewritten here.
 //!
 //! The statuses are rewritten on the way out, where tonic puts them: in the
 //! headers of a trailers-only answer (a unary or server-streaming call, whose
@@ -18,8 +23,8 @@ use http::{HeaderMap, Request, Response};
 use tonic::Code;
 use tower::{Layer, Service};
 
-/// What a caller is told about a body that does not decode.
-pub const MALFORMED: &str = "the request is not a valid protobuf message of this method";
+/// What a caller is told about a body that does not decode, as the codec says it.
+pub use earshot_proto::codec::MALFORMED;
 
 /// The starts of the messages tonic and prost give a request that does not
 /// decode: the protobuf itself, the gRPC framing, compression, and a body

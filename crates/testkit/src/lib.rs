@@ -4,6 +4,8 @@
 //! and a way to wait for eventual outcomes with a deadline instead of sleeping.
 
 pub mod corpus;
+pub mod memory;
+pub mod raw;
 pub mod rng;
 pub mod throughput;
 
@@ -193,6 +195,8 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         ("EARSHOT_DB_MAX_CONNECTIONS", "5"),
         ("EARSHOT_DB_ACQUIRE_TIMEOUT_MS", "1000"),
         ("EARSHOT_SHUTDOWN_GRACE_MS", "5000"),
+        // Health follows the database within a fifth of a second.
+        ("EARSHOT_READINESS_INTERVAL_MS", "200"),
         ("EARSHOT_RELAY_POLL_MS", "50"),
         ("EARSHOT_RELAY_MIN_BACKOFF_MS", "50"),
         ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
