@@ -320,6 +320,14 @@ impl LocalPostgres {
         self.run_ok("pg_ctl", ["stop", "-w", "-m", "fast", "-D", &data])?;
         Ok(())
     }
+
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint,
+    /// the next start replays the WAL).
+    pub fn stop_immediately(&self) -> Result<(), PgError> {
+        let data = self.data_dir.to_string_lossy().into_owned();
+        self.run_ok("pg_ctl", ["stop", "-w", "-m", "immediate", "-D", &data])?;
+        Ok(())
+    }
 }
 
 impl Drop for LocalPostgres {

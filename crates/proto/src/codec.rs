@@ -9,17 +9,14 @@
 //! [`nul_field`], so one bad item never sinks its neighbours or a stream.
 
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 
 use bytes::Buf;
 use prost::{Message, Name};
-use prost_reflect::{DescriptorPool, DynamicMessage, MapKey, Value};
+use prost_reflect::{DynamicMessage, MapKey, Value};
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
 use tonic_prost::ProstEncoder;
 use tonic_types::{ErrorDetails, StatusExt};
-
-use crate::FILE_DESCRIPTOR_SET;
 
 /// Requests whose handlers check each item on its own (a batch's bad item is
 /// rejected alone; a stream's bad message is rejected and the stream goes on).
@@ -33,18 +30,10 @@ pub const PER_ITEM: &[&str] = &[
 /// What a caller is told about a request body that does not decode.
 pub const MALFORMED: &str = "the request is not a valid protobuf message of this method";
 
-fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(FILE_DESCRIPTOR_SET)
-            .expect("the descriptor set written by this crate's build decodes")
-    })
-}
-
 /// The path of the first string in `message` that holds a NUL character
 /// (`mentions[3].author.handle`), if any.
 pub fn nul_field<M: Message + Name>(message: &M) -> Option<String> {
-    let descriptor = pool().get_message_by_name(&M::full_name())?;
+    let descriptor = crate::descriptor_pool().get_message_by_name(&M::full_name())?;
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).ok()?;
     first_nul(&dynamic, "")
 }
@@ -147,7 +136,7 @@ impl<U: Message + Name + Default> Decoder for CheckedDecoder<U> {
 
 fn decode_checked<U: Message + Name + Default>(bytes: bytes::Bytes) -> Result<U, Status> {
     let item = U::decode(bytes.clone()).map_err(malformed)?;
-    if let Some(descriptor) = pool().get_message_by_name(&U::full_name()) {
+    if let Some(descriptor) = crate::descriptor_pool().get_message_by_name(&U::full_name()) {
         let dynamic = DynamicMessage::decode(descriptor, bytes).map_err(malformed)?;
         if let Some(field) = first_nul(&dynamic, "") {
             return Err(nul_status(&field));

@@ -50,3 +50,13 @@ pub use earshot::{case, common, escalation, events, insight, listening};
 
 pub mod codec;
 pub mod scopes;
+
+/// Every Earshot package's descriptors, decoded once, for the codec's checks,
+/// the scopes each method declares, and tools that walk the contracts.
+pub fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::OnceLock<prost_reflect::DescriptorPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set written by this crate's build decodes")
+    })
+}

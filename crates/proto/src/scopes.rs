@@ -5,8 +5,6 @@
 
 use prost_reflect::{DescriptorPool, Value};
 
-use crate::FILE_DESCRIPTOR_SET;
-
 /// Full name of the method option every Earshot RPC sets.
 pub const REQUIRED_SCOPE_OPTION: &str = "earshot.common.v1.required_scope";
 
@@ -33,7 +31,7 @@ pub struct MethodScope {
 }
 
 fn pool() -> Result<DescriptorPool, ScopeError> {
-    DescriptorPool::decode(FILE_DESCRIPTOR_SET).map_err(|e| ScopeError::Descriptors(e.to_string()))
+    Ok(crate::descriptor_pool().clone())
 }
 
 /// Every method of `service` (full protobuf name) with its declared scope;

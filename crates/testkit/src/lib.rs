@@ -91,12 +91,22 @@ impl TestDatabase {
 
     /// Stops the private cluster, as a database outage would.
     pub async fn stop_server(&mut self) {
+        self.stop_with(LocalPostgres::stop).await;
+    }
+
+    /// Stops the private cluster as a crash would: no checkpoint, WAL replay
+    /// at the next start.
+    pub async fn crash_server(&mut self) {
+        self.stop_with(LocalPostgres::stop_immediately).await;
+    }
+
+    async fn stop_with(&mut self, stop: fn(&LocalPostgres) -> Result<(), earshot_pg::PgError>) {
         let cluster = self
             .cluster
             .take()
             .expect("only a private() database can be stopped");
         let cluster = tokio::task::spawn_blocking(move || {
-            cluster.stop().expect("the cluster stops");
+            stop(&cluster).expect("the cluster stops");
             cluster
         })
         .await

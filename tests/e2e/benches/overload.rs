@@ -67,8 +67,12 @@ impl Source {
                 MentionInput {
                     source: "bench".into(),
                     external_id: format!("m{i}"),
-                    channel: [Channel::X, Channel::Facebook, Channel::Review, Channel::Chat][i % 4]
-                        as i32,
+                    channel: [
+                        Channel::X,
+                        Channel::Facebook,
+                        Channel::Review,
+                        Channel::Chat,
+                    ][i % 4] as i32,
                     public: true,
                     author: Some(Author {
                         external_id: format!("a{author}"),
@@ -254,7 +258,11 @@ async fn main() -> anyhow::Result<()> {
     let nobody = reserve().await.local_addr()?;
     let mut service_settings = settings(
         &db,
-        &[("case", nobody), ("escalation", nobody), ("insight", nobody)],
+        &[
+            ("case", nobody),
+            ("escalation", nobody),
+            ("insight", nobody),
+        ],
     );
     service_settings.database.max_connections = POOL;
     service_settings.database.acquire_timeout = Duration::from_secs(3);

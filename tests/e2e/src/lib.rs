@@ -2,6 +2,10 @@
 //! listening delivers to case, escalation and insight; case and escalation
 //! deliver to each other and to insight.
 
+pub mod faults;
+pub mod fuzz;
+pub mod raw;
+
 use chrono::{Datelike, Utc};
 use earshot_case::CaseService;
 use earshot_escalation::EscalationService;

@@ -10,8 +10,7 @@ use earshot_e2e::{ALL, cry_for_help, eventually, token};
 use earshot_listening::ListeningService;
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
-    GetListeningSettingsRequest, IngestMentionsRequest, ListMentionsRequest,
-    StreamMentionsRequest,
+    GetListeningSettingsRequest, IngestMentionsRequest, ListMentionsRequest, StreamMentionsRequest,
 };
 use earshot_server::admission::{Limits, RETRY_AFTER};
 use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings};
@@ -102,7 +101,11 @@ async fn past_its_bound_a_service_sheds_at_once_with_a_retry_hint_and_health_sti
         .expect_err("past the bound");
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(err.message().contains("retry"), "{}", err.message());
-    let retry = err.get_error_details().retry_info().cloned().expect("RetryInfo");
+    let retry = err
+        .get_error_details()
+        .retry_info()
+        .cloned()
+        .expect("RetryInfo");
     assert_eq!(retry.retry_delay, Some(RETRY_AFTER));
     let err = client
         .clone()
@@ -138,7 +141,12 @@ async fn past_its_bound_a_service_sheds_at_once_with_a_retry_hint_and_health_sti
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     drop(open_tx);
     let mut acks = open.into_inner();
-    while acks.message().await.expect("the stream ends cleanly").is_some() {}
+    while acks
+        .message()
+        .await
+        .expect("the stream ends cleanly")
+        .is_some()
+    {}
 
     // The held call completes once the lock goes, and the slot serves again.
     lock.rollback().await.expect("unlocked");
@@ -194,7 +202,10 @@ async fn a_call_past_its_deadline_is_not_started_and_one_that_times_out_stores_n
     let lock = lock_mentions(&db).await;
     let mut request = tonic::Request::new(ingest("gave-up"));
     request.set_timeout(Duration::from_millis(300));
-    let err = client.ingest_mentions(request).await.expect_err("timed out");
+    let err = client
+        .ingest_mentions(request)
+        .await
+        .expect_err("timed out");
     assert!(
         matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
         "{err:?}"

@@ -60,7 +60,11 @@ async fn times_before_1970_or_after_9999_are_refused_where_they_enter() {
         .await
         .expect("a batch with bad items is answered per item")
         .into_inner();
-    let statuses: Vec<_> = answer.results.iter().map(|r| (r.status, r.field.as_str())).collect();
+    let statuses: Vec<_> = answer
+        .results
+        .iter()
+        .map(|r| (r.status, r.field.as_str()))
+        .collect();
     assert_eq!(
         statuses,
         [
@@ -140,7 +144,12 @@ async fn a_hundred_bad_items_make_a_small_invalid_argument() {
         raw::frame(&request.encode_to_vec()),
     )
     .await;
-    assert_eq!(answer.status.code(), Code::InvalidArgument, "{:?}", answer.status);
+    assert_eq!(
+        answer.status.code(),
+        Code::InvalidArgument,
+        "{:?}",
+        answer.status
+    );
     assert!(
         answer.metadata_bytes < 6 * 1024,
         "{} bytes of metadata",
@@ -155,10 +164,16 @@ async fn a_hundred_bad_items_make_a_small_invalid_argument() {
 
     // And as a generated client sees it: the first violations, field by field.
     let mut client = CaseServiceClient::new(case.authed(&token("acme", ALL)));
-    let err = client.create_article(request).await.expect_err("bad topics");
+    let err = client
+        .create_article(request)
+        .await
+        .expect_err("bad topics");
     assert_eq!(err.code(), Code::InvalidArgument);
     let details = err.get_error_details();
-    let violations = &details.bad_request().expect("field violations").field_violations;
+    let violations = &details
+        .bad_request()
+        .expect("field violations")
+        .field_violations;
     assert!((1..=20).contains(&violations.len()), "{}", violations.len());
     assert_eq!(violations[0].field, "topics[0]");
 }
@@ -175,7 +190,9 @@ async fn bytes_that_are_not_protobuf_are_invalid_argument_without_decoder_text()
     // A well-framed message whose bytes are no protobuf (an invalid wire
     // type), random bytes that are not even gRPC framing, and a frame cut short.
     let mut rng = earshot_testkit::rng::Rng(7);
-    let random: Vec<u8> = (0..64).map(|_| (rng.next_u64() & 0xff) as u8 | 0x80).collect();
+    let random: Vec<u8> = (0..64)
+        .map(|_| (rng.next_u64() & 0xff) as u8 | 0x80)
+        .collect();
     let mut short = raw::frame(&[0x0a; 100]);
     short.truncate(20);
     for (path, body) in [
@@ -186,8 +203,16 @@ async fn bytes_that_are_not_protobuf_are_invalid_argument_without_decoder_text()
         (stream, raw::frame(&[0xff; 16])),
     ] {
         let answer = raw::call(listening.channel(), path, &caller, body).await;
-        assert_eq!(answer.status.code(), Code::InvalidArgument, "{path}: {:?}", answer.status);
-        assert_eq!(answer.status.message(), earshot_server::malformed::MALFORMED);
+        assert_eq!(
+            answer.status.code(),
+            Code::InvalidArgument,
+            "{path}: {:?}",
+            answer.status
+        );
+        assert_eq!(
+            answer.status.message(),
+            earshot_server::malformed::MALFORMED
+        );
     }
 
     // Nothing was stored, and the service still answers well-formed calls.

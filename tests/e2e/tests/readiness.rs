@@ -39,7 +39,10 @@ async fn health_is_not_serving_while_the_database_is_down_and_serving_once_it_is
         TestService::start::<ListeningService>(settings(&db, &[]), reserve().await).await;
     let channel = listening.channel();
     wait_for(&channel, ServingStatus::Serving).await;
-    assert_eq!(status(&channel, LIVENESS).await, Some(ServingStatus::Serving));
+    assert_eq!(
+        status(&channel, LIVENESS).await,
+        Some(ServingStatus::Serving)
+    );
 
     db.stop_server().await;
     wait_for(&channel, ServingStatus::NotServing).await;
