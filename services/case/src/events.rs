@@ -1,6 +1,6 @@
 //! What the case service does with the events it hears: each is read into
-//! the domain's own terms here, once, and handed to intake (mentions) or
-//! routing (escalations).
+//! the domain's own terms here, once, and handed to intake (mentions),
+//! routing (escalations) or erasure (the other services' reports).
 
 use chrono::DateTime;
 use earshot_outbox::Outbox;
@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::customers::{Identity, Speaker, platform_of};
+use crate::erasure::{self, Report};
 use crate::intake::{self, Mention};
 use crate::routing::{self, Escalation};
 use crate::vocabulary::valid_topic;
@@ -18,7 +19,7 @@ use crate::vocabulary::valid_topic;
 pub struct CaseEvents;
 
 impl EventHandler for CaseEvents {
-    const PRODUCERS: &'static [&'static str] = &["listening", "escalation"];
+    const PRODUCERS: &'static [&'static str] = &["listening", "escalation", "insight"];
 
     async fn handle(
         &self,
@@ -28,6 +29,7 @@ impl EventHandler for CaseEvents {
     ) -> Result<(), ServiceError> {
         let mut mentions = Vec::new();
         let mut escalations = Vec::new();
+        let mut reports = Vec::new();
         for e in events {
             match e.payload {
                 Some(event::Payload::MentionClassified(m)) => {
@@ -36,16 +38,31 @@ impl EventHandler for CaseEvents {
                 Some(event::Payload::EscalationRaised(x)) => {
                     escalations.push(escalation(e.tenant_id, x));
                 }
+                Some(event::Payload::ErasureCompleted(c)) => {
+                    // The producer, which the sink checked, says who erased.
+                    let Ok(erasure_id) = Uuid::parse_str(&c.erasure_id) else {
+                        tracing::warn!(producer = e.producer, "erasure report without a valid erasure id; ignored");
+                        continue;
+                    };
+                    reports.push(Report {
+                        tenant_id: e.tenant_id,
+                        erasure_id,
+                        service: e.producer,
+                        records_erased: i64::try_from(c.records_erased).unwrap_or(i64::MAX),
+                    });
+                }
                 _ => {}
             }
         }
         let threaded = intake::thread_mentions(conn, outbox, &mentions).await?;
         let escalated = routing::escalate(conn, outbox, &escalations).await?;
+        let reported = erasure::record_reports(conn, reports).await?;
         tracing::debug!(
             mentions = mentions.len(),
             ?threaded,
             escalations = escalations.len(),
             escalated,
+            reported,
             "events handled"
         );
         Ok(())
@@ -71,9 +88,17 @@ fn mention(tenant_id: String, m: MentionClassified) -> Mention {
         .find(|h| !h.trim().is_empty())
         .map_or_else(|| "anonymous".to_owned(), |h| h.trim().to_owned());
     let followers = i64::try_from(author.followers).unwrap_or(i64::MAX);
+    // The handle finds a profile that knows them by it (a VIP entered by
+    // hand, say) when none knows their user id yet.
+    let also_known_as: Vec<Identity> = Identity::parse(&platform, &author.handle)
+        .ok()
+        .filter(|h| identity.as_ref().is_some_and(|i| i != h))
+        .into_iter()
+        .collect();
     let speaker = identity.map(|identity| Speaker {
         tenant_id: tenant_id.clone(),
         identity,
+        also_known_as,
         display_name: if author.display_name.is_empty() {
             handle.clone()
         } else {

@@ -19,9 +19,11 @@ pub mod view;
 pub mod claims;
 pub mod commitments;
 pub mod customers;
+pub mod erasure;
 pub mod knowledge;
 pub mod outcomes;
 pub mod queue;
+pub mod retention;
 pub mod routing;
 pub mod sla;
 
@@ -68,8 +70,9 @@ impl Service for CaseService {
         )
     }
 
-    /// The timed work: SLA breaches and overdue commitments, each a job of
-    /// the server's scheduler, which claims, commits and stops with the server.
+    /// The timed work: SLA breaches, overdue commitments and messages past
+    /// the tenant's retention, each a job of the server's scheduler, which
+    /// claims, commits and stops with the server.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
         let settings = SchedulerSettings {
             poll: SCHEDULER_POLL,
@@ -79,7 +82,11 @@ impl Service for CaseService {
             ctx.pool.clone(),
             ctx.outbox.clone(),
             settings,
-            vec![Arc::new(sla::BreachJob), Arc::new(commitments::OverdueJob)],
+            vec![
+                Arc::new(sla::BreachJob),
+                Arc::new(commitments::OverdueJob),
+                Arc::new(retention::job()),
+            ],
         )]
     }
 }

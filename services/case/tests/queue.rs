@@ -191,6 +191,7 @@ async fn the_queue_runs_by_sla_due_time_with_filters_and_pages() {
         case_id: phone.case_id.clone(),
         version: phone.version,
         agent_id: "ann".into(),
+        force: false,
     })
     .await
     .expect("assigned");

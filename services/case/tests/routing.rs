@@ -301,6 +301,7 @@ async fn rules_route_new_cases_and_agents_take_them_by_load_capacity_and_skill()
             case_id: waiting.case_id.clone(),
             version: waiting.version,
             agent_id: String::new(),
+            force: false,
         })
         .await,
         Code::FailedPrecondition,
@@ -310,6 +311,7 @@ async fn rules_route_new_cases_and_agents_take_them_by_load_capacity_and_skill()
             case_id: waiting.case_id.clone(),
             version: waiting.version,
             agent_id: "bob".into(),
+            force: false,
         })
         .await
         .expect("assigned by hand")
@@ -323,6 +325,7 @@ async fn rules_route_new_cases_and_agents_take_them_by_load_capacity_and_skill()
             case_id: waiting.case_id.clone(),
             version: waiting.version,
             agent_id: "ann".into(),
+            force: false,
         })
         .await,
         Code::Aborted,
@@ -332,6 +335,7 @@ async fn rules_route_new_cases_and_agents_take_them_by_load_capacity_and_skill()
             case_id: waiting.case_id.clone(),
             version: by_hand.version,
             agent_id: "nobody".into(),
+            force: false,
         })
         .await,
         Code::NotFound,
@@ -361,6 +365,7 @@ async fn rules_route_new_cases_and_agents_take_them_by_load_capacity_and_skill()
             case_id: waiting.case_id.clone(),
             version: by_hand.version,
             agent_id: String::new(),
+            force: false,
         })
         .await
         .expect("auto-assigned")
@@ -642,6 +647,7 @@ async fn bad_input_on_every_routing_call_names_the_field() {
             case_id: String::new(),
             version: 0,
             agent_id: "a b".into(),
+            force: false,
         })
         .await,
         &["case_id", "version", "agent_id"],
@@ -704,6 +710,7 @@ async fn one_tenants_routing_never_touches_another_tenant() {
             case_id: theirs.case_id.clone(),
             version: theirs.version,
             agent_id: "ann".into(),
+            force: false,
         })
         .await,
         Code::NotFound,

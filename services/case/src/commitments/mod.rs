@@ -67,7 +67,8 @@ pub async fn add(
     record::store::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
 
-/// Marks a promise kept (late when it was overdue).
+/// Marks a promise kept: late when kept after its due date, whether or not
+/// the scheduler had marked it overdue yet.
 pub async fn keep(
     pool: &PgPool,
     outbox: &Outbox,
@@ -91,8 +92,7 @@ pub async fn keep(
             "commitment {commitment_id} is already kept"
         )));
     }
-    store::mark_kept(&mut tx, commitment_id).await?;
-    let late = before == CommitmentState::Overdue;
+    let late = store::mark_kept(&mut tx, commitment_id).await?;
     let row = record::store::bump(&mut tx, case.id).await?;
     let record = Record::case(
         case.id,

@@ -22,6 +22,8 @@ pub struct CommitmentRow {
     pub state: CommitmentState,
     pub made_by: String,
     pub kept_at: Option<DateTime<Utc>>,
+    /// Kept after its due date.
+    pub late: bool,
 }
 
 /// The case a promise was made on under `request_id`, if one was.
@@ -81,13 +83,16 @@ pub async fn lock_state(
     .await
 }
 
-pub async fn mark_kept(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE commitments SET state = $2, kept_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(CommitmentState::Kept)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Marks a locked promise kept now; answers whether that is after its due date.
+pub async fn mark_kept(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE commitments SET state = $2, kept_at = now() WHERE id = $1
+         RETURNING kept_at > due_at",
+    )
+    .bind(id)
+    .bind(CommitmentState::Kept)
+    .fetch_one(conn)
+    .await
 }
 
 #[derive(Debug, sqlx::FromRow)]

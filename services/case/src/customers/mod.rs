@@ -17,6 +17,8 @@ use crate::audit::{self, Record};
 use crate::record::{self, Merge, Versioned};
 
 const MAX_VALUE_CHARS: usize = 256;
+/// Platforms whose handles are not case-sensitive: @JaneDoe is @janedoe.
+const CASE_INSENSITIVE_HANDLES: [&str; 3] = ["x", "instagram", "facebook"];
 
 /// A platform and the customer's id there, normalised so that the same person
 /// written two ways is one identity.
@@ -44,7 +46,8 @@ impl IdentityError {
 impl Identity {
     /// Normalises and checks an identity: platforms are lower-case words,
     /// addresses are lower-cased, numbers keep their digits (and a leading +),
-    /// handles lose a leading @.
+    /// handles lose a leading @ and are lower-cased where the platform does
+    /// not tell cases apart.
     pub fn parse(platform: &str, value: &str) -> Result<Self, IdentityError> {
         let platform = platform.trim().to_ascii_lowercase();
         if platform.is_empty()
@@ -92,7 +95,11 @@ impl Identity {
                 if handle.is_empty() {
                     return Err(IdentityError::Value("value is required"));
                 }
-                handle.to_owned()
+                if CASE_INSENSITIVE_HANDLES.contains(&platform.as_str()) {
+                    handle.to_lowercase()
+                } else {
+                    handle.to_owned()
+                }
             }
         };
         Ok(Self { platform, value })
@@ -407,16 +414,23 @@ pub async fn merge(
 #[derive(Debug, Clone)]
 pub struct Speaker {
     pub tenant_id: String,
+    /// How they are told apart (a platform's user id where there is one):
+    /// linked to their profile.
     pub identity: Identity,
+    /// Other identities they are known by (their handle): a profile holding
+    /// one is theirs when none holds `identity`.
+    pub also_known_as: Vec<Identity>,
     pub display_name: String,
     pub followers: i64,
     pub language: String,
 }
 
-/// The customer of each speaker, creating a profile (with the identity linked)
-/// for identities never seen before. Set-based: a fixed number of statements
-/// whatever the number of speakers. Concurrent callers creating the same
-/// identity are serialised by a transaction-level advisory lock per identity.
+/// The customer of each speaker: the one holding their identity, else the one
+/// holding one of the identities they are also known by (their identity is
+/// then linked to it), else a new profile with their identity linked.
+/// Set-based: a fixed number of statements whatever the number of speakers.
+/// Concurrent callers linking the same identity are serialised by a
+/// transaction-level advisory lock per identity.
 pub async fn find_or_create(
     conn: &mut PgConnection,
     speakers: &[Speaker],
@@ -434,6 +448,17 @@ pub async fn find_or_create(
 
     let firsts: Vec<&Speaker> = distinct.values().map(|&i| &speakers[i]).collect();
     let mut by_key = store::holders(conn, &firsts).await?;
+
+    // Known by another name: their identity joins that profile.
+    let known_as = store::holders_of_aliases(conn, &firsts).await?;
+    let mut links: Vec<(&Speaker, Uuid)> = Vec::new();
+    for (i, found) in known_as.into_iter().enumerate() {
+        if let (None, Some(id)) = (by_key[i], found) {
+            by_key[i] = Some(id);
+            links.push((firsts[i], id));
+        }
+    }
+    store::link_speakers(conn, &links).await?;
 
     // New profiles for identities never seen.
     let missing: Vec<&Speaker> = (0..firsts.len())

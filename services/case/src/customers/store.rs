@@ -164,17 +164,20 @@ pub async fn get(
     .ok_or_else(|| ServiceError::NotFound(format!("customer {id}")))
 }
 
-/// Whether customer `id` of the tenant exists and, if it was merged, into which.
-pub async fn merged_into(
+/// Customer `id` of the tenant, if it exists: its display name and, if it
+/// was merged, into which.
+pub async fn name_and_merge(
     conn: &mut PgConnection,
     tenant_id: &str,
     id: Uuid,
-) -> Result<Option<Option<Uuid>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT merged_into FROM customers WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+) -> Result<Option<(String, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT display_name, merged_into FROM customers WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The customer holding `identity`, if any.
@@ -382,6 +385,82 @@ pub async fn holders(
         }
     }
     Ok(holders)
+}
+
+/// For each speaker, the customer holding the first of the identities they
+/// are also known by that a customer holds, if any.
+pub async fn holders_of_aliases(
+    conn: &mut PgConnection,
+    speakers: &[&Speaker],
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    let mut at: Vec<i64> = Vec::new();
+    let mut tenants: Vec<&str> = Vec::new();
+    let mut platforms: Vec<&str> = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    for (i, s) in speakers.iter().enumerate() {
+        for alias in &s.also_known_as {
+            at.push(i64::try_from(i).unwrap_or(i64::MAX));
+            tenants.push(&s.tenant_id);
+            platforms.push(&alias.platform);
+            values.push(&alias.value);
+        }
+    }
+    let mut holders = vec![None; speakers.len()];
+    if at.is_empty() {
+        return Ok(holders);
+    }
+    let found: Vec<(i64, Uuid)> = sqlx::query_as(
+        "SELECT DISTINCT ON (u.i) u.i, ci.customer_id
+           FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[])
+                WITH ORDINALITY AS u(i, t, p, v, ord)
+           JOIN customer_identities ci
+             ON ci.tenant_id = u.t AND ci.platform = u.p AND ci.value = u.v
+          ORDER BY u.i, u.ord",
+    )
+    .bind(&at)
+    .bind(&tenants)
+    .bind(&platforms)
+    .bind(&values)
+    .fetch_all(conn)
+    .await?;
+    for (i, id) in found {
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| holders.get_mut(i)) {
+            *slot = Some(id);
+        }
+    }
+    Ok(holders)
+}
+
+/// Links each speaker's identity to the customer given with it.
+pub async fn link_speakers(
+    conn: &mut PgConnection,
+    links: &[(&Speaker, Uuid)],
+) -> Result<(), sqlx::Error> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<&str> = links.iter().map(|(s, _)| s.tenant_id.as_str()).collect();
+    let platforms: Vec<&str> = links
+        .iter()
+        .map(|(s, _)| s.identity.platform.as_str())
+        .collect();
+    let values: Vec<&str> = links
+        .iter()
+        .map(|(s, _)| s.identity.value.as_str())
+        .collect();
+    let ids: Vec<Uuid> = links.iter().map(|(_, id)| *id).collect();
+    sqlx::query(
+        "INSERT INTO customer_identities (tenant_id, platform, value, customer_id, linked_at)
+         SELECT t, p, v, id, now()
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, t, p, v)",
+    )
+    .bind(&ids)
+    .bind(&tenants)
+    .bind(&platforms)
+    .bind(&values)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A new profile per speaker, with the speaker's identity linked; answers

@@ -24,7 +24,7 @@ use crate::events::channel_platform;
 use crate::intake::NewCase;
 use crate::lifecycle::StatusUpdate;
 use crate::record::messages::MessageRow;
-use crate::record::{Merge, Versioned};
+use crate::record::{Merge, Versioned, subject_from};
 use crate::sla::store::TimerRow;
 use crate::view::CaseView;
 use crate::vocabulary::{KEY_RULE, Status, valid_key, valid_topic};
@@ -50,14 +50,21 @@ impl Check for CreateCaseRequest {
             "channel",
             "must be email, chat, phone or web form; social mentions open cases by themselves",
         );
-        v.check(self.subject.trim().is_empty(), "subject", "is required");
+        // Without a subject, the description's first words are one.
+        v.check(
+            self.subject.trim().is_empty() && self.description.trim().is_empty(),
+            "subject",
+            "is required",
+        );
         v.check(
             self.subject.chars().count() > 200,
             "subject",
             "must be at most 200 characters",
         );
+        // A known customer needs no handle.
+        let known_customer = Uuid::parse_str(&self.customer_id).is_ok();
         let identity = if self.customer_handle.trim().is_empty() {
-            v.add("customer_handle", "is required");
+            v.check(!known_customer, "customer_handle", "is required");
             None
         } else if is_traditional(channel) {
             match Identity::parse(&channel_platform(self.channel), &self.customer_handle) {
@@ -91,13 +98,14 @@ impl Check for CreateCaseRequest {
             "must be a topic key: at most 64 lower-case letters, digits, _ or -",
         );
         v.into_result()?;
-        let Some(identity) = identity else {
-            return Err(invalid("customer_handle", "is required"));
-        };
         Ok(NewCase {
             request_id: self.request_id.trim().to_owned(),
             channel: self.channel as i16,
-            subject: self.subject.trim().to_owned(),
+            subject: if self.subject.trim().is_empty() {
+                subject_from(&self.description)
+            } else {
+                self.subject.trim().to_owned()
+            },
             description: self.description.trim().to_owned(),
             handle: self.customer_handle.trim().to_owned(),
             identity,
@@ -291,6 +299,7 @@ fn commitment(row: &CommitmentRow) -> Commitment {
         state: commitment_state_to(row.state) as i32,
         made_by: row.made_by.clone(),
         kept_at: row.kept_at.map(timestamp),
+        late: row.late,
     }
 }
 
@@ -342,6 +351,7 @@ pub fn case(view: CaseView) -> Case {
             csat_comment: row.csat_comment.clone().unwrap_or_default(),
         }),
         commitments: commitments.iter().map(commitment).collect(),
+        topics: row.topics.clone(),
     }
 }
 
@@ -414,7 +424,7 @@ mod tests {
             ..Default::default()
         };
         let ok = email.check().expect("valid");
-        assert_eq!(ok.identity.value, "jane@example.com");
+        assert_eq!(ok.identity.expect("an identity").value, "jane@example.com");
         let err = CreateCaseRequest {
             customer_handle: "jane".into(),
             ..email

@@ -5,6 +5,7 @@
 mod cases;
 pub mod convert;
 mod customers;
+mod erasure;
 mod knowledge;
 mod outcomes;
 mod queue;
@@ -16,7 +17,8 @@ use earshot_proto::case::v1::case_service_server::CaseService;
 use earshot_proto::case::v1::{
     AddCommitmentRequest, AddExpertRequest, AddGoodwillRequest, Agent, Article, AssignCaseRequest,
     AuthenticityReport, BusinessHours, Case, CheckReplyRequest, ClaimCaseRequest,
-    CreateArticleRequest, CreateCaseRequest, CreateCustomerRequest, CreateRoutingRuleRequest,
+    CreateArticleRequest, CreateCaseRequest, EraseCustomerRequest, Erasure, GetErasureRequest,
+    GetRetentionPolicyRequest, PutRetentionPolicyRequest, RetentionPolicy, CreateCustomerRequest, CreateRoutingRuleRequest,
     Customer, DeleteRoutingRuleRequest, DeleteRoutingRuleResponse, FindCustomerRequest,
     GetArticleRequest, GetBusinessHoursRequest, GetCaseRequest, GetCustomerRequest,
     GetGuardPolicyRequest, GuardPolicy, KeepCommitmentRequest, LinkIdentityRequest,
@@ -34,7 +36,7 @@ use earshot_server::{ServiceContext, ServiceError};
 use tonic::{Request, Response, Status};
 
 use crate::record::CaseRow;
-use crate::view::{self, CaseView};
+use crate::view;
 use crate::{audit, claims, commitments, intake, lifecycle, record};
 
 /// A request checked into what its domain function takes: every field at
@@ -74,20 +76,11 @@ fn who<T>(request: &Request<T>) -> Result<(String, String), Status> {
 }
 
 impl Cases {
-    /// `row`, just changed, as `GetCase` shows it.
+    /// `row`, just changed, as `GetCase` shows it: every answer that carries
+    /// a case reads it the one way.
     async fn answer(&self, tenant: &str, row: CaseRow) -> Result<Response<Case>, Status> {
         let view = view::one(&self.ctx.pool, tenant, row).await?;
         Ok(Response::new(cases::case(view)))
-    }
-
-    /// `row` without its clocks, goodwill and commitments.
-    fn bare(row: CaseRow) -> Response<Case> {
-        Response::new(cases::case(CaseView {
-            case: row,
-            clocks: Vec::new(),
-            goodwill: Vec::new(),
-            commitments: Vec::new(),
-        }))
     }
 
     /// A page of cases as `GetCase` shows them.
@@ -150,7 +143,7 @@ impl CaseService for Cases {
         let row =
             lifecycle::update_status(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, update)
                 .await?;
-        Ok(Self::bare(row))
+        self.answer(&tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -162,7 +155,7 @@ impl CaseService for Cases {
         let merge = request.get_ref().check()?;
         let row =
             lifecycle::merge(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, merge).await?;
-        Ok(Self::bare(row))
+        self.answer(&tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -369,7 +362,7 @@ impl CaseService for Cases {
             assignment,
         )
         .await?;
-        Ok(Self::bare(row))
+        self.answer(&tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -387,7 +380,7 @@ impl CaseService for Cases {
             assignment,
         )
         .await?;
-        Ok(Self::bare(row))
+        self.answer(&tenant, row).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -631,5 +624,50 @@ impl CaseService for Cases {
             articles: rows.into_iter().map(knowledge::article).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
+    async fn erase_customer(
+        &self,
+        request: Request<EraseCustomerRequest>,
+    ) -> Result<Response<Erasure>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let input = request.get_ref().check()?;
+        let view =
+            crate::erasure::erase(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, input).await?;
+        Ok(Response::new(erasure::erasure(view)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_erasure(
+        &self,
+        request: Request<GetErasureRequest>,
+    ) -> Result<Response<Erasure>, Status> {
+        let (tenant, _) = who(&request)?;
+        let id = request.get_ref().check()?;
+        let view = crate::erasure::get(&self.ctx.pool, &tenant, id).await?;
+        Ok(Response::new(erasure::erasure(view)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn put_retention_policy(
+        &self,
+        request: Request<PutRetentionPolicyRequest>,
+    ) -> Result<Response<RetentionPolicy>, Status> {
+        let (tenant, actor) = who(&request)?;
+        let input = request.get_ref().check()?;
+        let row =
+            crate::retention::put(&self.ctx.pool, &self.ctx.outbox, &tenant, &actor, input).await?;
+        Ok(Response::new(erasure::policy(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_retention_policy(
+        &self,
+        request: Request<GetRetentionPolicyRequest>,
+    ) -> Result<Response<RetentionPolicy>, Status> {
+        let (tenant, _) = who(&request)?;
+        let row = crate::retention::get(&self.ctx.pool, &tenant).await?;
+        Ok(Response::new(erasure::policy(row)))
     }
 }

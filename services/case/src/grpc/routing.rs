@@ -83,6 +83,7 @@ fn check_rule(rule: Option<&RoutingRule>, v: &mut FieldViolations) -> Option<Rul
     v.check(!valid_key(&queue), "rule.queue", KEY_RULE);
     let required_skills = keys(&rule.required_skills, "rule.required_skills", v);
     Some(RuleInput {
+        enabled: rule.enabled,
         name,
         ord: rule.order,
         tiers,
@@ -243,6 +244,7 @@ pub fn case_and_agent(
     Ok(Assignment {
         case: Versioned { id, version },
         agent_id: (!agent_id.is_empty()).then(|| agent_id.to_owned()),
+        force: false,
     })
 }
 
@@ -250,7 +252,11 @@ impl Check for AssignCaseRequest {
     type Input = Assignment;
 
     fn check(&self) -> Result<Assignment, ServiceError> {
-        case_and_agent(&self.case_id, self.version, &self.agent_id)
+        let assignment = case_and_agent(&self.case_id, self.version, &self.agent_id)?;
+        Ok(Assignment {
+            force: self.force,
+            ..assignment
+        })
     }
 }
 
@@ -283,6 +289,7 @@ pub fn rule(row: RuleRow) -> RoutingRule {
         required_skills: row.required_skills,
         version: row.version,
         created_at: Some(timestamp(row.created_at)),
+        enabled: Some(row.enabled),
     }
 }
 

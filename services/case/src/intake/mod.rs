@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use earshot_outbox::Outbox;
 use earshot_proto::events::v1::Event;
-use earshot_server::ServiceError;
+use earshot_server::{ServiceError, invalid};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -51,11 +51,6 @@ pub struct Mention {
 }
 
 impl Mention {
-    /// The topic a case it opens is about.
-    fn topic(&self) -> &str {
-        self.topics.first().map_or("", String::as_str)
-    }
-
     fn to_route(&self, customer_id: Option<Uuid>) -> ToRoute<'_> {
         ToRoute {
             tenant_id: &self.tenant_id,
@@ -107,8 +102,8 @@ impl<'a> Batch<'a> {
 }
 
 /// Threads a batch of classified mentions: each finds (or creates) its
-/// customer, then joins the open case of its thread or of its customer on the
-/// same topic, or — when it is a cry for help — opens a case. A mention already
+/// customer, then joins the open case of its thread or of its customer on one
+/// of its topics, or — when it is a cry for help — opens a case. A mention already
 /// on a case (a redelivery) does nothing. Set-based: a fixed number of
 /// statements per batch.
 pub async fn thread_mentions(
@@ -213,7 +208,7 @@ async fn plan_threads(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<
                 tenant_id: &m.tenant_id,
                 thread_key: &m.thread_key,
                 customer_id: batch.customers[i],
-                topic: m.topic(),
+                topics: m.topics.iter().map(String::as_str).collect(),
                 actionable: m.actionable,
             }
         })
@@ -258,7 +253,7 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
                 mention_id: Some(&m.mention_id),
                 thread_key: &m.thread_key,
                 customer_id: batch.customers[batch.fresh[k]],
-                topic: m.topic(),
+                topics: m.topics.iter().map(String::as_str).collect(),
                 request_id: None,
                 description: "",
                 decision,
@@ -412,15 +407,18 @@ pub struct NewCase {
     pub channel: i16,
     pub subject: String,
     pub description: String,
+    /// How the customer reached us; empty when the customer is named.
     pub handle: String,
-    pub identity: Identity,
+    /// The identity `handle` names; the customer is found or created by it
+    /// unless `customer_id` is given.
+    pub identity: Option<Identity>,
     pub customer_id: Option<Uuid>,
     pub topic: String,
 }
 
 /// Opens a case by API, once per `request_id`: a retry returns the same case.
-/// The customer is the one given, or the one holding the handle on the
-/// channel (created when new).
+/// The customer is the one given (the case shows their name when no handle
+/// is), or the one holding the handle on the channel (created when new).
 pub async fn create(
     pool: &PgPool,
     outbox: &Outbox,
@@ -432,26 +430,37 @@ pub async fn create(
     if let Some(row) = store::by_request(&mut tx, tenant_id, &new.request_id).await? {
         return Ok(row);
     }
-    let customer_id = match new.customer_id {
-        Some(id) => match customers::store::merged_into(&mut tx, tenant_id, id).await? {
+    let (customer_id, handle) = match (new.customer_id, &new.identity) {
+        (Some(id), _) => match customers::store::name_and_merge(&mut tx, tenant_id, id).await? {
             None => return Err(ServiceError::NotFound(format!("customer {id}"))),
-            Some(Some(into)) => {
+            Some((_, Some(into))) => {
                 return Err(ServiceError::FailedPrecondition(format!(
                     "customer {id} was merged into {into}; open the case for that one"
                 )));
             }
-            Some(None) => id,
+            Some((name, None)) if new.handle.is_empty() => (
+                id,
+                if name.is_empty() {
+                    id.to_string()
+                } else {
+                    name
+                },
+            ),
+            Some((_, None)) => (id, new.handle.clone()),
         },
-        None => {
+        (None, Some(identity)) => {
             let speaker = Speaker {
                 tenant_id: tenant_id.to_owned(),
-                identity: new.identity.clone(),
+                identity: identity.clone(),
+                also_known_as: Vec::new(),
                 display_name: new.handle.clone(),
                 followers: 0,
                 language: String::new(),
             };
-            customers::find_or_create(&mut tx, &[speaker]).await?[0]
+            let id = customers::find_or_create(&mut tx, &[speaker]).await?[0];
+            (id, new.handle.clone())
         }
+        (None, None) => return Err(invalid("customer_handle", "is required")),
     };
     let now = Utc::now();
     let route = ToRoute {
@@ -468,17 +477,19 @@ pub async fn create(
         channel: new.channel,
         followers: 0,
     };
-    let (decision, assignee) = routing::route_new(&mut tx, &[route]).await?.remove(0);
+    let (decision, assignee) = routing::route_new(&mut tx, std::slice::from_ref(&route))
+        .await?
+        .remove(0);
     let opening = Opening {
         id: Uuid::now_v7(),
         tenant_id,
         channel: new.channel,
         subject: new.subject.clone(),
-        handle: &new.handle,
+        handle: &handle,
         mention_id: None,
         thread_key: "",
         customer_id: Some(customer_id),
-        topic: &new.topic,
+        topics: route.topics.clone(),
         request_id: Some(&new.request_id),
         description: &new.description,
         decision,
@@ -502,7 +513,7 @@ pub async fn create(
         tenant_id,
         case_id: row.id,
         channel: new.channel,
-        author: &new.handle,
+        author: &handle,
         body,
         mention_id: None,
         posted_at: now,

@@ -1,6 +1,6 @@
 //! Threading: which case a customer's message belongs to. A message joins the
-//! open case of its thread, or the open case of the same customer on the same
-//! topic; otherwise a cry for help opens a new case and anything else is left
+//! open case of its thread, or the open case of the same customer on one of
+//! its topics (any of the case's topics); otherwise a cry for help opens a new case and anything else is left
 //! alone. Pure functions over what the database said, so a whole batch is
 //! planned in memory and written with a fixed number of statements.
 
@@ -21,12 +21,13 @@ pub struct Incoming<'a> {
     /// None for an author nobody can recognise: such a message threads by
     /// its thread only.
     pub customer_id: Option<Uuid>,
-    pub topic: &'a str,
+    /// The topics it is about, the main one first.
+    pub topics: Vec<&'a str>,
     pub actionable: bool,
 }
 
 /// An open case the database found for a message (same thread first, then same
-/// customer and topic).
+/// customer on one of its topics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Existing {
     pub case_id: Uuid,
@@ -60,18 +61,23 @@ pub fn plan(incoming: &[Incoming<'_>], existing: &[Option<Existing>]) -> Vec<Pla
     let mut plans = Vec::with_capacity(incoming.len());
     for (i, m) in incoming.iter().enumerate() {
         let thread = (!m.thread_key.is_empty()).then_some((m.tenant_id, m.thread_key));
-        let topic = (!m.topic.is_empty() && m.customer_id.is_some()).then_some((
-            m.tenant_id,
-            m.customer_id,
-            m.topic,
-        ));
+        // Anonymous authors thread by their thread only.
+        let topics: Vec<(&str, Option<Uuid>, &str)> = match m.customer_id {
+            Some(_) => m
+                .topics
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| (m.tenant_id, m.customer_id, *t))
+                .collect(),
+            None => Vec::new(),
+        };
         let found = existing
             .get(i)
             .copied()
             .flatten()
             .map(Target::Existing)
             .or_else(|| thread.and_then(|k| by_thread.get(&k).copied()))
-            .or_else(|| topic.and_then(|k| by_topic.get(&k).copied()));
+            .or_else(|| topics.iter().find_map(|k| by_topic.get(k).copied()));
         let (plan, target) = match found {
             Some(Target::Existing(e)) => (Plan::Join(e), Some(Target::Existing(e))),
             Some(Target::New(j)) => (Plan::JoinNew(j), Some(Target::New(j))),
@@ -82,7 +88,7 @@ pub fn plan(incoming: &[Incoming<'_>], existing: &[Option<Existing>]) -> Vec<Pla
             if let Some(k) = thread {
                 by_thread.entry(k).or_insert(target);
             }
-            if let Some(k) = topic {
+            for k in topics {
                 by_topic.entry(k).or_insert(target);
             }
         }
@@ -109,7 +115,11 @@ mod tests {
             tenant_id: "acme",
             thread_key: thread,
             customer_id: Some(customer),
-            topic,
+            topics: if topic.is_empty() {
+                Vec::new()
+            } else {
+                topic.split(',').collect()
+            },
             actionable,
         }
     }
@@ -156,6 +166,26 @@ mod tests {
         assert_eq!(
             plan(&[first, second, reply], &[None, None, None]),
             vec![Plan::Open, Plan::Open, Plan::JoinNew(0)]
+        );
+    }
+
+    #[test]
+    fn a_message_on_any_of_a_new_cases_topics_joins_it() {
+        let jane = Uuid::now_v7();
+        let batch = [
+            msg("t1", jane, "billing,card", true),
+            msg("t2", jane, "card", true),
+            msg("t3", jane, "delivery,billing", true),
+            msg("t4", jane, "delivery", true),
+        ];
+        assert_eq!(
+            plan(&batch, &[None, None, None, None]),
+            vec![
+                Plan::Open,
+                Plan::JoinNew(0),
+                Plan::JoinNew(0),
+                Plan::JoinNew(0)
+            ]
         );
     }
 

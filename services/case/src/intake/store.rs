@@ -50,7 +50,7 @@ pub async fn known_mentions(
 }
 
 /// For each message, the open case of its thread (first) or of its customer
-/// on its topic, if any: not closed, not merged, and if resolved then recently.
+/// on one of its topics, if any: not closed, not merged, and if resolved then recently.
 pub async fn open_cases_for(
     conn: &mut PgConnection,
     incoming: &[Incoming<'_>],
@@ -58,11 +58,18 @@ pub async fn open_cases_for(
     let tenants: Vec<&str> = incoming.iter().map(|m| m.tenant_id).collect();
     let threads: Vec<&str> = incoming.iter().map(|m| m.thread_key).collect();
     let customers: Vec<Option<Uuid>> = incoming.iter().map(|m| m.customer_id).collect();
-    let topics: Vec<&str> = incoming.iter().map(|m| m.topic).collect();
+    // Each message's topics, flattened: (its ordinal, a topic).
+    let (at, topics): (Vec<i64>, Vec<&str>) = incoming
+        .iter()
+        .zip(1i64..)
+        .flat_map(|(m, i)| m.topics.iter().map(move |t| (i, *t)))
+        .unzip();
     let rows: Vec<(i64, Uuid, Status)> = sqlx::query_as(
         "WITH u AS (
-             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[])
-                    WITH ORDINALITY AS u(t, thread, customer, topic, i)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
+                    WITH ORDINALITY AS u(t, thread, customer, i)
+         ), ut AS (
+             SELECT * FROM unnest($8::int8[], $4::text[]) AS ut(i, topic)
          ), candidates AS (
              SELECT u.i, c.id, c.status, 0 AS rank, c.opened_at
                FROM u JOIN cases c
@@ -72,9 +79,10 @@ pub async fn open_cases_for(
                 AND (c.status <> $7 OR c.resolved_at > now() - make_interval(days => $5))
              UNION ALL
              SELECT u.i, c.id, c.status, 1 AS rank, c.opened_at
-               FROM u JOIN cases c
-                 ON c.tenant_id = u.t AND c.customer_id = u.customer AND c.topic = u.topic
-                AND c.topic <> '' AND c.status <> $6
+               FROM u JOIN ut ON ut.i = u.i
+               JOIN cases c
+                 ON c.tenant_id = u.t AND c.customer_id = u.customer
+                AND ut.topic = ANY(c.topics) AND c.status <> $6
               WHERE c.merged_into IS NULL
                 AND (c.status <> $7 OR c.resolved_at > now() - make_interval(days => $5))
          )
@@ -87,6 +95,7 @@ pub async fn open_cases_for(
     .bind(REOPEN_WINDOW_DAYS)
     .bind(Status::Closed)
     .bind(Status::Resolved)
+    .bind(&at)
     .fetch_all(conn)
     .await?;
     let mut found = vec![None; incoming.len()];
@@ -109,7 +118,8 @@ pub struct Opening<'a> {
     pub mention_id: Option<&'a str>,
     pub thread_key: &'a str,
     pub customer_id: Option<Uuid>,
-    pub topic: &'a str,
+    /// The main topic first.
+    pub topics: Vec<&'a str>,
     /// The client's idempotency key of a case opened by API.
     pub request_id: Option<&'a str>,
     pub description: &'a str,
@@ -129,7 +139,12 @@ pub async fn insert_opened(
     let subjects: Vec<&str> = openings.iter().map(|o| o.subject.as_str()).collect();
     let handles: Vec<&str> = openings.iter().map(|o| o.handle).collect();
     let threads: Vec<&str> = openings.iter().map(|o| o.thread_key).collect();
-    let topics: Vec<&str> = openings.iter().map(|o| o.topic).collect();
+    let topics: Vec<&str> = openings
+        .iter()
+        .map(|o| o.topics.first().copied().unwrap_or_default())
+        .collect();
+    // Topic keys hold no comma: each case's topics travel as one string.
+    let all_topics: Vec<String> = openings.iter().map(|o| o.topics.join(",")).collect();
     let queues: Vec<&str> = openings.iter().map(|o| o.decision.queue.as_str()).collect();
     let descriptions: Vec<&str> = openings.iter().map(|o| o.description).collect();
     let ids: Vec<Uuid> = openings.iter().map(|o| o.id).collect();
@@ -146,17 +161,19 @@ pub async fn insert_opened(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
                             mention_id, thread_key, priority, opened_at, updated_at,
                             customer_id, topic, lane, queue, assignee, routing_rule_id,
-                            required_skills, sla_due_at, request_id, description)
+                            required_skills, sla_due_at, request_id, description, topics)
          SELECT u.id, u.tenant_id, $10, u.channel, u.subject, u.handle, u.mention_id,
                 u.thread, u.priority, $11, $11, u.customer_id, u.topic, u.lane, u.queue,
                 u.assignee, u.rule_id, coalesce(r.required_skills, '{{}}'), {due},
-                u.request_id, u.description
+                u.request_id, u.description,
+                coalesce(string_to_array(nullif(u.topics, ''), ','), '{{}}')
            FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[],
                        $6::text[], $7::text[], $8::uuid[], $9::text[], $12::text[],
                        $13::int2[], $14::text[], $15::text[], $16::uuid[], $17::text[],
-                       $18::text[])
+                       $18::text[], $19::text[])
              AS u(id, tenant_id, channel, subject, handle, mention_id, thread, customer_id,
-                  topic, priority, lane, queue, assignee, rule_id, request_id, description)
+                  topic, priority, lane, queue, assignee, rule_id, request_id, description,
+                  topics)
            LEFT JOIN routing_rules r ON r.id = u.rule_id
            LEFT JOIN sla_policies p
              ON p.tenant_id = u.tenant_id AND p.priority = u.priority AND p.lane = u.lane
@@ -181,6 +198,7 @@ pub async fn insert_opened(
     .bind(&rules)
     .bind(&requests)
     .bind(&descriptions)
+    .bind(&all_topics)
     .fetch_all(conn)
     .await
 }

@@ -69,8 +69,10 @@ pub struct Csat {
     pub comment: String,
 }
 
-/// Records the customer's satisfaction with a resolved (or closed) case. It
-/// comes from a survey, which has no version to give; the last score counts.
+/// Records the customer's satisfaction with a resolved (or closed) case, once.
+/// It comes from a survey, which has no version to give: the same score and
+/// comment again (a retried survey) changes nothing, a different one is
+/// `ALREADY_EXISTS`.
 pub async fn record_csat(
     pool: &PgPool,
     outbox: &Outbox,
@@ -84,6 +86,14 @@ pub async fn record_csat(
     if !matches!(current.status, Status::Resolved | Status::Closed) {
         return Err(ServiceError::FailedPrecondition(format!(
             "case {id} is not resolved yet; satisfaction is asked after resolution"
+        )));
+    }
+    if let Some(recorded) = current.csat {
+        if recorded == csat.score && current.csat_comment.as_deref() == Some(&csat.comment) {
+            return Ok(current);
+        }
+        return Err(ServiceError::AlreadyExists(format!(
+            "case {id} has its satisfaction score ({recorded}) already; it is recorded once"
         )));
     }
     let row = store::set_csat(&mut tx, id, csat.score, &csat.comment).await?;

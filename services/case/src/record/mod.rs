@@ -46,6 +46,8 @@ pub struct CaseRow {
     pub resolution_code: Option<String>,
     pub csat: Option<i16>,
     pub csat_comment: Option<String>,
+    /// Every topic the case is about; `topic` is the first.
+    pub topics: Vec<String>,
 }
 
 impl CaseRow {
@@ -160,6 +162,7 @@ pub(crate) mod tests {
             resolution_code: None,
             csat: None,
             csat_comment: None,
+            topics: Vec::new(),
         }
     }
 

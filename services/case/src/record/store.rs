@@ -17,7 +17,7 @@ pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mentio
                        priority, version, opened_at, updated_at, customer_id, topic, merged_into, \
                        resolved_at, lane, queue, assignee, required_skills, experts, \
                        routing_rule_id, sla_due_at, claimed_by, claim_expires_at, \
-                       resolution_code, csat, csat_comment";
+                       resolution_code, csat, csat_comment, topics";
 
 /// A case row with its tenant, for statements spanning tenants.
 #[derive(sqlx::FromRow)]

@@ -83,11 +83,12 @@ impl RuleRow {
     }
 }
 
-/// The decision of the first rule (in evaluation order) that matches, else the defaults.
+/// The decision of the first enabled rule (in evaluation order) that
+/// matches, else the defaults.
 pub fn route(rules: &[RuleRow], facts: &Facts<'_>) -> Decision {
     rules
         .iter()
-        .find(|r| r.matches(facts))
+        .find(|r| r.enabled && r.matches(facts))
         .map(RuleRow::decision)
         .unwrap_or_default()
 }
@@ -230,6 +231,8 @@ pub struct RuleInput {
     pub priority: Priority,
     pub queue: String,
     pub required_skills: Vec<String>,
+    /// `None`: enabled when creating, unchanged when updating.
+    pub enabled: Option<bool>,
 }
 
 /// A checked `CreateRoutingRule`.
@@ -451,11 +454,20 @@ pub struct Assignment {
     pub case: Versioned,
     /// `None`: let the service choose.
     pub agent_id: Option<String>,
+    /// Assign to the agent named even past their capacity.
+    pub force: bool,
 }
 
-/// Assigns a case to the agent named (any agent of the tenant, by hand) or,
-/// when none is, to the least-loaded available agent of its queue with room
-/// and the required skills. Open cases only; the version must be the one read.
+/// Whether one more case would take an agent past their capacity (a case
+/// they hold already adds nothing).
+pub fn past_capacity(load: &AgentLoad, holds_it: bool) -> bool {
+    !holds_it && load.open_cases >= i64::from(load.agent.capacity)
+}
+
+/// Assigns a case to the agent named (any agent of the tenant, by hand, within
+/// their capacity unless forced) or, when none is, to the least-loaded
+/// available agent of its queue with room and the required skills. Open cases
+/// only; the version must be the one read.
 pub async fn assign(
     pool: &PgPool,
     outbox: &Outbox,
@@ -472,10 +484,22 @@ pub async fn assign(
             current.status.label()
         )));
     }
+    let mut forced = None;
     let agent = match assignment.agent_id {
         Some(agent) => {
-            if !store::agent_exists(&mut tx, tenant_id, &agent).await? {
-                return Err(ServiceError::NotFound(format!("agent {agent}")));
+            let load = store::lock_agent_load(&mut tx, tenant_id, &agent)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("agent {agent}")))?;
+            let holds_it = current.assignee.as_deref() == Some(agent.as_str());
+            if past_capacity(&load, holds_it) {
+                if !assignment.force {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "agent {agent} holds {} open cases, their capacity; assign with force \
+                         to give them one more",
+                        load.open_cases
+                    )));
+                }
+                forced = Some(load);
             }
             agent
         }
@@ -493,11 +517,20 @@ pub async fn assign(
         }
     };
     let row = store::set_assignee(&mut tx, id, &agent).await?;
+    let after = match forced {
+        Some(load) => json!({
+            "assignee": agent,
+            "forced": true,
+            "open_cases": load.open_cases,
+            "capacity": load.agent.capacity,
+        }),
+        None => json!({ "assignee": agent }),
+    };
     let record = Record::case(
         id,
         "case.assigned",
         json!({ "assignee": current.assignee }),
-        json!({ "assignee": agent }),
+        after,
     );
     record::store::commit_update(tx, outbox, tenant_id, actor, row, record).await
 }
@@ -645,6 +678,7 @@ mod tests {
             required_skills: vec![],
             version: 1,
             created_at: Utc::now(),
+            enabled: true,
         };
         edit(&mut r);
         r
@@ -679,6 +713,17 @@ mod tests {
                 ..base.clone()
             }),
             "vip"
+        );
+        let mut without_vip = rules.clone();
+        without_vip[0].enabled = false;
+        let vip = Facts {
+            vip: true,
+            ..base.clone()
+        };
+        assert_eq!(
+            route(&without_vip, &vip).queue,
+            DEFAULT_QUEUE,
+            "a disabled rule routes nothing"
         );
         assert_eq!(
             queue_of(&Facts {
@@ -744,6 +789,17 @@ mod tests {
             version: 1,
             created_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn an_agent_at_capacity_takes_no_more_but_keeps_what_they_hold() {
+        let load = |open_cases| AgentLoad {
+            agent: agent("ann", &["payments"], &[], 2),
+            open_cases,
+        };
+        assert!(!past_capacity(&load(1), false));
+        assert!(past_capacity(&load(2), false));
+        assert!(!past_capacity(&load(2), true), "reassigning her own case");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct RuleRow {
     pub required_skills: Vec<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
+    /// A disabled rule routes nothing.
+    pub enabled: bool,
 }
 
 impl RuleRow {
@@ -46,7 +48,7 @@ impl RuleRow {
 
 const RULE_COLUMNS: &str = "id, tenant_id, name, ord, tiers, vip, min_followers, topics, intents, \
                             urgencies, max_sentiment, channels, lane, priority, queue, \
-                            required_skills, version, created_at";
+                            required_skills, version, created_at, enabled";
 
 /// An agent as assignment sees them.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -154,9 +156,9 @@ pub async fn insert_rule(
         "INSERT INTO routing_rules (id, tenant_id, name, ord, tiers, vip, min_followers,
                                     topics, intents, urgencies, max_sentiment, channels,
                                     lane, priority, queue, required_skills, request_id,
-                                    created_at)
+                                    created_at, enabled)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, now())
+                 $17, now(), coalesce($18, true))
          ON CONFLICT ON CONSTRAINT routing_rules_one_per_request DO NOTHING
          RETURNING {RULE_COLUMNS}"
     );
@@ -165,6 +167,7 @@ pub async fn insert_rule(
         &new.rule,
     )
     .bind(&new.request_id)
+    .bind(new.rule.enabled)
     .fetch_optional(conn)
     .await
 }
@@ -194,7 +197,7 @@ pub async fn update_rule(
             SET name = $3, ord = $4, tiers = $5, vip = $6, min_followers = $7, topics = $8,
                 intents = $9, urgencies = $10, max_sentiment = $11, channels = $12,
                 lane = $13, priority = $14, queue = $15, required_skills = $16,
-                version = version + 1
+                enabled = coalesce($18, enabled), version = version + 1
           WHERE tenant_id = $1 AND id = $2 AND version = $17
          RETURNING {RULE_COLUMNS}"
     );
@@ -203,6 +206,7 @@ pub async fn update_rule(
         &change.rule,
     )
     .bind(change.rule_id.version)
+    .bind(change.rule.enabled)
     .fetch_optional(conn)
     .await
 }
@@ -325,18 +329,30 @@ pub async fn get_agent(
     .ok_or_else(|| earshot_server::ServiceError::NotFound(format!("agent {agent_id}")))
 }
 
-pub async fn agent_exists(
+/// Agent `agent_id` of the tenant, locked (so concurrent assignments to them
+/// count each other), with their open cases.
+pub async fn lock_agent_load(
     conn: &mut PgConnection,
     tenant_id: &str,
     agent_id: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND agent_id = $2)",
-    )
+) -> Result<Option<AgentLoad>, sqlx::Error> {
+    let row: Option<AgentLoadRow> = sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS},
+                (SELECT count(*) FROM cases c
+                  WHERE c.tenant_id = agents.tenant_id AND c.assignee = agents.agent_id
+                    AND c.assignee IS NOT NULL AND c.status < $3) AS open_cases
+           FROM agents WHERE tenant_id = $1 AND agent_id = $2
+            FOR UPDATE"
+    ))
     .bind(tenant_id)
     .bind(agent_id)
-    .fetch_one(conn)
-    .await
+    .bind(Status::Resolved)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| AgentLoad {
+        agent: r.agent,
+        open_cases: r.open_cases,
+    }))
 }
 
 /// The topics agent `agent_id` is an expert on, when the tenant has them.

@@ -95,7 +95,7 @@ pub async fn put_policy(
 /// that neither inserted nor updated, given what is stored now: its version,
 /// whether it already holds what was asked, and the row. A retried create of
 /// the same content answers with it.
-fn unapplied_put<R>(
+pub(crate) fn unapplied_put<R>(
     what: &str,
     asked: i64,
     current: Option<(i64, bool, R)>,

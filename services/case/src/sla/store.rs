@@ -222,13 +222,15 @@ pub struct TimerRow {
     pub breached_at: Option<DateTime<Utc>>,
 }
 
-/// Recomputes each case's `sla_due_at`: the earliest due time of a running or
-/// breached clock.
+/// Recomputes each case's `sla_due_at`: the due time of its next running
+/// clock, an overdue (breached) one that nothing has met yet included, so
+/// such a case sorts first; none once every clock is met or paused.
 pub async fn refresh_due(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE cases c
             SET sla_due_at = (SELECT min(t.due_at) FROM case_sla_timers t
-                               WHERE t.case_id = c.id AND t.state IN ($2, $3))
+                               WHERE t.case_id = c.id AND t.met_at IS NULL
+                                 AND t.state IN ($2, $3))
           WHERE c.id = ANY($1)",
     )
     .bind(cases)
@@ -268,7 +270,9 @@ pub async fn start(conn: &mut PgConnection, cases: &[Uuid]) -> Result<(), sqlx::
 }
 
 /// Starts (or restarts) the next-response clock of cases the customer wrote
-/// to again after their first reply; a clock already running keeps its time.
+/// to again: a reply after that is due whatever happened to the first
+/// response (met, late, or no such clock), unless the first reply is still
+/// awaited on time. A next-response clock nothing has met yet keeps its time.
 pub async fn start_next_response(
     conn: &mut PgConnection,
     cases: &[Uuid],
@@ -288,37 +292,39 @@ pub async fn start_next_response(
            FROM cases c
            JOIN sla_policies p
              ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane
-           JOIN case_sla_timers f ON f.case_id = c.id AND f.target = $4 AND f.state = $5
           WHERE c.id = ANY($1) AND p.next_response_secs > 0
+            AND NOT EXISTS (SELECT 1 FROM case_sla_timers f
+                             WHERE f.case_id = c.id AND f.target = $4 AND f.state IN ($3, $5))
          ON CONFLICT (case_id, target) DO UPDATE
             SET state = EXCLUDED.state, due_at = EXCLUDED.due_at, breached_at = NULL,
-                remaining_secs = NULL, business_hours = EXCLUDED.business_hours
-          WHERE case_sla_timers.state IN ($5, $6)
+                met_at = NULL, remaining_secs = NULL, business_hours = EXCLUDED.business_hours
+          WHERE case_sla_timers.met_at IS NOT NULL
          RETURNING case_id"
     ))
     .bind(cases)
     .bind(SlaTarget::NextResponse)
     .bind(SlaState::Running)
     .bind(SlaTarget::FirstResponse)
-    .bind(SlaState::Met)
-    .bind(SlaState::Breached)
+    .bind(SlaState::Paused)
     .fetch_all(&mut *conn)
     .await?;
     refresh_due(conn, &started).await
 }
 
-/// A reply meets the response clocks that run (or wait) on the case.
+/// A reply meets the response clocks that run, wait or are overdue on the
+/// case: MET, or met late (an overdue clock stays BREACHED).
 pub async fn met_by_reply(conn: &mut PgConnection, case_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE case_sla_timers SET state = $2, remaining_secs = NULL
-          WHERE case_id = $1 AND target IN ($3, $4) AND state IN ($5, $6)",
+        "UPDATE case_sla_timers
+            SET state = CASE WHEN state = $5 THEN state ELSE $2 END, met_at = now(),
+                remaining_secs = NULL
+          WHERE case_id = $1 AND target IN ($3, $4) AND met_at IS NULL",
     )
     .bind(case_id)
     .bind(SlaState::Met)
     .bind(SlaTarget::FirstResponse)
     .bind(SlaTarget::NextResponse)
-    .bind(SlaState::Running)
-    .bind(SlaState::Paused)
+    .bind(SlaState::Breached)
     .execute(&mut *conn)
     .await?;
     refresh_due(conn, &[case_id]).await
@@ -380,14 +386,16 @@ pub async fn move_clocks(conn: &mut PgConnection, moves: &ClockMoves) -> Result<
         .await?;
     }
     if !moves.stop.is_empty() {
+        // Running and waiting clocks are met; overdue ones stay BREACHED.
         sqlx::query(
-            "UPDATE case_sla_timers SET state = $2, remaining_secs = NULL
-              WHERE case_id = ANY($1) AND state IN ($3, $4)",
+            "UPDATE case_sla_timers
+                SET state = CASE WHEN state = $3 THEN state ELSE $2 END, met_at = now(),
+                    remaining_secs = NULL
+              WHERE case_id = ANY($1) AND met_at IS NULL",
         )
         .bind(&moves.stop)
         .bind(SlaState::Met)
-        .bind(SlaState::Running)
-        .bind(SlaState::Paused)
+        .bind(SlaState::Breached)
         .execute(&mut *conn)
         .await?;
     }
@@ -400,8 +408,8 @@ pub async fn move_clocks(conn: &mut PgConnection, moves: &ClockMoves) -> Result<
         );
         sqlx::query(&format!(
             "UPDATE case_sla_timers t
-                SET state = $3, due_at = {due}, breached_at = NULL, remaining_secs = NULL,
-                    business_hours = p.business_hours
+                SET state = $3, due_at = {due}, breached_at = NULL, met_at = NULL,
+                    remaining_secs = NULL, business_hours = p.business_hours
                FROM cases c
                JOIN sla_policies p
                  ON p.tenant_id = c.tenant_id AND p.priority = c.priority AND p.lane = c.lane

@@ -38,7 +38,8 @@ const DETAILS: &str = "
         COALESCE(array_agg(m.due_at ORDER BY m.due_at, m.id), '{}') AS c_due_at,
         COALESCE(array_agg(m.state ORDER BY m.due_at, m.id), '{}') AS c_state,
         COALESCE(array_agg(m.made_by ORDER BY m.due_at, m.id), '{}') AS c_made_by,
-        COALESCE(array_agg(m.kept_at ORDER BY m.due_at, m.id), '{}') AS c_kept_at
+        COALESCE(array_agg(m.kept_at ORDER BY m.due_at, m.id), '{}') AS c_kept_at,
+        COALESCE(array_agg(m.kept_at > m.due_at ORDER BY m.due_at, m.id), '{}') AS c_late
       FROM commitments m WHERE m.case_id = cases.id) promised";
 
 /// The columns [`DETAILS`] adds.
@@ -62,6 +63,7 @@ struct Details {
     c_state: Vec<CommitmentState>,
     c_made_by: Vec<String>,
     c_kept_at: Vec<Option<DateTime<Utc>>>,
+    c_late: Vec<Option<bool>>,
 }
 
 impl Details {
@@ -98,6 +100,7 @@ impl Details {
                 state: self.c_state[i],
                 made_by: self.c_made_by.get(i).cloned().unwrap_or_default(),
                 kept_at: self.c_kept_at.get(i).copied().flatten(),
+                late: self.c_late.get(i).copied().flatten().unwrap_or(false),
             })
             .collect();
         CaseView {
