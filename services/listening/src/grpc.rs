@@ -13,8 +13,8 @@ use earshot_proto::listening::v1::{
     ListeningSettings, Mention, MentionLabel, Rule, StreamMentionsAck, StreamMentionsRequest,
     UpdateListeningSettingsRequest, UpdateRuleRequest,
 };
-use earshot_server::convert::{Cursor, from_timestamp, next_page_token, page_size, parse_id};
-use earshot_server::{ServiceContext, ServiceError, invalid};
+use earshot_server::convert::{from_timestamp, parse_id};
+use earshot_server::{Page, ServiceContext, ServiceError, invalid};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -55,6 +55,11 @@ fn sentiment_bound(value: Option<f64>, field: &str) -> Result<Option<f64>, Servi
     }
 }
 
+/// Longest `ListMentionsRequest.topic`, in bytes (a topic key is at most 64).
+const MAX_TOPIC_BYTES: usize = 64;
+/// Longest `ListMentionsRequest.author`, in bytes (an author's id is at most 256).
+const MAX_AUTHOR_BYTES: usize = 256;
+
 /// The search a `ListMentionsRequest` asks for.
 fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceError> {
     let intent = match Intent::try_from(req.intent) {
@@ -88,6 +93,20 @@ fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceErr
             }
         },
     };
+    // Bounded before they reach SQL: a topic is a taxonomy key, an author a
+    // handle or a source's id.
+    if req.topic.len() > MAX_TOPIC_BYTES {
+        return Err(invalid(
+            "topic",
+            format!("must be at most {MAX_TOPIC_BYTES} bytes"),
+        ));
+    }
+    if req.author.len() > MAX_AUTHOR_BYTES {
+        return Err(invalid(
+            "author",
+            format!("must be at most {MAX_AUTHOR_BYTES} bytes"),
+        ));
+    }
     let text = |s: &str| {
         let s = s.trim();
         (!s.is_empty()).then(|| s.to_owned())
@@ -180,13 +199,12 @@ impl ListeningService for Listening {
     ) -> Result<Response<ListMentionsResponse>, Status> {
         let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
-        let limit = page_size(req.page_size)?;
-        let after = Cursor::decode(&req.page_token)?;
+        let page = Page::parse(req.page_size, &req.page_token)?;
         let filter = mention_filter(&req)?;
-        let rows = store::search(&self.ctx.pool, &tenant, &filter, after, limit)
+        let rows = store::search(&self.ctx.pool, &tenant, &filter, &page)
             .await
             .map_err(ServiceError::from)?;
-        let next_page_token = next_page_token(&rows, limit, store::cursor);
+        let next_page_token = page.next_token(&rows);
         Ok(Response::new(ListMentionsResponse {
             mentions: rows.into_iter().map(store::to_proto).collect(),
             next_page_token,
@@ -271,12 +289,11 @@ impl ListeningService for Listening {
     ) -> Result<Response<ListRulesResponse>, Status> {
         let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
-        let limit = page_size(req.page_size)?;
-        let after = Cursor::decode(&req.page_token)?;
-        let rows = rules::list(&self.ctx.pool, &tenant, req.include_deleted, after, limit)
+        let page = Page::parse(req.page_size, &req.page_token)?;
+        let rows = rules::list(&self.ctx.pool, &tenant, req.include_deleted, &page)
             .await
             .map_err(ServiceError::from)?;
-        let next_page_token = next_page_token(&rows, limit, rules::cursor);
+        let next_page_token = page.next_token(&rows);
         Ok(Response::new(ListRulesResponse {
             rules: rows.into_iter().map(rules::to_proto).collect(),
             next_page_token,
@@ -427,6 +444,20 @@ mod tests {
                 ..Default::default()
             }),
             "dropped_reason"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                topic: "t".repeat(MAX_TOPIC_BYTES + 1),
+                ..Default::default()
+            }),
+            "topic"
+        );
+        assert_eq!(
+            field_of(ListMentionsRequest {
+                author: "a".repeat(MAX_AUTHOR_BYTES + 1),
+                ..Default::default()
+            }),
+            "author"
         );
     }
 

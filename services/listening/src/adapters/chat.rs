@@ -94,7 +94,7 @@ mod tests {
 
     const TRANSCRIPT: &str = include_str!("../../tests/fixtures/adapters/chat_transcript.json");
 
-    use crate::adapters::test_support::{error_of, parse};
+    use crate::adapters::test_support::{at, error_of, parse};
 
     fn error(payload: &Value) -> Option<String> {
         error_of(adapt(payload))
@@ -121,10 +121,7 @@ mod tests {
                     .to_owned(),
                 language: String::new(),
                 thread_key: "chat:chat_01J8ZK3W5Q".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_727_359_331,
-                    nanos: 0
-                }),
+                posted_at: at(1_727_359_331, 0),
                 share: false,
             }
         );

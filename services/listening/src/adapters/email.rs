@@ -175,6 +175,7 @@ fn strip_history(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::test_support::at;
 
     const PLAIN_QP: &str = include_str!("../../tests/fixtures/adapters/email_plain_qp.eml");
     const ALTERNATIVE: &str =
@@ -202,10 +203,7 @@ mod tests {
                     .to_owned(),
                 language: "en".to_owned(),
                 thread_key: "email:original.4411@support.acme.example".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_727_348_530,
-                    nanos: 0
-                }),
+                posted_at: at(1_727_348_530, 0),
                 share: false,
             }
         );

@@ -512,6 +512,12 @@ pub(crate) mod test_support {
 
     use super::{AdaptError, Batch};
 
+    /// A time as an adapter reads it, through the one conversion.
+    pub(crate) fn at(seconds: i64, nanos: u32) -> Option<prost_types::Timestamp> {
+        let at = chrono::DateTime::from_timestamp(seconds, nanos).expect("a valid time");
+        Some(earshot_server::convert::timestamp(at))
+    }
+
     pub(crate) fn parse(s: &str) -> Value {
         serde_json::from_str(s).expect("fixture is JSON")
     }

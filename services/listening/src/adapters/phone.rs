@@ -79,7 +79,7 @@ mod tests {
     const TRANSCRIPT: &str = include_str!("../../tests/fixtures/adapters/phone_transcript.json");
     const SUMMARY: &str = include_str!("../../tests/fixtures/adapters/phone_summary.json");
 
-    use crate::adapters::test_support::{error_of, parse};
+    use crate::adapters::test_support::{at, error_of, parse};
 
     fn error(payload: &Value) -> Option<String> {
         error_of(adapt(payload))
@@ -104,10 +104,7 @@ mod tests {
                     .to_owned(),
                 language: String::new(),
                 thread_key: "phone:CA9f1c2e7b3d4a5968b7c6d5e4f3a2b1c0".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_727_367_605,
-                    nanos: 0
-                }),
+                posted_at: at(1_727_367_605, 0),
                 share: false,
             }
         );

@@ -89,7 +89,7 @@ fn rating(field: &Field<'_>) -> Result<Option<u8>, AdaptError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::test_support::parse;
+    use crate::adapters::test_support::{at, parse};
     use serde_json::json;
 
     const TRUSTPILOT: &str = include_str!("../../tests/fixtures/adapters/review_trustpilot.json");
@@ -114,10 +114,7 @@ mod tests {
                 text: "Never again\nPaid for next-day delivery, waited 12 days and support never answered my emails.".to_owned(),
                 language: "en".to_owned(),
                 thread_key: "review:trustpilot:66f52c0a9e1d4b2f8a7c3e10".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_727_341_964,
-                    nanos: 0
-                }),
+                posted_at: at(1_727_341_964, 0),
                 share: false,
             }
         );

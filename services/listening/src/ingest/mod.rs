@@ -56,6 +56,17 @@ impl IngestCounter {
         }
     }
 }
+
+/// Moves a batch's result to `index`, its position in the stream or payload
+/// it came from, so that its field names the item there too.
+pub fn reindex(result: &mut IngestResult, index: u64) {
+    let batch_item = format!("mentions[{}]", result.index);
+    if let Some(rest) = result.field.strip_prefix(&batch_item) {
+        result.field = format!("mentions[{index}]{rest}");
+    }
+    result.index = index;
+}
+
 fn result(index: usize, status: IngestStatus) -> IngestResult {
     IngestResult {
         index: index as u64,
@@ -102,7 +113,10 @@ impl Ingestor {
             ));
         }
         let profile = self.profiles.current(&self.pool, tenant_id).await?;
-        let window = self.profiles.window(tenant_id);
+        let window = self
+            .profiles
+            .window(&self.pool, tenant_id, &profile.noise)
+            .await?;
         let now = Utc::now();
         // The pipeline is CPU work (tens of microseconds a mention): off the
         // async workers, so a big batch never stalls other requests.
@@ -203,6 +217,9 @@ fn prepare(
     // Concurrent batches of a tenant share its window for this pass only.
     let mut window = window.lock().expect("noise window poisoned");
     for (_, mention) in &mut fresh {
+        // Ids are minted in judging order, so that the window rebuilt after
+        // a restart recalls the stored mentions (by id) as they were judged.
+        mention.id = Uuid::now_v7();
         judge_noise(&mut window, &profile.noise, mention);
     }
     (results, fresh, repeats)

@@ -3,9 +3,11 @@
 
 use earshot_proto::listening::v1::{AdaptFailure, IngestPayloadResponse, PayloadKind};
 use earshot_server::{ServiceError, invalid};
+use serde_json::Value;
 
-use super::Ingestor;
+use super::{Ingestor, reindex};
 use crate::adapters::{self, SourceKind};
+use crate::mention::NUL;
 
 fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
     Ok(match PayloadKind::try_from(kind) {
@@ -20,6 +22,37 @@ fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
             return Err(invalid("kind", "must be a known payload kind"));
         }
     })
+}
+
+/// The path inside `value` of the first string (or key) holding a NUL, or
+/// `payload` for a NUL at the root (an e-mail's raw message).
+fn json_nul(value: &Value, path: String) -> Option<String> {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "payload".to_owned()
+        } else {
+            path
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| json_nul(item, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(at("(a key)"))
+            } else {
+                json_nul(item, at(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 pub async fn ingest_payload(
@@ -45,10 +78,19 @@ pub async fn ingest_payload(
     let mut adapted = Vec::new();
     for (item, result) in batch.items.into_iter().enumerate() {
         match result {
-            Ok(a) => {
-                positions.push(item as u64);
-                adapted.push((a.mention, Some(a.raw.to_string())));
-            }
+            // The raw item is stored as jsonb, which refuses NUL like text
+            // does; the mention's own fields are checked with every ingest.
+            Ok(a) => match json_nul(&a.raw, String::new()) {
+                Some(field) => failures.push(AdaptFailure {
+                    item: item as u64,
+                    field,
+                    reason: format!("{NUL} (the item's JSON is kept for audit)"),
+                }),
+                None => {
+                    positions.push(item as u64);
+                    adapted.push((a.mention, Some(a.raw.to_string())));
+                }
+            },
             Err(e) => failures.push(AdaptFailure {
                 item: item as u64,
                 field: e.path().to_owned(),
@@ -66,7 +108,8 @@ pub async fn ingest_payload(
     } else {
         let mut response = ingestor.ingest_with_raw(tenant_id, adapted).await?;
         for r in &mut response.results {
-            r.index = positions[r.index as usize];
+            let item = positions[r.index as usize];
+            reindex(r, item);
         }
         Some(response)
     };
@@ -88,5 +131,26 @@ mod tests {
             let err = source_kind(bad).expect_err("unknown kind");
             assert!(err.to_string().starts_with("kind:"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_nul_in_an_items_json_is_found_with_its_path() {
+        let item = serde_json::json!({
+            "id": "1",
+            "from": {"name": "ok"},
+            "tags": ["fine", "not\u{0}fine"],
+        });
+        assert_eq!(json_nul(&item, String::new()).as_deref(), Some("tags[1]"));
+        let key = serde_json::json!({"from": {"na\u{0}me": "ok"}});
+        assert_eq!(
+            json_nul(&key, String::new()).as_deref(),
+            Some("from.(a key)")
+        );
+        let email = Value::String("Subject: hi\r\n\r\n\u{0}".into());
+        assert_eq!(json_nul(&email, String::new()).as_deref(), Some("payload"));
+        assert_eq!(
+            json_nul(&serde_json::json!({"a": [1, "b"]}), String::new()),
+            None
+        );
     }
 }

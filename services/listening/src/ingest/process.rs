@@ -7,7 +7,7 @@ use earshot_proto::common::v1::{RuleMatch, Sentiment};
 use earshot_proto::listening::v1::Entities;
 use uuid::Uuid;
 
-use crate::mention::{NewMention, ValidMention, rebuild_document};
+use crate::mention::{NewMention, NoiseKeys, ValidMention, rebuild_document};
 use crate::pipeline::classify::classify;
 use crate::pipeline::noise::{Candidate, NoiseSettings, NoiseWindow};
 use crate::pipeline::normalise::normalise;
@@ -29,23 +29,16 @@ pub fn thread_key(source: &str, given: &str, external_id: &str) -> String {
 /// Judges a processed mention against the tenant's recent ones (in ingest
 /// order; callers hold the window only for this).
 pub fn judge_noise(window: &mut NoiseWindow, settings: &NoiseSettings, mention: &mut NewMention) {
-    let author_handle = mention.author.handle.trim_start_matches('@').to_lowercase();
-    let author_id = if mention.author.external_id.is_empty() {
-        &author_handle
-    } else {
-        &mention.author.external_id
-    };
-    let author_key = format!("{}:{author_id}", mention.source);
-    let identity = format!("{}:{}", mention.source, mention.external_id);
+    let keys = NoiseKeys::of(&mention.source, &mention.external_id, &mention.author);
     mention.dropped = window.judge(
         &Candidate {
-            identity: &identity,
+            identity: &keys.identity,
             text: &mention.text,
             urls: &mention.entities.urls,
             handles: &mention.entities.handles,
             hashtags: &mention.entities.hashtags,
-            author_key: &author_key,
-            author_handle: &author_handle,
+            author_key: &keys.author_key,
+            author_handle: &keys.author_handle,
             is_share: mention.share,
             posted_at: mention.posted_at,
         },

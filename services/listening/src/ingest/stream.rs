@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{Ingestor, MAX_BATCH};
+use super::{Ingestor, MAX_BATCH, reindex};
 
 /// How long a partial batch waits for more mentions before it is stored.
 pub const LINGER: Duration = Duration::from_millis(20);
@@ -104,7 +104,8 @@ pub async fn store_and_ack(
                     .into_iter()
                     .filter(|r| r.status == IngestStatus::Rejected as i32)
                     .map(|mut r| {
-                        r.index += start;
+                        let position = r.index + start;
+                        reindex(&mut r, position);
                         r
                     })
                     .collect();

@@ -6,16 +6,24 @@
 pub mod store;
 
 use chrono::{DateTime, Utc};
+use earshot_proto::codec::nul_field;
 use earshot_proto::common::v1::{Author, Channel, Classification, RuleMatch};
 use earshot_proto::listening::v1::{Entities, MentionInput};
 use earshot_server::convert::from_timestamp;
 use earshot_server::error::FieldViolation;
+use prost::Message;
 use uuid::Uuid;
 
 use crate::pipeline::noise::Dropped;
 use crate::query::{Document, DocumentMeta};
 
-const MAX_TEXT_CHARS: usize = 20_000;
+/// Longest `text`, in characters.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Longest `external_id`, `thread_key`, `author.external_id` and
+/// `author.handle`, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest `author.display_name`, in bytes.
+pub const MAX_NAME_BYTES: usize = 512;
 
 /// A mention that passed validation, before the pipeline looked at it.
 #[derive(Debug, Clone)]
@@ -65,12 +73,30 @@ fn violation(index: usize, field: &str, description: &str) -> FieldViolation {
     }
 }
 
+/// What a caller is told about a NUL in a text field.
+pub const NUL: &str = "must not contain NUL (U+0000) characters";
+
+/// The path of the first string of `input` holding a NUL. PostgreSQL refuses
+/// NUL in text, so one would fail the whole batch's insert; the codec leaves
+/// ingest requests to be checked item by item, here. Strings are encoded
+/// verbatim, so an item whose encoding has no zero byte (nearly all) holds
+/// no NUL and skips the walk over its fields.
+fn nul_in(input: &MentionInput) -> Option<String> {
+    if !input.encode_to_vec().contains(&0) {
+        return None;
+    }
+    nul_field(input)
+}
+
 /// Checks one item of a batch; the error names the field at fault.
 pub fn validate(
     index: usize,
     input: MentionInput,
     now: DateTime<Utc>,
 ) -> Result<ValidMention, FieldViolation> {
+    if let Some(field) = nul_in(&input) {
+        return Err(violation(index, &field, NUL));
+    }
     let source = input.source.trim();
     if source.is_empty() {
         return Err(violation(index, "source", "is required"));
@@ -90,7 +116,7 @@ pub fn validate(
     if external_id.is_empty() {
         return Err(violation(index, "external_id", "is required"));
     }
-    if external_id.len() > 256 {
+    if external_id.len() > MAX_ID_BYTES {
         return Err(violation(index, "external_id", "must be at most 256 bytes"));
     }
     let channel = match Channel::try_from(input.channel) {
@@ -109,6 +135,21 @@ pub fn validate(
             "or author.handle is required",
         ));
     }
+    for (field, value) in [
+        ("author.external_id", &author.external_id),
+        ("author.handle", &author.handle),
+    ] {
+        if value.len() > MAX_ID_BYTES {
+            return Err(violation(index, field, "must be at most 256 bytes"));
+        }
+    }
+    if author.display_name.len() > MAX_NAME_BYTES {
+        return Err(violation(
+            index,
+            "author.display_name",
+            "must be at most 512 bytes",
+        ));
+    }
     let text = input.text.trim();
     if text.is_empty() {
         return Err(violation(index, "text", "must not be empty"));
@@ -119,7 +160,7 @@ pub fn validate(
     if input.language.len() > 35 {
         return Err(violation(index, "language", "must be a BCP 47 tag"));
     }
-    if input.thread_key.len() > 256 {
+    if input.thread_key.len() > MAX_ID_BYTES {
         return Err(violation(index, "thread_key", "must be at most 256 bytes"));
     }
     let posted_at = match &input.posted_at {
@@ -139,6 +180,35 @@ pub fn validate(
         posted_at,
         share: input.share,
     })
+}
+
+/// How the noise window tells mentions and their authors apart.
+pub struct NoiseKeys {
+    /// Source and external id: the mention itself.
+    pub identity: String,
+    /// Source and the author's id (its handle when the source gives no id):
+    /// who wrote it, across handle changes.
+    pub author_key: String,
+    /// Lowercase, without `@`.
+    pub author_handle: String,
+}
+
+impl NoiseKeys {
+    /// The keys of a mention as sent, or as stored: the same either way, so
+    /// a window rebuilt from stored mentions knows them as judging did.
+    pub fn of(source: &str, external_id: &str, author: &Author) -> Self {
+        let author_handle = author.handle.trim_start_matches('@').to_lowercase();
+        let author_id = if author.external_id.is_empty() {
+            &author_handle
+        } else {
+            &author.external_id
+        };
+        Self {
+            identity: format!("{source}:{external_id}"),
+            author_key: format!("{source}:{author_id}"),
+            author_handle,
+        }
+    }
 }
 
 /// The matching input of a mention. `@handle` in a rule also matches the
@@ -209,7 +279,42 @@ mod tests {
                 "mentions[3].author.external_id",
             ),
             (|m| m.text = "   ".into(), "mentions[3].text"),
+            (|m| m.text = "a\u{0}b".into(), "mentions[3].text"),
             (
+                |m| {
+                    if let Some(a) = m.author.as_mut() {
+                        a.handle = "h".repeat(MAX_ID_BYTES + 1);
+                    }
+                },
+                "mentions[3].author.handle",
+            ),
+            (
+                |m| m.external_id = "1\u{0}".into(),
+                "mentions[3].external_id",
+            ),
+            (
+                |m| m.thread_key = "x:\u{0}".into(),
+                "mentions[3].thread_key",
+            ),
+            (|m| m.language = "e\u{0}n".into(), "mentions[3].language"),
+            (
+                |m| {
+                    if let Some(a) = m.author.as_mut() {
+                        a.handle = "ja\u{0}ne".into();
+                    }
+                },
+                "mentions[3].author.handle",
+            ),
+            (
+                |m| {
+                    if let Some(a) = m.author.as_mut() {
+                        a.display_name = "\u{0}".into();
+                    }
+                },
+                "mentions[3].author.display_name",
+            ),
+            (
+                // Built by hand: the one conversion never makes an invalid time.
                 |m| {
                     m.posted_at = Some(prost_types::Timestamp {
                         seconds: 1,

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use earshot_proto::common::v1::{Author, Classification, RuleMatch};
 use earshot_proto::listening::v1::{Entities, Mention};
 use earshot_server::convert::{Cursor, timestamp};
+use earshot_server::{Keyed, Page};
+use futures_util::stream::BoxStream;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -110,10 +112,12 @@ pub fn to_proto(row: MentionRow) -> Mention {
     }
 }
 
-pub fn cursor(row: &MentionRow) -> Cursor {
-    Cursor {
-        at: row.received_at,
-        id: row.id,
+impl Keyed for MentionRow {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.received_at,
+            id: self.id,
+        }
     }
 }
 
@@ -263,6 +267,47 @@ pub async fn existing_ids(
     Ok(rows.into_iter().map(|(s, e, id)| ((s, e), id)).collect())
 }
 
+/// A stored mention as the noise window remembers it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct JudgedRow {
+    pub source: String,
+    pub external_id: String,
+    pub author_external_id: String,
+    pub author_handle: String,
+    pub body: String,
+    pub posted_at: DateTime<Utc>,
+    pub dropped_reason: Option<String>,
+}
+
+/// The tenant's mentions judged since `since`, the newest `limit` of them,
+/// in the order they were judged: ids are UUIDv7 minted as each mention is
+/// judged, so this is one range of the primary key, read as a stream.
+pub fn judged_since<'a>(
+    pool: &'a PgPool,
+    tenant_id: &'a str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> BoxStream<'a, Result<JudgedRow, sqlx::Error>> {
+    let millis = u64::try_from(since.timestamp_millis()).unwrap_or(0);
+    // The smallest UUIDv7 of that millisecond.
+    let first = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
+    sqlx::query_as(
+        "SELECT source, external_id, author_external_id, author_handle, body, posted_at,
+                dropped_reason
+           FROM (SELECT id, source, external_id, author_external_id, author_handle, body,
+                        posted_at, dropped_reason
+                   FROM mentions
+                  WHERE tenant_id = $1 AND id >= $2
+                  ORDER BY id DESC
+                  LIMIT $3) AS newest
+          ORDER BY id",
+    )
+    .bind(tenant_id)
+    .bind(first)
+    .bind(limit)
+    .fetch(pool)
+}
+
 pub async fn get(
     pool: &PgPool,
     tenant_id: &str,
@@ -305,16 +350,15 @@ pub enum DroppedFilter {
     Reason(String),
 }
 
-/// Newest first (ids are UUIDv7, minted on arrival), after `cursor` when
-/// given. Only the clauses a filter needs
+/// Newest first (ids are UUIDv7, minted on arrival), one page. Only the
+/// clauses a filter needs
 /// are in the statement, so that the planner sees them (the partial index
 /// of dropped mentions, for one).
 pub async fn search(
     pool: &PgPool,
     tenant_id: &str,
     filter: &MentionFilter,
-    after: Option<Cursor>,
-    limit: i64,
+    page: &Page,
 ) -> Result<Vec<MentionRow>, sqlx::Error> {
     let mut q: QueryBuilder<'_, Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM mentions WHERE tenant_id = "));
@@ -362,10 +406,10 @@ pub async fn search(
     if let Some(actionable) = filter.actionable {
         q.push(" AND actionable = ").push_bind(actionable);
     }
-    if let Some(cursor) = after {
+    if let Some(cursor) = &page.after {
         q.push(" AND id < ").push_bind(cursor.id);
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit);
     q.build_query_as().fetch_all(pool).await
 }
 

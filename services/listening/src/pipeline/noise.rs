@@ -118,6 +118,16 @@ impl DropReason {
         }
     }
 
+    /// Whether a mention dropped for this reason is remembered by the
+    /// window: brand posts, shares and link-only posts have no words of
+    /// their author's own to recognise later.
+    pub fn remembered(self) -> bool {
+        !matches!(
+            self,
+            DropReason::BrandOwnPost | DropReason::ShareWithoutText | DropReason::LinkOnly
+        )
+    }
+
     /// The reason [`DropReason::as_str`] wrote.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
@@ -433,37 +443,72 @@ impl NoiseWindow {
         if self.tokens.is_empty() {
             return dropped;
         }
+        let probe = self.probe(candidate, settings);
+        if dropped.is_none() {
+            dropped = self.duplicate(&probe, settings);
+        }
+        self.keep(&probe, handle, settings);
+        dropped
+    }
+
+    /// Remembers a mention judged before, by an earlier run of this service,
+    /// as [`NoiseWindow::judge`] did then, without judging it again:
+    /// `dropped` is the verdict it was stored with. Recalling the stored
+    /// mentions in the order they were judged rebuilds the window that
+    /// judging them left, so a restart changes no later verdict.
+    pub fn recall(
+        &mut self,
+        candidate: &Candidate<'_>,
+        dropped: Option<DropReason>,
+        settings: &NoiseSettings,
+    ) {
+        if dropped.is_some_and(|reason| !reason.remembered()) {
+            return;
+        }
+        self.tokens.clear();
+        words(candidate.text, &mut self.tokens);
+        if self.tokens.is_empty() {
+            return;
+        }
+        let probe = self.probe(candidate, settings);
+        self.keep(
+            &probe,
+            candidate.author_handle.trim_start_matches('@'),
+            settings,
+        );
+    }
+
+    /// The fingerprints of `candidate` (whose words are in `tokens`), after
+    /// moving the window to its time.
+    fn probe(&mut self, candidate: &Candidate<'_>, settings: &NoiseSettings) -> Probe {
         let at = candidate.posted_at.timestamp();
-        let exact = exact_key(&self.tokens);
-        let simhash = simhash(&self.tokens);
-        let word_count = u32::try_from(self.tokens.len()).unwrap_or(u32::MAX);
-        let author = hash_str(candidate.author_key);
-        let identity = hash_str(candidate.identity);
+        let probe = Probe {
+            identity: hash_str(candidate.identity),
+            at,
+            exact: exact_key(&self.tokens),
+            simhash: simhash(&self.tokens),
+            words: u32::try_from(self.tokens.len()).unwrap_or(u32::MAX),
+            author: hash_str(candidate.author_key),
+        };
         self.newest = self.newest.max(at);
         self.evict(settings);
         self.ensure_bands(settings);
-        if dropped.is_none() {
-            let probe = Probe {
-                identity,
-                at,
-                exact,
-                simhash,
-                words: word_count,
-                author,
-            };
-            dropped = self.duplicate(&probe, settings);
-        }
-        if self.identities.contains_key(&identity) {
-            return dropped;
+        probe
+    }
+
+    /// Remembers a judged mention, once per identity.
+    fn keep(&mut self, probe: &Probe, handle: &str, settings: &NoiseSettings) {
+        if self.identities.contains_key(&probe.identity) {
+            return;
         }
         self.remember(
             Entry {
-                identity,
-                at,
-                simhash,
-                exact,
-                words: word_count,
-                author,
+                identity: probe.identity,
+                at: probe.at,
+                simhash: probe.simhash,
+                exact: probe.exact,
+                words: probe.words,
+                author: probe.author,
                 handle: handle.into(),
             },
             settings.near_duplicate_min_words,
@@ -471,7 +516,6 @@ impl NoiseWindow {
         if self.entries.len() > settings.max_entries {
             self.pop_front();
         }
-        dropped
     }
 
     fn promotional(

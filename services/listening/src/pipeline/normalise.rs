@@ -39,6 +39,7 @@
 //!   a text in another language is labelled with the nearest of them.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use unicode_properties::emoji::{EmojiStatus, UnicodeEmoji};
@@ -264,13 +265,24 @@ fn tag_end(text: &str, start: usize, handle: bool) -> usize {
     end
 }
 
-fn push_unique(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
+/// The entities of one text seen so far: a text of 20,000 characters can
+/// hold thousands of hashtags, and looking each up in the list so far was
+/// quadratic.
+#[derive(Default)]
+struct Seen {
+    urls: HashSet<String>,
+    handles: HashSet<String>,
+    hashtags: HashSet<String>,
+}
+
+fn push_unique(list: &mut Vec<String>, seen: &mut HashSet<String>, item: String) {
+    if seen.insert(item.clone()) {
         list.push(item);
     }
 }
 
 fn scan(text: &str, out: &mut Normalised, skipped: &mut Vec<(usize, usize)>) {
+    let mut seen = Seen::default();
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -280,7 +292,7 @@ fn scan(text: &str, out: &mut Normalised, skipped: &mut Vec<(usize, usize)>) {
                 if let Some(len) = scheme_len(bytes, i) {
                     let end = url_end(text, i, i + len);
                     if end > i + len {
-                        push_unique(&mut out.urls, text[i..end].to_owned());
+                        push_unique(&mut out.urls, &mut seen.urls, text[i..end].to_owned());
                         skipped.push((i, end));
                         i = end;
                         continue;
@@ -294,7 +306,7 @@ fn scan(text: &str, out: &mut Normalised, skipped: &mut Vec<(usize, usize)>) {
             {
                 let end = url_end(text, i, i + 4);
                 if end > i + 4 {
-                    push_unique(&mut out.urls, text[i..end].to_owned());
+                    push_unique(&mut out.urls, &mut seen.urls, text[i..end].to_owned());
                     skipped.push((i, end));
                     i = end;
                     continue;
@@ -311,12 +323,12 @@ fn scan(text: &str, out: &mut Normalised, skipped: &mut Vec<(usize, usize)>) {
                         && name.len() <= MAX_TAG_BYTES
                         && (handle || name.chars().any(char::is_alphabetic));
                     if valid {
-                        let list = if handle {
-                            &mut out.handles
+                        let (list, seen) = if handle {
+                            (&mut out.handles, &mut seen.handles)
                         } else {
-                            &mut out.hashtags
+                            (&mut out.hashtags, &mut seen.hashtags)
                         };
-                        push_unique(list, name.to_lowercase());
+                        push_unique(list, seen, name.to_lowercase());
                         skipped.push((i, end));
                         i = end;
                         continue;

@@ -8,7 +8,7 @@
 //! Estimates re-run the rule's current version over the labelled mentions,
 //! so they always describe the rule as it is now.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use earshot_proto::common::v1::{Author, Intent};
@@ -303,7 +303,11 @@ pub fn judge(
     for m in labelled {
         rebuild_document(&mut document, &m.text, &m.language, &m.source, &m.author);
         rules.matches_with(&document, &mut scratch, &mut matched);
-        let hit = |id: Uuid| matched.iter().any(|r| r.id == id);
+        // Sets, as a mention can match thousands of rules and carry a label
+        // for thousands: comparing the lists pairwise would be their product.
+        let matched_ids: HashSet<Uuid> = matched.iter().map(|r| r.id).collect();
+        let labelled_for: HashSet<Uuid> = m.for_rules.iter().map(|&(rule, _)| rule).collect();
+        let hit = |id: Uuid| matched_ids.contains(&id);
         for &(rule, relevant) in &m.for_rules {
             let is_hit = hit(rule);
             specific.entry(rule).or_default().add(relevant, is_hit);
@@ -320,7 +324,7 @@ pub fn judge(
         general_labelled += 1;
         general_relevant += u32::from(relevant);
         for r in &matched {
-            if m.for_rules.iter().any(|(rule, _)| *rule == r.id) {
+            if labelled_for.contains(&r.id) {
                 continue;
             }
             let g = general_matched.entry(r.id).or_default();
@@ -328,7 +332,7 @@ pub fn judge(
             g.1 += u32::from(!relevant);
         }
         if let Some(rule) = example_rule
-            && !m.for_rules.iter().any(|(r, _)| *r == rule)
+            && !labelled_for.contains(&rule)
         {
             example(examples, m, relevant, hit(rule));
         }
@@ -404,10 +408,10 @@ pub async fn backtest(
     tenant_id: &str,
     request: Backtest<'_>,
 ) -> Result<BacktestRuleResponse, ServiceError> {
-    rules::check_query(request.query, "query")?;
     if request.examples > MAX_EXAMPLES {
         return Err(invalid("examples", "must be at most 50"));
     }
+    rules::check_query(request.query, "query")?;
     let to = request.to.unwrap_or_else(Utc::now);
     let from = request.from.unwrap_or(to - Duration::days(7));
     if from >= to {

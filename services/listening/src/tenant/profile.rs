@@ -1,5 +1,6 @@
 //! What ingest needs of a tenant, compiled once per change: its rule set,
-//! its taxonomy and its noise settings, plus its noise window.
+//! its taxonomy and its noise settings, plus its noise window, rebuilt from
+//! the stored mentions when the tenant is first heard after a start.
 //!
 //! Each replica caches the compiled profile per tenant and checks the
 //! tenant's revision (one primary-key read) before each batch, so a rule or
@@ -8,11 +9,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, TimeDelta, Utc};
+use earshot_proto::common::v1::Author;
+use futures_util::TryStreamExt;
 use sqlx::PgPool;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use crate::mention::{NoiseKeys, store};
 use crate::pipeline::classify::{Taxonomy, default_taxonomy};
-use crate::pipeline::noise::{NoiseSettings, NoiseWindow};
+use crate::pipeline::noise::{Candidate, DropReason, NoiseSettings, NoiseWindow};
 use crate::query::{Expr, RuleRef, RuleSet, parse};
 
 pub struct TenantProfile {
@@ -52,7 +58,8 @@ impl TenantProfile {
 #[derive(Default)]
 pub struct Profiles {
     compiled: Mutex<HashMap<String, Arc<TenantProfile>>>,
-    windows: Mutex<HashMap<String, Arc<Mutex<NoiseWindow>>>>,
+    /// Set once per tenant, when its window is first needed.
+    windows: Mutex<HashMap<String, Arc<OnceCell<Arc<Mutex<NoiseWindow>>>>>>,
 }
 
 impl Profiles {
@@ -88,16 +95,72 @@ impl Profiles {
     }
 
     /// The tenant's noise window; callers lock it for a whole batch, so that
-    /// mentions are judged in ingest order.
-    pub fn window(&self, tenant_id: &str) -> Arc<Mutex<NoiseWindow>> {
-        Arc::clone(
+    /// mentions are judged in ingest order. The first call for a tenant
+    /// rebuilds it from the tenant's stored mentions (see [`rebuild_window`]);
+    /// calls meanwhile wait for that one, and a failed rebuild is tried again
+    /// by the next call.
+    pub async fn window(
+        &self,
+        pool: &PgPool,
+        tenant_id: &str,
+        settings: &NoiseSettings,
+    ) -> Result<Arc<Mutex<NoiseWindow>>, sqlx::Error> {
+        let cell = Arc::clone(
             self.windows
                 .lock()
                 .expect("noise windows poisoned")
                 .entry(tenant_id.to_owned())
-                .or_insert_with(|| Arc::new(Mutex::new(NoiseWindow::new()))),
-        )
+                .or_default(),
+        );
+        cell.get_or_try_init(|| async {
+            let window = rebuild_window(pool, tenant_id, settings).await?;
+            tracing::info!(tenant_id, remembered = window.len(), "noise window rebuilt");
+            Ok(Arc::new(Mutex::new(window)))
+        })
+        .await
+        .cloned()
     }
+}
+
+/// The noise window that judging the tenant's mentions of the last
+/// [`NoiseSettings::window`] left (the newest
+/// [`NoiseSettings::max_entries`] of them), rebuilt from the store: the
+/// window lives in memory, and without this a restart forgot the last day
+/// and let its duplicates in again.
+pub async fn rebuild_window(
+    pool: &PgPool,
+    tenant_id: &str,
+    settings: &NoiseSettings,
+) -> Result<NoiseWindow, sqlx::Error> {
+    let since = TimeDelta::from_std(settings.window)
+        .ok()
+        .and_then(|window| Utc::now().checked_sub_signed(window))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let limit = i64::try_from(settings.max_entries).unwrap_or(i64::MAX);
+    let mut window = NoiseWindow::new();
+    let mut rows = store::judged_since(pool, tenant_id, since, limit);
+    while let Some(row) = rows.try_next().await? {
+        let author = Author {
+            external_id: row.author_external_id,
+            handle: row.author_handle,
+            ..Author::default()
+        };
+        let keys = NoiseKeys::of(&row.source, &row.external_id, &author);
+        let candidate = Candidate {
+            identity: &keys.identity,
+            text: &row.body,
+            urls: &[],
+            handles: &[],
+            hashtags: &[],
+            author_key: &keys.author_key,
+            author_handle: &keys.author_handle,
+            is_share: false,
+            posted_at: row.posted_at,
+        };
+        let dropped = row.dropped_reason.as_deref().and_then(DropReason::parse);
+        window.recall(&candidate, dropped, settings);
+    }
+    Ok(window)
 }
 
 async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantProfile, sqlx::Error> {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use earshot_proto::listening::v1::{Rule, RuleVersion};
 use earshot_server::convert::{Cursor, timestamp};
-use earshot_server::{FieldViolations, ServiceError, invalid};
+use earshot_server::{FieldViolations, Keyed, Page, ServiceError, invalid};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -42,10 +42,12 @@ pub fn to_proto(row: RuleRow) -> Rule {
     }
 }
 
-pub fn cursor(row: &RuleRow) -> Cursor {
-    Cursor {
-        at: row.created_at,
-        id: row.id,
+impl Keyed for RuleRow {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.created_at,
+            id: self.id,
+        }
     }
 }
 
@@ -290,10 +292,13 @@ pub async fn list(
     pool: &PgPool,
     tenant_id: &str,
     include_retired: bool,
-    after: Option<Cursor>,
-    limit: i64,
+    page: &Page,
 ) -> Result<Vec<RuleRow>, sqlx::Error> {
-    let (at, id) = after.map(|c| (Some(c.at), Some(c.id))).unwrap_or_default();
+    let (at, id) = page
+        .after
+        .as_ref()
+        .map(|c| (Some(c.at), Some(c.id)))
+        .unwrap_or_default();
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM rules
           WHERE tenant_id = $1 AND (active OR $2)
@@ -305,7 +310,7 @@ pub async fn list(
     .bind(include_retired)
     .bind(at)
     .bind(id)
-    .bind(limit)
+    .bind(page.limit)
     .fetch_all(pool)
     .await
 }

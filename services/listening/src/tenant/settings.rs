@@ -1,6 +1,8 @@
 //! A tenant's topic taxonomy and noise settings: read, replaced as a whole
 //! with optimistic concurrency, defaults until the tenant sets its own.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use earshot_proto::listening::v1::{ListeningSettings, Topic};
 use earshot_server::{FieldViolations, ServiceError, invalid};
@@ -9,7 +11,10 @@ use sqlx::PgPool;
 use super::rules::bump_revision;
 use crate::pipeline::classify::{Taxonomy, TaxonomyError, TopicDef, default_taxonomy};
 
-const MAX_BRAND_HANDLES: usize = 50;
+/// Most brand handles a tenant may set.
+pub const MAX_BRAND_HANDLES: usize = 50;
+/// Longest brand handle, in bytes (without `@`).
+pub const MAX_HANDLE_BYTES: usize = 64;
 
 /// The stored settings of a tenant; `None` topics means the default taxonomy.
 #[derive(Debug, Clone, Default)]
@@ -79,18 +84,23 @@ pub fn to_proto(settings: StoredSettings) -> ListeningSettings {
     }
 }
 
-/// `@Acme_Help` → `acme_help`; the violation names the entry at fault.
+/// `@Acme_Help` → `acme_help`; the violation names the entry at fault. At
+/// most [`MAX_BRAND_HANDLES`], counted before any is read; each at most
+/// [`MAX_HANDLE_BYTES`] once trimmed; repeats (after normalising) kept once.
 fn brand_handles(raw: &[String], violations: &mut FieldViolations) -> Vec<String> {
-    violations.check(
-        raw.len() > MAX_BRAND_HANDLES,
-        "brand_handles",
-        "must hold at most 50 handles",
-    );
+    if raw.len() > MAX_BRAND_HANDLES {
+        violations.add(
+            "brand_handles",
+            format!("must hold at most {MAX_BRAND_HANDLES} handles"),
+        );
+        return Vec::new();
+    }
     let mut handles = Vec::with_capacity(raw.len());
+    let mut seen = HashSet::with_capacity(raw.len());
     for (i, handle) in raw.iter().enumerate() {
         let handle = handle.trim().trim_start_matches('@').to_lowercase();
         let valid = !handle.is_empty()
-            && handle.len() <= 64
+            && handle.len() <= MAX_HANDLE_BYTES
             && handle
                 .chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -99,7 +109,7 @@ fn brand_handles(raw: &[String], violations: &mut FieldViolations) -> Vec<String
             format!("brand_handles[{i}]"),
             "must be 1-64 letters, digits, '_', '.' or '-'",
         );
-        if !handles.contains(&handle) {
+        if seen.insert(handle.clone()) {
             handles.push(handle);
         }
     }
@@ -193,6 +203,17 @@ mod tests {
             v.iter().next().map(|f| f.field.as_str()),
             Some("brand_handles[1]")
         );
+    }
+
+    #[test]
+    fn too_many_brand_handles_are_refused_before_any_is_read() {
+        let raw: Vec<String> = (0..=MAX_BRAND_HANDLES)
+            .map(|i| format!("not ok {i}!"))
+            .collect();
+        let mut v = FieldViolations::new();
+        assert!(brand_handles(&raw, &mut v).is_empty());
+        let fields: Vec<&str> = v.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, vec!["brand_handles"], "no entry was judged");
     }
 
     #[test]

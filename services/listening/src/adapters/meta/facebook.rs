@@ -120,7 +120,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use crate::adapters::test_support::{assert_one_message, errors, parse};
+    use crate::adapters::test_support::{assert_one_message, at, errors, parse};
 
     const FEED: &str = include_str!("../../../tests/fixtures/adapters/facebook_feed_webhook.json");
     const MESSENGER: &str =
@@ -149,10 +149,7 @@ mod tests {
                 text: "It's Thursday and my cake order still hasn't shipped.".to_owned(),
                 language: String::new(),
                 thread_key: "facebook:106236952123456_1520544814123".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_520_544_814,
-                    nanos: 0
-                }),
+                posted_at: at(1_520_544_814, 0),
                 share: false,
             }
         );
@@ -226,10 +223,7 @@ mod tests {
                 text: "hello, is anyone there? my refund never came".to_owned(),
                 language: String::new(),
                 thread_key: "facebook:dm:106236952123456:6812345678901234".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_458_692_752,
-                    nanos: 478_000_000,
-                }),
+                posted_at: at(1_458_692_752, 478_000_000),
                 share: false,
             },
             &payload["entry"][0]["messaging"][0],

@@ -131,7 +131,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use crate::adapters::test_support::{assert_one_message, errors, parse};
+    use crate::adapters::test_support::{assert_one_message, at, errors, parse};
 
     const COMMENTS: &str =
         include_str!("../../../tests/fixtures/adapters/instagram_comments_webhook.json");
@@ -158,10 +158,7 @@ mod tests {
                 text: "Ordered this two weeks ago and still nothing @acmecakes".to_owned(),
                 language: String::new(),
                 thread_key: "instagram:123123123".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_520_383_571,
-                    nanos: 0
-                }),
+                posted_at: at(1_520_383_571, 0),
                 share: false,
             }
         );
@@ -226,10 +223,7 @@ mod tests {
                 text: "Where is my order?".to_owned(),
                 language: String::new(),
                 thread_key: "instagram:dm:17841405309211844:1253499092014720".to_owned(),
-                posted_at: Some(prost_types::Timestamp {
-                    seconds: 1_712_134_405,
-                    nanos: 123_000_000,
-                }),
+                posted_at: at(1_712_134_405, 123_000_000),
                 share: false,
             },
             &payload[0]["entry"][0]["messaging"][0],
