@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use earshot_auth::{AuthConfig, BearerAuth};
 use earshot_config::Env;
-use earshot_proto::case::v1::ListCasesRequest;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
+use earshot_proto::case::v1::{Agent, ClaimCaseRequest, ListCasesRequest, PutAgentRequest};
 use earshot_proto::common::v1::{Author, Channel, Intent, Urgency};
 use earshot_proto::escalation::v1::ListEvaluationsRequest;
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
@@ -137,6 +137,9 @@ const DEMO_RULE: (&str, &str) = (
     "card* OR \"top up\" OR topup OR (charged NEAR/3 twice)",
 );
 const BRAND_HANDLE: &str = "acmebank";
+/// The support team: two agents of the default queue, each calling with a
+/// token of their own, so the audit trail and claims tell them apart.
+const AGENTS: [&str; 2] = ["agent-ana", "agent-ben"];
 
 fn source_of(channel: Channel) -> &'static str {
     match channel {
@@ -229,13 +232,9 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     let tenant = tenant.map_or_else(|| format!("demo-{run_id}"), str::to_owned);
     let tenant = tenant.as_str();
     let secret = dev_secret::load(&env, false)?;
-    let token = AuthConfig::SharedSecret(secret).minter()?.mint(
-        "earshot-demo",
-        tenant,
-        DEV_SCOPES,
-        Duration::from_secs(3600),
-    );
-    let auth = BearerAuth::new(&token)?;
+    let minter = AuthConfig::SharedSecret(secret).minter()?;
+    let mint = |subject: &str| minter.mint(subject, tenant, DEV_SCOPES, Duration::from_secs(3600));
+    let auth = BearerAuth::new(&mint("earshot-demo"))?;
     let host = env.string_or("EARSHOT_DEMO_HOST", "127.0.0.1");
     let mut listening = ListeningServiceClient::new(connect(&host, PORTS[0].1, &auth).await?);
     let mut case = CaseServiceClient::new(connect(&host, PORTS[1].1, &auth).await?);
@@ -268,6 +267,25 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
                 brand_handles,
             })
             .await?;
+    }
+
+    let mut agents = Vec::new();
+    for agent_id in AGENTS {
+        case.put_agent(PutAgentRequest {
+            agent: Some(Agent {
+                agent_id: agent_id.into(),
+                display_name: agent_id.into(),
+                queues: vec!["general".into()],
+                capacity: 20,
+                available: true,
+                ..Default::default()
+            }),
+        })
+        .await?;
+        let auth = BearerAuth::new(&mint(agent_id))?;
+        agents.push(CaseServiceClient::new(
+            connect(&host, PORTS[1].1, &auth).await?,
+        ));
     }
 
     let before = summary(&mut insight).await?;
@@ -401,11 +419,28 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     );
     for c in &ours {
         println!(
-            "  {}  {:<5} {:<18} {}",
+            "  {}  {:<5} {:<9} {:<18} {}",
             c.case_id,
             c.priority,
+            c.assignee,
             clip(&c.customer_handle, 18),
-            clip(&c.subject, 60)
+            clip(&c.subject, 50)
+        );
+    }
+    if let (Some(first), [ana, ben]) = (ours.first(), agents.as_mut_slice()) {
+        let claim = |version| ClaimCaseRequest {
+            case_id: first.case_id.clone(),
+            version,
+            release: false,
+        };
+        let held = ana.claim_case(claim(first.version)).await?.into_inner();
+        let refused = ben.claim_case(claim(held.version)).await.err();
+        println!(
+            "            {} claimed {}; {} trying too: {}",
+            AGENTS[0],
+            first.case_id,
+            AGENTS[1],
+            refused.map_or_else(|| "NOT refused".to_owned(), |s| s.message().to_owned())
         );
     }
     let evaluated = escalation

@@ -18,6 +18,9 @@ enum Command {
     Token {
         #[arg(long, default_value = "demo")]
         tenant: String,
+        /// Who calls with it (the agent id the audit trail names), e.g. agent-ana.
+        #[arg(long, default_value = "earshot-dev")]
+        subject: String,
         /// Comma-separated scopes; default: every tenant scope.
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
@@ -46,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Token {
             tenant,
+            subject,
             scopes,
             ttl_hours,
         } => {
@@ -58,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             let token = earshot_auth::AuthConfig::SharedSecret(secret)
                 .minter()?
                 .mint(
-                    "earshot-dev",
+                    &subject,
                     &tenant,
                     &scopes,
                     std::time::Duration::from_secs(ttl_hours * 3600),
