@@ -284,6 +284,7 @@ pub const TENANT_SCOPES: &[&str] = &[
     "labels:write",
     "cases:read",
     "cases:write",
+    "customers:erase",
     "escalations:read",
     "escalations:ack",
     "insight:read",

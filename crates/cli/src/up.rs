@@ -13,13 +13,15 @@ pub const PG_PORT_VAR: &str = "EARSHOT_PG_PORT";
 pub const DEFAULT_PG_PORT: u16 = 54329;
 pub const HOST_VAR: &str = "EARSHOT_HOST";
 
-/// Who delivers events to whom: listening tells everyone; case and escalation
-/// tell each other and insight.
+/// Who delivers events to whom: listening tells everyone; case tells everyone
+/// (erasures and retention reach listening); escalation tells case and
+/// insight; insight answers erasures to case.
 fn subscribers_of(service: &str) -> &'static [&'static str] {
     match service {
         "listening" => &["case", "escalation", "insight"],
-        "case" => &["escalation", "insight"],
+        "case" => &["escalation", "insight", "listening"],
         "escalation" => &["case", "insight"],
+        "insight" => &["case"],
         _ => &[],
     }
 }
@@ -182,9 +184,11 @@ mod tests {
         assert_eq!(listening.subscribers[0].url, "http://127.0.0.1:50052");
         assert_eq!(listening.grpc_addr.port(), 50051);
         let insight = settings_for(&env, "0.0.0.0", "insight").expect("valid");
-        assert!(insight.subscribers.is_empty());
+        assert_eq!(insight.subscribers.len(), 1);
+        assert_eq!(insight.subscribers[0].url, "http://127.0.0.1:50052");
         assert_eq!(insight.metrics_addr.map(|a| a.port()), Some(9094));
         let case = settings_for(&env, "0.0.0.0", "case").expect("valid");
         assert_eq!(case.subscribers[1].url, "http://127.0.0.1:50054");
+        assert_eq!(case.subscribers[2].url, "http://127.0.0.1:50051");
     }
 }

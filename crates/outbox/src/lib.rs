@@ -113,6 +113,11 @@ impl Outbox {
         }
     }
 
+    /// The names of the subscribers every batch is delivered to.
+    pub fn subscribers(&self) -> &[String] {
+        &self.subscribers
+    }
+
     /// Stores `events` as one batch for every subscriber. Call it inside the
     /// transaction that makes the change the events describe, then call
     /// [`Outbox::wake`] after commit.

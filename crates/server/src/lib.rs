@@ -15,6 +15,7 @@ pub mod error;
 pub mod malformed;
 pub mod page;
 pub mod readiness;
+pub mod retention;
 pub mod scheduler;
 pub mod settings;
 pub mod shutdown;

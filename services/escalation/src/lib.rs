@@ -1,15 +1,20 @@
 //! Escalation: recognises danger early and escalates it by rehearsed guidelines.
 
+pub mod erasure;
 pub mod evaluations;
 
-use earshot_outbox::Outbox;
+use std::sync::Arc;
+
+use earshot_outbox::{Outbox, new_event};
 use earshot_proto::escalation::v1::escalation_service_server::{
     EscalationService as EscalationApi, EscalationServiceServer,
 };
 use earshot_proto::escalation::v1::{ListEvaluationsRequest, ListEvaluationsResponse};
-use earshot_proto::events::v1::{Event, event};
+use earshot_proto::events::v1::{ErasureCompleted, Event, RetentionChanged, event};
+use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{
-    EVENT_SINK, EventHandler, Page, Service, ServiceContext, ServiceError, event_sink,
+    BackgroundTask, EVENT_SINK, EventHandler, Page, Service, ServiceContext, ServiceError,
+    event_sink,
 };
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
@@ -48,6 +53,16 @@ impl Service for EscalationService {
             EscalationEvents,
         ))
     }
+
+    /// Evaluations past their tenant's retention period are deleted here.
+    fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        vec![scheduler(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            SchedulerSettings::default(),
+            vec![Arc::new(erasure::job())],
+        )]
+    }
 }
 
 struct Escalations {
@@ -81,21 +96,62 @@ impl EventHandler for EscalationEvents {
     async fn handle(
         &self,
         conn: &mut PgConnection,
-        _outbox: &Outbox,
+        outbox: &Outbox,
         events: Vec<Event>,
     ) -> Result<(), ServiceError> {
-        let heard: Vec<Heard> = events
-            .into_iter()
-            .filter_map(|e| match e.payload {
-                Some(event::Payload::MentionClassified(mention)) => Some(Heard {
-                    event_id: Uuid::parse_str(&e.event_id).ok()?,
-                    tenant_id: e.tenant_id,
-                    mention,
-                }),
-                _ => None,
-            })
-            .collect();
+        let mut heard = Vec::new();
+        // (tenant, mentions, the erasure to answer): run after the
+        // evaluations, so a mention heard and erased in one batch stays gone.
+        let mut erasures: Vec<(String, Vec<String>, Option<(String, String)>)> = Vec::new();
+        let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
+        for e in events {
+            match e.payload {
+                Some(event::Payload::MentionClassified(mention)) => {
+                    let Ok(event_id) = Uuid::parse_str(&e.event_id) else {
+                        continue;
+                    };
+                    heard.push(Heard {
+                        event_id,
+                        tenant_id: e.tenant_id,
+                        mention,
+                    });
+                }
+                Some(event::Payload::CustomerErased(erased)) => erasures.push((
+                    e.tenant_id,
+                    erased.mention_ids,
+                    Some((erased.erasure_id, erased.customer_id)),
+                )),
+                // Listening's report names every mention of the customer it
+                // erased, those no case held among them.
+                Some(event::Payload::ErasureCompleted(done)) if e.producer == "listening" => {
+                    erasures.push((e.tenant_id, done.mention_ids, None));
+                }
+                Some(event::Payload::RetentionChanged(change)) => {
+                    retention.push((e.tenant_id, change));
+                }
+                _ => {}
+            }
+        }
         evaluations::evaluate(conn, &heard).await?;
+        let mut answers = Vec::new();
+        for (tenant_id, mention_ids, answer) in erasures {
+            let records = erasure::erase(conn, &tenant_id, &mention_ids).await?;
+            if let Some((erasure_id, customer_id)) = answer {
+                answers.push(new_event(
+                    NAME,
+                    &tenant_id,
+                    customer_id,
+                    event::Payload::ErasureCompleted(ErasureCompleted {
+                        erasure_id,
+                        service: NAME.to_owned(),
+                        records_erased: records,
+                        mention_ids: Vec::new(),
+                    }),
+                ));
+            }
+        }
+        earshot_server::retention::record(conn, &retention).await?;
+        outbox.enqueue(conn, answers).await?;
         Ok(())
     }
 }

@@ -1,14 +1,20 @@
 //! Insight: learns from every conversation and shows what it learned.
 
 pub mod activity;
+pub mod erasure;
+
+use std::sync::Arc;
 
 use earshot_outbox::Outbox;
-use earshot_proto::events::v1::Event;
+use earshot_proto::events::v1::{Event, RetentionChanged, event};
 use earshot_proto::insight::v1::insight_service_server::{
     InsightService as InsightApi, InsightServiceServer,
 };
 use earshot_proto::insight::v1::{GetSummaryRequest, GetSummaryResponse};
-use earshot_server::{EVENT_SINK, EventHandler, Service, ServiceContext, ServiceError, event_sink};
+use earshot_server::scheduler::{SchedulerSettings, scheduler};
+use earshot_server::{
+    BackgroundTask, EVENT_SINK, EventHandler, Service, ServiceContext, ServiceError, event_sink,
+};
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
@@ -38,6 +44,16 @@ impl Service for InsightService {
             event_sink(ctx.pool.clone(), ctx.outbox.clone(), InsightEvents),
         )
     }
+
+    /// Days of activity past their tenant's retention period are deleted here.
+    fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        vec![scheduler(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            SchedulerSettings::default(),
+            vec![Arc::new(erasure::job())],
+        )]
+    }
 }
 
 struct Insight {
@@ -65,10 +81,25 @@ impl EventHandler for InsightEvents {
     async fn handle(
         &self,
         conn: &mut PgConnection,
-        _outbox: &Outbox,
+        outbox: &Outbox,
         events: Vec<Event>,
     ) -> Result<(), ServiceError> {
         activity::record(conn, &events).await?;
+        let mut answers = Vec::new();
+        let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
+        for e in events {
+            match e.payload {
+                Some(event::Payload::CustomerErased(erased)) => {
+                    answers.push(erasure::answer(&e.tenant_id, &erased));
+                }
+                Some(event::Payload::RetentionChanged(change)) => {
+                    retention.push((e.tenant_id, change));
+                }
+                _ => {}
+            }
+        }
+        earshot_server::retention::record(conn, &retention).await?;
+        outbox.enqueue(conn, answers).await?;
         Ok(())
     }
 }

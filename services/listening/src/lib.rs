@@ -9,12 +9,16 @@
 //! * [`tenant`]: rules with their versions, settings, the compiled profile
 //!   ingest runs with, and accuracy from labels;
 //! * [`mention`]: the mention model and its store;
+//! * [`erasure`]: what the case service tells it (its `EventSink`): a
+//!   customer forgotten, a tenant's retention period, and the job deleting
+//!   mentions past it;
 //! * [`pipeline`]: the per-mention stages (normalise, noise, sentiment,
 //!   classify), [`query`]: the rule language, [`adapters`]: each source's
 //!   payload as a [`MentionInput`](earshot_proto::listening::v1::MentionInput).
 //!   Pure functions, none of them importing another layer.
 
 pub mod adapters;
+pub mod erasure;
 mod grpc;
 pub mod ingest;
 pub mod mention;
@@ -23,7 +27,8 @@ pub mod query;
 pub mod tenant;
 
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
-use earshot_server::{Service, ServiceContext};
+use earshot_server::scheduler::{SchedulerSettings, scheduler};
+use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -40,7 +45,7 @@ impl Service for ListeningService {
     const SCHEMA: &'static str = "listening";
     const GRPC_PORT: u16 = 50051;
     const METRICS_PORT: u16 = 9091;
-    const GRPC_SERVICES: &'static [&'static str] = &[SERVICE];
+    const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
@@ -59,5 +64,20 @@ impl Service for ListeningService {
             ctx: ctx.clone(),
             ingestor,
         }))
+        .add_service(event_sink(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            erasure::ListeningEvents,
+        ))
+    }
+
+    /// Mentions past their tenant's retention period are deleted here.
+    fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        vec![scheduler(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            SchedulerSettings::default(),
+            vec![std::sync::Arc::new(erasure::job())],
+        )]
     }
 }

@@ -67,8 +67,9 @@ impl Suite {
         };
         match name {
             "listening" => to(&["case", "escalation", "insight"]),
-            "case" => to(&["escalation", "insight"]),
+            "case" => to(&["escalation", "insight", "listening"]),
             "escalation" => to(&["case", "insight"]),
+            "insight" => to(&["case"]),
             _ => String::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! The four services wired together as in production, for end-to-end tests:
-//! listening delivers to case, escalation and insight; case and escalation
-//! deliver to each other and to insight.
+//! listening delivers to case, escalation and insight; case to escalation,
+//! insight and listening; escalation to case and insight; insight to case
+//! (its answers to erasures).
 
 pub mod faults;
 pub mod fuzz;
@@ -43,19 +44,21 @@ impl Suite {
             reserve().await,
             reserve().await,
         );
-        let (ca, ea, ia) = (
+        let (la, ca, ea, ia) = (
+            l.local_addr().expect("bound"),
             c.local_addr().expect("bound"),
             e.local_addr().expect("bound"),
             i.local_addr().expect("bound"),
         );
-        let insight = TestService::start::<InsightService>(settings(&db, &[]), i).await;
+        let insight =
+            TestService::start::<InsightService>(settings(&db, &[("case", ca)]), i).await;
         let escalation = TestService::start::<EscalationService>(
             settings(&db, &[("case", ca), ("insight", ia)]),
             e,
         )
         .await;
         let case = TestService::start::<CaseService>(
-            settings(&db, &[("escalation", ea), ("insight", ia)]),
+            settings(&db, &[("escalation", ea), ("insight", ia), ("listening", la)]),
             c,
         )
         .await;

@@ -1,0 +1,11 @@
+-- An erased customer's evaluations are found by their mentions' ids.
+CREATE INDEX evaluations_by_mention ON evaluations (tenant_id, mention_id);
+
+-- The tenant's retention period as the case service told it (RetentionChanged):
+-- evaluations older than `days` are deleted; 0 keeps them.
+CREATE TABLE retention_policies (
+    tenant_id  text        PRIMARY KEY,
+    days       integer     NOT NULL,
+    version    bigint      NOT NULL,
+    updated_at timestamptz NOT NULL
+);

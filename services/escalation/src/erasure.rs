@@ -1,0 +1,41 @@
+//! Forgetting a customer: their mentions' evaluations are deleted. The case
+//! service names the mentions threaded into the customer's cases
+//! (`CustomerErased`, answered with `ErasureCompleted`); listening names every
+//! mention of theirs it erased (its `ErasureCompleted`), which reaches the
+//! ones no case holds. And the tenant's retention period, kept for the job
+//! that deletes older evaluations.
+
+use earshot_server::retention::RetentionJob;
+use sqlx::PgConnection;
+
+/// Deletes the tenant's evaluations of `mention_ids`; answers how many went.
+pub async fn erase(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    mention_ids: &[String],
+) -> Result<u64, sqlx::Error> {
+    if mention_ids.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query("DELETE FROM evaluations WHERE tenant_id = $1 AND mention_id = ANY($2)")
+        .bind(tenant_id)
+        .bind(mention_ids)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes evaluations older than their tenant's period.
+pub fn job() -> RetentionJob {
+    RetentionJob {
+        name: "evaluation retention",
+        delete: "DELETE FROM evaluations WHERE id = ANY(ARRAY(
+                     SELECT e.id FROM retention_policies r
+                       JOIN evaluations e
+                         ON e.tenant_id = r.tenant_id
+                        AND e.evaluated_at < now() - make_interval(days => r.days)
+                      WHERE r.days > 0
+                      LIMIT $1
+                        FOR UPDATE OF e SKIP LOCKED))",
+    }
+}
