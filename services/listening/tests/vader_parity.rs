@@ -2,8 +2,9 @@
 //! bit, on every line of `fixtures/vader/reference.jsonl` (written by
 //! `scripts/vader_reference/generate.py`: the real reference with CPython
 //! 3.12's `sum()`). Hand-written cases for every rule, random samples of
-//! the VADER ground truth, TweetEval, banking77 and Bitext, and the
-//! sentences whose scores depend on the interpreter's `sum()`.
+//! the VADER ground truth, banking77 and Bitext, and the sentences whose
+//! scores depend on the interpreter's `sum()`. (TweetEval samples were
+//! removed: TweetEval has no redistribution licence.)
 
 use earshot_listening::pipeline::sentiment::{
     Sentiment, polarity_scores, polarity_scores_with_cues,

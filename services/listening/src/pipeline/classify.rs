@@ -1530,8 +1530,8 @@ mod tests {
             .collect()
     }
 
-    // Sentences from banking77 (PolyAI, CC BY 4.0) and TweetEval (SemEval 2017)
-    // where marked, else written for the test.
+    // Sentences from banking77 (PolyAI, CC BY 4.0) where marked, else written
+    // for the test.
     #[test]
     fn every_intent() {
         let c = run("I am still waiting on my card?"); // banking77

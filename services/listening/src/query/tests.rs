@@ -1,5 +1,5 @@
 //! Parser, error and matching tests of the rule language. Sample texts are
-//! adapted from banking77 (PolyAI, CC BY 4.0) and TweetEval (SemEval 2017).
+//! adapted from banking77 (PolyAI, CC BY 4.0) or written for the tests.
 
 use earshot_testkit::rng::Rng;
 use uuid::Uuid;

@@ -54,12 +54,15 @@ impl TenantProfile {
     }
 }
 
+/// A tenant's noise window, locked by each batch while it is judged.
+pub type SharedWindow = Arc<Mutex<NoiseWindow>>;
+
 /// Compiled profiles and noise windows of the tenants this replica serves.
 #[derive(Default)]
 pub struct Profiles {
     compiled: Mutex<HashMap<String, Arc<TenantProfile>>>,
     /// Set once per tenant, when its window is first needed.
-    windows: Mutex<HashMap<String, Arc<OnceCell<Arc<Mutex<NoiseWindow>>>>>>,
+    windows: Mutex<HashMap<String, Arc<OnceCell<SharedWindow>>>>,
 }
 
 impl Profiles {
@@ -104,7 +107,7 @@ impl Profiles {
         pool: &PgPool,
         tenant_id: &str,
         settings: &NoiseSettings,
-    ) -> Result<Arc<Mutex<NoiseWindow>>, sqlx::Error> {
+    ) -> Result<SharedWindow, sqlx::Error> {
         let cell = Arc::clone(
             self.windows
                 .lock()
