@@ -568,7 +568,10 @@ mod tests {
             .headers_mut()
             .insert("grpc-timeout", "100m".parse().expect("ascii"));
         let mut pending = Box::pin(service.oneshot(request));
-        assert!((&mut pending).now_or_never().is_none(), "waits for the database");
+        assert!(
+            (&mut pending).now_or_never().is_none(),
+            "waits for the database"
+        );
 
         // The database answers just as the deadline passes: the call is
         // not polled again, so it never takes that step.
@@ -576,7 +579,10 @@ mod tests {
         answer.send(()).expect("the call waits");
         let response = pending.await.expect("infallible");
         assert_eq!(status_of(&response).code(), Code::DeadlineExceeded);
-        assert!(!committed.load(Ordering::SeqCst), "nothing after the deadline");
+        assert!(
+            !committed.load(Ordering::SeqCst),
+            "nothing after the deadline"
+        );
     }
 
     #[test]

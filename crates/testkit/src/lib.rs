@@ -207,6 +207,11 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         ("EARSHOT_SHUTDOWN_GRACE_MS", "5000"),
         // Health follows the database within a fifth of a second.
         ("EARSHOT_READINESS_INTERVAL_MS", "200"),
+        // Tests and benchmarks drive a service as hard as they mean to (the
+        // case benchmark keeps 64 calls in flight); the admission tests and
+        // the overload benchmark set bounds of their own.
+        ("EARSHOT_MAX_IN_FLIGHT", "1000"),
+        ("EARSHOT_MAX_STREAMS", "100"),
         ("EARSHOT_RELAY_POLL_MS", "50"),
         ("EARSHOT_RELAY_MIN_BACKOFF_MS", "50"),
         ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
