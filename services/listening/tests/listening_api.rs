@@ -2,7 +2,7 @@
 //! real Postgres and a real listening server on a loopback port.
 
 use earshot_listening::ListeningService;
-use earshot_proto::common::v1::{Author, Channel, Intent};
+use earshot_proto::common::v1::{Channel, Intent};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
     BacktestRuleRequest, CreateRuleRequest, DeleteRuleRequest, GetListeningAccuracyRequest,
@@ -11,6 +11,9 @@ use earshot_proto::listening::v1::{
     ListRulesRequest, Mention, MentionInput, Rule, Topic, UpdateListeningSettingsRequest,
     UpdateRuleRequest,
 };
+mod common;
+
+use common::mention;
 use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -37,25 +40,6 @@ impl Harness {
 
     fn client(&self, tenant: &str) -> ListeningServiceClient<AuthedChannel> {
         ListeningServiceClient::new(self.service.authed(&token(tenant, SCOPES)))
-    }
-}
-
-fn mention(id: &str, handle: &str, text: &str) -> MentionInput {
-    MentionInput {
-        source: "x".into(),
-        external_id: id.into(),
-        channel: Channel::X as i32,
-        public: true,
-        author: Some(Author {
-            external_id: format!("id-{handle}"),
-            handle: handle.into(),
-            followers: 120,
-            ..Default::default()
-        }),
-        text: text.into(),
-        language: "en".into(),
-        posted_at: Some(std::time::SystemTime::now().into()),
-        ..Default::default()
     }
 }
 

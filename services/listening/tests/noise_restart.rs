@@ -6,12 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::verdicts;
 use earshot_listening::ListeningService;
-use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::events::v1::event_sink_server::{EventSink, EventSinkServer};
 use earshot_proto::events::v1::{DeliverRequest, DeliverResponse, event};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
-use earshot_proto::listening::v1::{ListMentionsRequest, MentionInput, StreamMentionsRequest};
+use earshot_proto::listening::v1::{MentionInput, StreamMentionsRequest};
 use earshot_testkit::corpus::vader_tweets;
 use earshot_testkit::{
     AuthedChannel, TestDatabase, TestService, eventually, reserve, settings, token,
@@ -53,21 +55,7 @@ impl EventSink for Announced {
 }
 
 fn mention(n: usize, author: &str, text: &str) -> MentionInput {
-    MentionInput {
-        source: "x".into(),
-        external_id: format!("m{n:03}"),
-        channel: Channel::X as i32,
-        public: true,
-        author: Some(Author {
-            external_id: format!("id-{author}"),
-            handle: author.into(),
-            ..Default::default()
-        }),
-        text: text.into(),
-        language: "en".into(),
-        posted_at: Some(std::time::SystemTime::now().into()),
-        ..Default::default()
-    }
+    common::mention(&format!("m{n:03}"), author, text)
 }
 
 /// Two halves of one stream of real tweets: the second repeats the first's
@@ -121,28 +109,6 @@ async fn stream(client: &mut ListeningServiceClient<AuthedChannel>, mentions: Ve
         durable = ack.durable_through;
     }
     assert_eq!(durable, count, "everything acknowledged");
-}
-
-/// Every stored mention's external id with its noise verdict ("" when kept).
-async fn verdicts(client: &mut ListeningServiceClient<AuthedChannel>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for dropped_reason in ["", "*"] {
-        let page = client
-            .list_mentions(ListMentionsRequest {
-                dropped_reason: dropped_reason.into(),
-                page_size: 500,
-                ..Default::default()
-            })
-            .await
-            .expect("listed")
-            .into_inner();
-        out.extend(
-            page.mentions
-                .into_iter()
-                .map(|m| (m.external_id, m.dropped_reason)),
-        );
-    }
-    out
 }
 
 #[tokio::test]

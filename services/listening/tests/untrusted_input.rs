@@ -5,14 +5,14 @@
 
 use std::collections::HashSet;
 
+mod common;
+
 use earshot_listening::ListeningService;
 use earshot_listening::tenant::settings::MAX_BRAND_HANDLES;
-use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
     BacktestRuleRequest, CreateRuleRequest, IngestMentionsRequest, IngestPayloadRequest,
-    IngestStatus, ListMentionsRequest, MentionInput, PayloadKind, StreamMentionsRequest,
-    UpdateListeningSettingsRequest,
+    IngestStatus, MentionInput, PayloadKind, StreamMentionsRequest, UpdateListeningSettingsRequest,
 };
 use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
 use tokio::sync::mpsc;
@@ -33,39 +33,12 @@ fn client(service: &TestService) -> ListeningServiceClient<AuthedChannel> {
 }
 
 fn mention(id: &str, text: &str) -> MentionInput {
-    MentionInput {
-        source: "x".into(),
-        external_id: id.into(),
-        channel: Channel::X as i32,
-        public: true,
-        author: Some(Author {
-            external_id: format!("author-{id}"),
-            handle: format!("customer_{id}"),
-            ..Default::default()
-        }),
-        text: text.into(),
-        language: "en".into(),
-        posted_at: Some(std::time::SystemTime::now().into()),
-        ..Default::default()
-    }
+    common::mention(id, &format!("customer_{id}"), text)
 }
 
 /// The external ids of the tenant's stored mentions, kept or dropped.
 async fn stored(client: &mut ListeningServiceClient<AuthedChannel>) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for dropped_reason in ["", "*"] {
-        let page = client
-            .list_mentions(ListMentionsRequest {
-                dropped_reason: dropped_reason.into(),
-                page_size: 500,
-                ..Default::default()
-            })
-            .await
-            .expect("listed")
-            .into_inner();
-        ids.extend(page.mentions.into_iter().map(|m| m.external_id));
-    }
-    ids
+    common::verdicts(client).await.into_keys().collect()
 }
 
 fn violations(status: &tonic::Status) -> Vec<String> {
