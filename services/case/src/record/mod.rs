@@ -1,7 +1,9 @@
 //! The case record: the row every capability changes, how a change is made
 //! (lock with the version read, bump, commit with its audit entry and
-//! `CaseUpdated`), and the case's messages. Capabilities never write the
-//! `cases` table another way, so every change is versioned, audited and told.
+//! `CaseUpdated`), and the case's messages. A capability's store sets only
+//! its own columns of a case it locked here, bumping the version in the same
+//! statement, and commits through [`store::commit_update`], so every change
+//! is versioned, audited and told.
 
 pub mod messages;
 pub mod store;
