@@ -41,7 +41,10 @@ impl EventHandler for CaseEvents {
                 Some(event::Payload::ErasureCompleted(c)) => {
                     // The producer, which the sink checked, says who erased.
                     let Ok(erasure_id) = Uuid::parse_str(&c.erasure_id) else {
-                        tracing::warn!(producer = e.producer, "erasure report without a valid erasure id; ignored");
+                        tracing::warn!(
+                            producer = e.producer,
+                            "erasure report without a valid erasure id; ignored"
+                        );
                         continue;
                     };
                     reports.push(Report {

@@ -5,8 +5,17 @@
 //! ones no case holds. And the tenant's retention period, kept for the job
 //! that deletes older evaluations.
 
+use earshot_proto::events::v1::CustomerErased;
 use earshot_server::retention::RetentionJob;
 use sqlx::PgConnection;
+
+/// Evaluations to delete: of the tenant's `mention_ids`, and, when the case
+/// service asked, the erasure to answer.
+pub struct Erase {
+    pub tenant_id: String,
+    pub mention_ids: Vec<String>,
+    pub answer: Option<CustomerErased>,
+}
 
 /// Deletes the tenant's evaluations of `mention_ids`; answers how many went.
 pub async fn erase(

@@ -22,6 +22,7 @@ use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use erasure::Erase;
 use evaluations::Heard;
 
 pub const NAME: &str = "escalation";
@@ -100,9 +101,9 @@ impl EventHandler for EscalationEvents {
         events: Vec<Event>,
     ) -> Result<(), ServiceError> {
         let mut heard = Vec::new();
-        // (tenant, mentions, the erasure to answer): run after the
-        // evaluations, so a mention heard and erased in one batch stays gone.
-        let mut erasures: Vec<(String, Vec<String>, Option<(String, String)>)> = Vec::new();
+        // Run after the evaluations, so a mention heard and erased in one
+        // batch stays gone.
+        let mut erasures: Vec<Erase> = Vec::new();
         let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
         for e in events {
             match e.payload {
@@ -116,15 +117,19 @@ impl EventHandler for EscalationEvents {
                         mention,
                     });
                 }
-                Some(event::Payload::CustomerErased(erased)) => erasures.push((
-                    e.tenant_id,
-                    erased.mention_ids,
-                    Some((erased.erasure_id, erased.customer_id)),
-                )),
+                Some(event::Payload::CustomerErased(mut erased)) => erasures.push(Erase {
+                    tenant_id: e.tenant_id,
+                    mention_ids: std::mem::take(&mut erased.mention_ids),
+                    answer: Some(erased),
+                }),
                 // Listening's report names every mention of the customer it
                 // erased, those no case held among them.
                 Some(event::Payload::ErasureCompleted(done)) if e.producer == "listening" => {
-                    erasures.push((e.tenant_id, done.mention_ids, None));
+                    erasures.push(Erase {
+                        tenant_id: e.tenant_id,
+                        mention_ids: done.mention_ids,
+                        answer: None,
+                    });
                 }
                 Some(event::Payload::RetentionChanged(change)) => {
                     retention.push((e.tenant_id, change));
@@ -134,15 +139,15 @@ impl EventHandler for EscalationEvents {
         }
         evaluations::evaluate(conn, &heard).await?;
         let mut answers = Vec::new();
-        for (tenant_id, mention_ids, answer) in erasures {
-            let records = erasure::erase(conn, &tenant_id, &mention_ids).await?;
-            if let Some((erasure_id, customer_id)) = answer {
+        for job in erasures {
+            let records = erasure::erase(conn, &job.tenant_id, &job.mention_ids).await?;
+            if let Some(erased) = job.answer {
                 answers.push(new_event(
                     NAME,
-                    &tenant_id,
-                    customer_id,
+                    &job.tenant_id,
+                    erased.customer_id,
                     event::Payload::ErasureCompleted(ErasureCompleted {
-                        erasure_id,
+                        erasure_id: erased.erasure_id,
                         service: NAME.to_owned(),
                         records_erased: records,
                         mention_ids: Vec::new(),

@@ -50,15 +50,17 @@ impl Suite {
             e.local_addr().expect("bound"),
             i.local_addr().expect("bound"),
         );
-        let insight =
-            TestService::start::<InsightService>(settings(&db, &[("case", ca)]), i).await;
+        let insight = TestService::start::<InsightService>(settings(&db, &[("case", ca)]), i).await;
         let escalation = TestService::start::<EscalationService>(
             settings(&db, &[("case", ca), ("insight", ia)]),
             e,
         )
         .await;
         let case = TestService::start::<CaseService>(
-            settings(&db, &[("escalation", ea), ("insight", ia), ("listening", la)]),
+            settings(
+                &db,
+                &[("escalation", ea), ("insight", ia), ("listening", la)],
+            ),
             c,
         )
         .await;

@@ -118,8 +118,10 @@ pub async fn erase_customer(
     .await?;
     records += cases.len() as u64;
     let case_ids: Vec<Uuid> = cases.iter().map(|(id, _)| *id).collect();
-    let mut mention_ids: BTreeSet<String> =
-        cases.into_iter().filter_map(|(_, mention)| mention).collect();
+    let mut mention_ids: BTreeSet<String> = cases
+        .into_iter()
+        .filter_map(|(_, mention)| mention)
+        .collect();
 
     // Replies are redacted too: they answer the customer, often by name. The
     // guard's signature and findings are derived from their text.

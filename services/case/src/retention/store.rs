@@ -52,10 +52,8 @@ pub async fn put(
 }
 
 pub async fn get(pool: &PgPool, tenant_id: &str) -> Result<Option<PolicyRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT days, version, updated_at FROM retention_policies WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as("SELECT days, version, updated_at FROM retention_policies WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await
 }
