@@ -87,6 +87,25 @@ impl FieldViolations {
         request_id
     }
 
+    /// A calendar day inside the request time range: the date, or `None`
+    /// with the violation added.
+    pub fn day(
+        &mut self,
+        year: i32,
+        month: u32,
+        day: u32,
+        field: &str,
+    ) -> Option<chrono::NaiveDate> {
+        match crate::convert::calendar_day(year, month, day, field) {
+            Ok(date) => Some(date),
+            Err(ServiceError::InvalidArgument(found)) => {
+                self.0.extend(found.0);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -84,11 +84,9 @@ fn to_date(day: Option<&Day>, field: &str, v: &mut FieldViolations) -> Option<Na
         v.add(field, "is required");
         return None;
     };
-    let date = NaiveDate::from_ymd_opt(day.year, day.month, day.day);
-    if date.is_none() {
-        v.add(field, "is not a calendar day");
-    }
-    date
+    // The server's one range for request times: a year PostgreSQL cannot
+    // store (-5000) is the caller's mistake, not an INTERNAL.
+    v.day(day.year, day.month, day.day, field)
 }
 
 fn to_day(date: NaiveDate) -> Day {

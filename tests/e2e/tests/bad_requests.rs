@@ -7,9 +7,12 @@
 use base64::Engine as _;
 use earshot_case::CaseService;
 use earshot_e2e::{ALL, cry_for_help, token};
+use earshot_insight::InsightService;
 use earshot_listening::ListeningService;
 use earshot_proto::case::v1::CreateArticleRequest;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
+use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
+use earshot_proto::insight::v1::{Day, GetSummaryRequest};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
     BacktestRuleRequest, IngestMentionsRequest, IngestStatus, ListMentionsRequest,
@@ -112,16 +115,35 @@ async fn times_before_1970_or_after_9999_are_refused_where_they_enter() {
 
     // A page token is opaque, not trusted: one carrying such a time is refused too.
     let micros = YEAR_MINUS_5000 * 1_000_000;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+    let page_token = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("{micros}|{}", uuid::Uuid::now_v7()));
     let err = client
         .list_mentions(ListMentionsRequest {
-            page_token: token,
+            page_token,
             ..Default::default()
         })
         .await
         .expect_err("token out of range");
     assert_invalid(&err, "page_token");
+
+    // A summary's days are in the same range: year -5000 is the caller's mistake.
+    let insight = TestService::start::<InsightService>(settings(&db, &[]), reserve().await).await;
+    let err = InsightServiceClient::new(insight.authed(&token("acme", ALL)))
+        .get_summary(GetSummaryRequest {
+            from: Some(Day {
+                year: -5000,
+                month: 1,
+                day: 1,
+            }),
+            to: Some(Day {
+                year: 2026,
+                month: 12,
+                day: 1,
+            }),
+        })
+        .await
+        .expect_err("year -5000");
+    assert_invalid(&err, "from");
 }
 
 #[tokio::test]

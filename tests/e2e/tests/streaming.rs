@@ -58,8 +58,8 @@ async fn a_stream_is_stored_in_batches_and_acknowledged_in_order() {
     assert_eq!(rejections[0].index, 1_234, "position in the whole stream");
     assert_eq!(rejections[0].status, IngestStatus::Rejected as i32);
     assert_eq!(
-        rejections[0].field, "mentions[234].text",
-        "field within its batch"
+        rejections[0].field, "mentions[1234].text",
+        "the field named by its position in the whole stream"
     );
     assert_eq!(stored(&db).await, 2_499);
 }
