@@ -73,6 +73,9 @@ fn violation(index: usize, field: &str, description: &str) -> FieldViolation {
     }
 }
 
+/// How far ahead of our clock a source's `posted_at` may be.
+pub const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 /// What a caller is told about a NUL in a text field.
 pub const NUL: &str = "must not contain NUL (U+0000) characters";
 
@@ -165,9 +168,24 @@ pub fn validate(
     }
     let posted_at = match &input.posted_at {
         None => now,
-        Some(ts) => from_timestamp(ts, "posted_at")
-            .map_err(|_| violation(index, "posted_at", "is not a valid timestamp"))?,
+        Some(ts) => from_timestamp(ts, "posted_at").map_err(|_| {
+            violation(
+                index,
+                "posted_at",
+                "must be a valid time from 1970-01-01 to 9999-12-31",
+            )
+        })?,
     };
+    // A mention from the future would be the newest thing in its tenant's
+    // duplicate window and push everything real out of it; a day covers any
+    // source's clock skew.
+    if posted_at > now + MAX_CLOCK_SKEW {
+        return Err(violation(
+            index,
+            "posted_at",
+            "must not be more than a day after the time it is received",
+        ));
+    }
     Ok(ValidMention {
         source: source.to_owned(),
         external_id: external_id.to_owned(),
@@ -320,6 +338,15 @@ mod tests {
                         seconds: 1,
                         nanos: -5,
                     })
+                },
+                "mentions[3].posted_at",
+            ),
+            (
+                // Year 9000: inside the time range, but no source posts from the future.
+                |m| {
+                    m.posted_at = Some(earshot_server::convert::timestamp(
+                        chrono::DateTime::from_timestamp(221_845_392_000, 0).expect("year 9000"),
+                    ))
                 },
                 "mentions[3].posted_at",
             ),
