@@ -7,6 +7,7 @@
 //! words; SQL binds them and never spells a number. The gRPC layer maps them
 //! to and from the protos; a test there pins that the numbers agree.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -304,17 +305,37 @@ pub fn valid_agent_id(id: &str) -> bool {
 
 /// A list of keys, trimmed and without repeats; bad ones are named `field[i]`.
 pub fn keys(raw: &[String], field: &str, v: &mut FieldViolations) -> Vec<String> {
-    v.check(raw.len() > MAX_KEYS, field, "must hold at most 50 entries");
+    let Some(raw) = at_most(raw, MAX_KEYS, field, v) else {
+        return Vec::new();
+    };
+    let mut seen = HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for (i, k) in raw.iter().enumerate() {
         let k = k.trim();
         if !valid_key(k) {
             v.add(format!("{field}[{i}]"), KEY_RULE);
-        } else if !out.iter().any(|o| o == k) {
+        } else if seen.insert(k) {
             out.push(k.to_owned());
         }
     }
     out
+}
+
+/// `raw` when it holds at most `max` items; otherwise `None` with the
+/// violation added, before any item is read, so that an oversized list
+/// costs one comparison however long it is.
+pub fn at_most<'a, T>(
+    raw: &'a [T],
+    max: usize,
+    field: &str,
+    v: &mut FieldViolations,
+) -> Option<&'a [T]> {
+    if raw.len() > max {
+        v.add(field, format!("must hold at most {max} entries"));
+        None
+    } else {
+        Some(raw)
+    }
 }
 
 /// An optional key (a filter): `None` when empty.

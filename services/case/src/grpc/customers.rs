@@ -1,6 +1,8 @@
 //! Customer requests checked into what the domain takes, and customers as the
 //! API shows them.
 
+use std::collections::HashSet;
+
 use earshot_proto::case::v1::{
     Consent, CreateCustomerRequest, Customer, CustomerAttributes, FindCustomerRequest,
     GetCustomerRequest, Identity as IdentityProto, LinkIdentityRequest, MergeCustomersRequest,
@@ -16,6 +18,7 @@ use crate::customers::{
     Attributes, CustomerUpdate, CustomerView, Identity, IdentityChange, IdentityError, NewCustomer,
 };
 use crate::record::{Merge, Versioned};
+use crate::vocabulary::at_most;
 
 const MAX_NAME_CHARS: usize = 200;
 
@@ -96,6 +99,9 @@ fn name_and_crm(
     (name, (!crm.is_empty()).then(|| crm.to_owned()))
 }
 
+/// Identities one `CreateCustomer` may link.
+pub const MAX_IDENTITIES: usize = 50;
+
 impl Check for CreateCustomerRequest {
     type Input = NewCustomer;
 
@@ -105,15 +111,12 @@ impl Check for CreateCustomerRequest {
         let (display_name, crm_external_id) =
             name_and_crm(&self.display_name, &self.crm_external_id, &mut v);
         let attributes = attributes(self.attributes.as_ref(), &mut v);
-        v.check(
-            self.identities.len() > 50,
-            "identities",
-            "must hold at most 50 identities",
-        );
         let mut identities: Vec<Identity> = Vec::new();
-        for (i, raw) in self.identities.iter().enumerate() {
+        let mut seen = HashSet::new();
+        let listed = at_most(&self.identities, MAX_IDENTITIES, "identities", &mut v);
+        for (i, raw) in listed.unwrap_or_default().iter().enumerate() {
             if let Some(id) = identity(Some(raw), &format!("identities[{i}]"), &mut v)
-                && !identities.contains(&id)
+                && seen.insert(id.clone())
             {
                 identities.push(id);
             }

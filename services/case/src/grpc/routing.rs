@@ -18,11 +18,16 @@ use crate::routing::{
     AgentFilter, AgentInput, AgentLoad, Assignment, NewRule, RuleChange, RuleInput,
 };
 use crate::vocabulary::{
-    AGENT_ID_RULE, KEY_RULE, Lane, keys, optional_key, priority, valid_agent_id, valid_key,
+    AGENT_ID_RULE, KEY_RULE, Lane, MAX_KEYS, at_most, keys, optional_key, priority, valid_agent_id,
+    valid_key,
 };
 
 /// Known values of a proto enum `E`, without repeats; bad ones are named `field[i]`.
 fn enums<E: TryFrom<i32>>(raw: &[i32], field: &str, v: &mut FieldViolations) -> Vec<i16> {
+    // An enum has a handful of values: more entries than that are repeats.
+    let Some(raw) = at_most(raw, MAX_KEYS, field, v) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (i, x) in raw.iter().enumerate() {
         if *x == 0 || E::try_from(*x).is_err() {
