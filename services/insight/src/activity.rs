@@ -228,7 +228,7 @@ mod tests {
             .expect_err("bad")
             .to_string();
         assert!(
-            err.contains("from: is required") && err.contains("to: is not a calendar day"),
+            err.contains("from: is required") && err.contains("to: must be a calendar day"),
             "{err}"
         );
         let err = validate_range(&req(day(2026, 2, 1), day(2026, 1, 1)))
