@@ -115,6 +115,7 @@ pub async fn thread_mentions(
     if batch.heard.is_empty() {
         return Ok(batch.outcome);
     }
+    store::plan_for_this_batch(conn).await?;
     identify(conn, &mut batch).await?;
     drop_redeliveries(conn, &mut batch).await?;
     if batch.fresh.is_empty() {
