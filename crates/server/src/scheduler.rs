@@ -129,6 +129,12 @@ async fn one_round(
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Jobs bind the states they claim (no numbers in SQL); a prepared
+    // statement's generic plan cannot match a bound state to a partial index
+    // such as `WHERE state = 1` and would scan every row each round.
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
     let handled = job.round(&mut tx, outbox, limit).await?;
     tx.commit().await?;
     if handled > 0 {
