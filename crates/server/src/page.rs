@@ -3,7 +3,7 @@
 //! work, the store reads `limit` rows after `after` in its index order, and
 //! the answer's `next_page_token` comes from the last row of a full page.
 
-use crate::convert::{Cursor, page_size};
+use crate::convert::{Cursor, next_page_token, page_size};
 use crate::error::ServiceError;
 
 /// A row a list can continue after: its sort key and id.
@@ -32,10 +32,7 @@ impl Page {
     /// The token of the page after `rows`, or empty when `rows` did not fill
     /// this page (there is nothing after it).
     pub fn next_token<T: Keyed>(&self, rows: &[T]) -> String {
-        match rows.last() {
-            Some(last) if rows.len() as i64 >= self.limit => last.cursor().encode(),
-            _ => String::new(),
-        }
+        next_page_token(rows, self.limit, T::cursor)
     }
 }
 
