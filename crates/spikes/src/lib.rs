@@ -1,0 +1,1 @@
+//! Spike and crisis detection over per-minute mention volumes (work in progress).
