@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "earshot/common/v1/common.proto",
     "earshot/common/v1/auth.proto",
+    "earshot/common/v1/webhooks.proto",
     "earshot/events/v1/events.proto",
     "earshot/listening/v1/listening_service.proto",
     "earshot/case/v1/case_service.proto",

@@ -287,7 +287,12 @@ pub const TENANT_SCOPES: &[&str] = &[
     "customers:erase",
     "escalations:read",
     "escalations:ack",
+    "guidelines:write",
+    "incidents:write",
+    "drills:run",
     "insight:read",
+    "webhooks:read",
+    "webhooks:write",
 ];
 
 #[cfg(test)]

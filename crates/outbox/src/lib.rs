@@ -7,6 +7,7 @@
 //! and a subscriber that is down loses nothing: its delivery rows wait, with
 //! exponential backoff, until it answers again.
 
+mod claims;
 mod relay;
 
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use sqlx::PgConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub use claims::{
+    ClaimedBatch, claim_batches, delete_finished_batches, finish_batches, postpone_batches,
+};
 pub use relay::{MAX_EVENT_MESSAGE_BYTES, Relay, RelaySettings, TokenSource};
 
 /// The outbox and inbox tables, applied inside each service's own schema.
@@ -94,57 +98,88 @@ pub fn new_event(
         occurred_at: Some(std::time::SystemTime::now().into()),
         aggregate_key: aggregate_key.into(),
         producer: producer.to_owned(),
+        drill: false,
         payload: Some(payload),
     }
 }
 
 /// The producer side: writes batches of events inside the caller's transaction.
+///
+/// Each batch gets one delivery row per subscriber. Remote subscribers
+/// (`EARSHOT_SUBSCRIBERS`) are other services, served by a [`Relay`] each;
+/// local ones are consumers inside this service (webhooks) that claim their
+/// rows from the same table themselves.
 #[derive(Clone)]
 pub struct Outbox {
-    subscribers: Arc<[String]>,
+    remote: Arc<[String]>,
+    local: Arc<[String]>,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
+    /// An outbox delivering to `subscribers` only.
     pub fn new(subscribers: &[Subscriber]) -> Self {
+        Self::with_local(subscribers, &[])
+    }
+
+    /// An outbox delivering to the remote `subscribers` and to the `local`
+    /// consumers of this service.
+    pub fn with_local(subscribers: &[Subscriber], local: &[&str]) -> Self {
         Self {
-            subscribers: subscribers.iter().map(|s| s.name.clone()).collect(),
+            remote: subscribers.iter().map(|s| s.name.clone()).collect(),
+            local: local.iter().map(|name| (*name).to_owned()).collect(),
             wake: Arc::new(Notify::new()),
         }
     }
 
-    /// The names of the subscribers every batch is delivered to.
+    /// The other services every batch is delivered to (by a relay each).
     pub fn subscribers(&self) -> &[String] {
-        &self.subscribers
+        &self.remote
     }
 
-    /// Stores `events` as one batch for every subscriber. Call it inside the
-    /// transaction that makes the change the events describe, then call
-    /// [`Outbox::wake`] after commit.
+    /// The consumers inside this service every batch is also delivered to.
+    pub fn local_subscribers(&self) -> &[String] {
+        &self.local
+    }
+
+    /// Stores `events` as one batch for every subscriber, remote and local.
+    /// Call it inside the transaction that makes the change the events
+    /// describe, then call [`Outbox::wake`] after commit.
     pub async fn enqueue(
         &self,
         conn: &mut PgConnection,
         events: Vec<Event>,
     ) -> Result<(), sqlx::Error> {
-        if events.is_empty() || self.subscribers.is_empty() {
-            return Ok(());
-        }
-        let count = i32::try_from(events.len()).expect("a batch holds fewer than 2^31 events");
-        let payload = EventBatch { events }.encode_to_vec();
-        let subscribers: Vec<&str> = self.subscribers.iter().map(String::as_str).collect();
-        sqlx::query(
-            "WITH batch AS (
-                 INSERT INTO outbox_batch (event_count, payload) VALUES ($1, $2) RETURNING id
-             )
-             INSERT INTO outbox_delivery (subscriber, batch_id)
-             SELECT s, batch.id FROM batch, unnest($3::text[]) AS s",
-        )
-        .bind(count)
-        .bind(payload)
-        .bind(&subscribers)
-        .execute(conn)
-        .await?;
-        Ok(())
+        let subscribers: Vec<&str> = self
+            .remote
+            .iter()
+            .chain(self.local.iter())
+            .map(String::as_str)
+            .collect();
+        store_batch(conn, events, &subscribers).await
+    }
+
+    /// Stores `events` as one batch for the local subscribers only: events
+    /// no other service may hear (a drill's), which stay inside this service.
+    pub async fn enqueue_local(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Event>,
+    ) -> Result<(), sqlx::Error> {
+        let subscribers: Vec<&str> = self.local.iter().map(String::as_str).collect();
+        store_batch(conn, events, &subscribers).await
+    }
+
+    /// Stores `events` as one batch for the remote subscribers only: events
+    /// the other services hear but the local consumers must not (escalation's
+    /// steps under a guideline that does not notify webhooks).
+    pub async fn enqueue_remote(
+        &self,
+        conn: &mut PgConnection,
+        events: Vec<Event>,
+    ) -> Result<(), sqlx::Error> {
+        let subscribers: Vec<&str> = self.remote.iter().map(String::as_str).collect();
+        store_batch(conn, events, &subscribers).await
     }
 
     /// Tells this process's relays that new batches were committed, so they
@@ -153,9 +188,38 @@ impl Outbox {
         self.wake.notify_waiters();
     }
 
-    pub(crate) fn wake_signal(&self) -> Arc<Notify> {
+    /// Resolves at the next [`Outbox::wake`]: for consumers of this
+    /// process's outbox (relays, local subscribers) that would otherwise wait
+    /// for their next poll.
+    pub fn wake_signal(&self) -> Arc<Notify> {
         self.wake.clone()
     }
+}
+
+/// One batch of `events` with a delivery row for each of `subscribers`.
+async fn store_batch(
+    conn: &mut PgConnection,
+    events: Vec<Event>,
+    subscribers: &[&str],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() || subscribers.is_empty() {
+        return Ok(());
+    }
+    let count = i32::try_from(events.len()).expect("a batch holds fewer than 2^31 events");
+    let payload = EventBatch { events }.encode_to_vec();
+    sqlx::query(
+        "WITH batch AS (
+             INSERT INTO outbox_batch (event_count, payload) VALUES ($1, $2) RETURNING id
+         )
+         INSERT INTO outbox_delivery (subscriber, batch_id)
+         SELECT s, batch.id FROM batch, unnest($3::text[]) AS s",
+    )
+    .bind(count)
+    .bind(payload)
+    .bind(subscribers)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The consumer side: records `events` as handled and returns those that were

@@ -10,6 +10,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::claims::{
+    ClaimedBatch, claim_batches, delete_finished_batches, finish_batches, postpone_batches,
+};
 use crate::{Outbox, Subscriber};
 
 /// Messages between services carry whole batches; allow well past gRPC's 4 MiB default.
@@ -180,38 +183,24 @@ impl Relay {
 
     async fn pass(&mut self) -> Result<Pass, RelayError> {
         let mut tx = self.pool.begin().await?;
-        // A batch that failed before goes alone, so that one the consumer can
-        // never take holds up nothing but itself; fresh ones go together.
-        let claim = |retrying: bool| {
-            sqlx::query_as::<_, (i64, Vec<u8>, i32)>(
-                "SELECT d.batch_id, b.payload, d.attempts
-                   FROM outbox_delivery d
-                   JOIN outbox_batch b ON b.id = d.batch_id
-                  WHERE d.subscriber = $1 AND d.next_attempt_at <= now()
-                    AND (d.attempts > 0) = $3
-                  ORDER BY d.batch_id
-                  LIMIT $2
-                    FOR UPDATE OF d SKIP LOCKED",
-            )
-            .bind(&self.subscriber.name)
-            .bind(if retrying {
-                1
-            } else {
-                i64::from(self.settings.batches_per_call)
-            })
-            .bind(retrying)
-        };
-        let mut rows = claim(true).fetch_all(&mut *tx).await?;
-        if rows.is_empty() {
-            rows = claim(false).fetch_all(&mut *tx).await?;
-        }
+        let rows = claim_batches(
+            &mut tx,
+            &self.subscriber.name,
+            i64::from(self.settings.batches_per_call),
+        )
+        .await?;
         if rows.is_empty() {
             return Ok(Pass::Idle);
         }
-        let batch_ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
-        let max_attempts = rows.iter().map(|(_, _, a)| *a).max().unwrap_or(0);
+        let batch_ids: Vec<i64> = rows.iter().map(|b| b.batch_id).collect();
+        let max_attempts = rows.iter().map(|b| b.attempts).max().unwrap_or(0);
         let mut events = Vec::new();
-        for (batch_id, payload, attempts) in rows {
+        for ClaimedBatch {
+            batch_id,
+            payload,
+            attempts,
+        } in rows
+        {
             match EventBatch::decode(payload.as_slice()) {
                 Ok(batch) => events.extend(batch.events),
                 Err(source) => {
@@ -238,17 +227,11 @@ impl Relay {
         );
         match self.client.deliver(request).await {
             Ok(_) => {
-                sqlx::query(
-                    "DELETE FROM outbox_delivery WHERE subscriber = $1 AND batch_id = ANY($2)",
-                )
-                .bind(&self.subscriber.name)
-                .bind(&batch_ids)
-                .execute(&mut *tx)
-                .await?;
+                finish_batches(&mut tx, &self.subscriber.name, &batch_ids).await?;
                 tx.commit().await?;
                 // After commit, so that whichever subscriber finishes a batch last sees
                 // every delivery row gone and removes the batch.
-                delete_finished_batches(&self.pool, Some(&batch_ids)).await?;
+                delete_finished_batches(&self.pool, Some(batch_ids.as_slice())).await?;
                 self.metrics
                     .events_delivered
                     .with_label_values(&[self.subscriber.name.as_str()])
@@ -285,20 +268,14 @@ impl Relay {
         attempts: u32,
         error: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE outbox_delivery
-                SET attempts = attempts + 1,
-                    next_attempt_at = now() + make_interval(secs => $3),
-                    last_error = $4
-              WHERE subscriber = $1 AND batch_id = ANY($2)",
+        postpone_batches(
+            conn,
+            &self.subscriber.name,
+            batch_ids,
+            self.settings.backoff(attempts),
+            error,
         )
-        .bind(&self.subscriber.name)
-        .bind(batch_ids)
-        .bind(self.settings.backoff(attempts).as_secs_f64())
-        .bind(error)
-        .execute(conn)
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn observe_lag(&self) {
@@ -329,19 +306,6 @@ impl Relay {
             tracing::debug!(error = %e, "outbox sweep failed");
         }
     }
-}
-
-/// Removes batches that no subscriber still waits for (`only` limits the check).
-async fn delete_finished_batches(pool: &PgPool, only: Option<&[i64]>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM outbox_batch b
-          WHERE ($1::bigint[] IS NULL OR b.id = ANY($1))
-            AND NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.batch_id = b.id)",
-    )
-    .bind(only)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

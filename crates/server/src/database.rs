@@ -29,6 +29,18 @@ pub async fn prepare(
     service_migrations: &Migrator,
     startup_timeout: Duration,
 ) -> anyhow::Result<()> {
+    prepare_with(pool, schema, &[], service_migrations, startup_timeout).await
+}
+
+/// [`prepare`], with the migrations of shared crates (`shared`) applied
+/// between the outbox's and the service's.
+pub async fn prepare_with(
+    pool: &PgPool,
+    schema: &str,
+    shared: &[&Migrator],
+    service_migrations: &Migrator,
+    startup_timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + startup_timeout;
     let mut delay = Duration::from_millis(100);
     loop {
@@ -49,7 +61,7 @@ pub async fn prepare(
             }
         }
     }
-    migrate(pool, schema, service_migrations)
+    migrate(pool, schema, shared, service_migrations)
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("migrating schema {schema}")))
 }
@@ -57,6 +69,7 @@ pub async fn prepare(
 async fn migrate(
     pool: &PgPool,
     schema: &str,
+    shared: &[&Migrator],
     service_migrations: &Migrator,
 ) -> Result<(), sqlx::migrate::MigrateError> {
     // Schema names are compile-time constants of each service, never user input.
@@ -74,6 +87,7 @@ async fn migrate(
         migrations: Cow::Owned(
             earshot_outbox::MIGRATOR
                 .iter()
+                .chain(shared.iter().flat_map(|m| m.iter()))
                 .chain(service_migrations.iter())
                 .cloned()
                 .collect(),

@@ -53,7 +53,22 @@ pub trait Service: Send + Sync + 'static {
     /// Full protobuf names of the gRPC services it serves, for health and reflection.
     const GRPC_SERVICES: &'static [&'static str];
 
+    /// Consumers inside the service that read its outbox themselves, e.g.
+    /// `earshot_webhooks::SUBSCRIBER`: every batch gets a delivery row for
+    /// each, beside those of the remote subscribers (`EARSHOT_SUBSCRIBERS`),
+    /// and no relay is started for them.
+    const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[];
+
     fn migrator() -> &'static Migrator;
+
+    /// Migrations of shared crates the service uses (e.g.
+    /// `earshot_webhooks::MIGRATOR`), applied in its schema after the
+    /// outbox's and before its own. Their versions (100, 101, …) sit between
+    /// the outbox's (1, 2, …) and the services' (dates), so none collide.
+    fn shared_migrators() -> &'static [&'static Migrator] {
+        &[]
+    }
+
     fn routes(ctx: &ServiceContext) -> Routes;
 
     /// Long-lived work beside the RPCs (schedulers, refits): started once the
@@ -121,12 +136,25 @@ pub async fn run<S: Service>(
 
     let pool = database::pool(&settings.database, S::SCHEMA)?;
     tokio::select! {
-        prepared = database::prepare(&pool, S::SCHEMA, S::migrator(), settings.database.startup_timeout) => prepared?,
+        prepared = database::prepare_with(&pool, S::SCHEMA, S::shared_migrators(), S::migrator(), settings.database.startup_timeout) => prepared?,
         () = stop.cancelled() => return Ok(()),
     }
 
     let metrics = Metrics::new(S::NAME);
-    let outbox = Outbox::new(&settings.subscribers);
+    if let Some(clash) = settings
+        .subscribers
+        .iter()
+        .find(|s| S::LOCAL_SUBSCRIBERS.contains(&s.name.as_str()))
+    {
+        anyhow::bail!(
+            "{} names subscriber {:?}, which is {}'s own local consumer",
+            earshot_outbox::SUBSCRIBERS_VAR,
+            clash.name,
+            S::NAME
+        );
+    }
+    // Relays serve only the remote subscribers; local ones claim their own rows.
+    let outbox = Outbox::with_local(&settings.subscribers, S::LOCAL_SUBSCRIBERS);
     let ctx = ServiceContext {
         pool: pool.clone(),
         outbox: outbox.clone(),

@@ -71,9 +71,20 @@ pub fn scheduler(
     settings: SchedulerSettings,
     jobs: Vec<Arc<dyn Job>>,
 ) -> BackgroundTask {
-    BackgroundTask::new("scheduler", move |stop| {
-        run(pool, outbox, settings, jobs, stop)
-    })
+    named_scheduler("scheduler", pool, outbox, settings, jobs)
+}
+
+/// A scheduler of its own, named `name` in logs, for jobs whose rounds may
+/// be slow (webhook deliveries wait on tenants' endpoints) and must not hold
+/// up the service's other timed work.
+pub fn named_scheduler(
+    name: &'static str,
+    pool: PgPool,
+    outbox: Outbox,
+    settings: SchedulerSettings,
+    jobs: Vec<Arc<dyn Job>>,
+) -> BackgroundTask {
+    BackgroundTask::new(name, move |stop| run(pool, outbox, settings, jobs, stop))
 }
 
 async fn run(
