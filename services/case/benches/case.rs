@@ -86,6 +86,7 @@ fn mention(corpus: &[String], i: usize) -> Event {
         occurred_at: Some(std::time::SystemTime::now().into()),
         aggregate_key: format!("m{i}"),
         producer: "listening".into(),
+        drill: false,
         payload: Some(event::Payload::MentionClassified(classified)),
     }
 }

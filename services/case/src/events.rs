@@ -35,6 +35,9 @@ impl EventHandler for CaseEvents {
                 Some(event::Payload::MentionClassified(m)) => {
                     mentions.push(mention(e.tenant_id, m))
                 }
+                // The guideline asked only to record and notify: the case
+                // stays as it is.
+                Some(event::Payload::EscalationRaised(x)) if x.leave_case => {}
                 Some(event::Payload::EscalationRaised(x)) => {
                     escalations.push(escalation(e.tenant_id, x));
                 }

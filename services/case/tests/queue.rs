@@ -252,12 +252,17 @@ async fn the_queue_runs_by_sla_due_time_with_filters_and_pages() {
 }
 
 fn escalation(tenant: &str, case_id: &str, mention_id: &str) -> Event {
+    escalation_of(tenant, case_id, mention_id, false)
+}
+
+fn escalation_of(tenant: &str, case_id: &str, mention_id: &str, leave_case: bool) -> Event {
     Event {
         event_id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant.into(),
         occurred_at: Some(std::time::SystemTime::now().into()),
         aggregate_key: "esc".into(),
         producer: "escalation".into(),
+        drill: false,
         payload: Some(event::Payload::EscalationRaised(EscalationRaised {
             escalation_id: "esc-1".into(),
             mention_id: mention_id.into(),
@@ -265,8 +270,40 @@ fn escalation(tenant: &str, case_id: &str, mention_id: &str) -> Event {
             guideline_id: "g-1".into(),
             severity: "high".into(),
             reason: "legal threat".into(),
+            leave_case,
+            ..Default::default()
         })),
     }
+}
+
+#[tokio::test]
+async fn an_escalation_whose_guideline_leaves_the_case_changes_nothing() {
+    let h = Harness::start().await;
+    let mut acme = h.client("acme");
+    set_up(&mut acme).await;
+    let chat = open(&mut acme, "chat", Channel::Chat, "visitor-1").await;
+    let mut noted = escalation_of("acme", &chat.case_id, "", true);
+    let response = h.deliver(vec![noted.clone()]).await;
+    assert_eq!(response.handled, 1);
+    // A drill's escalation never reaches the case either.
+    noted.event_id = uuid::Uuid::now_v7().to_string();
+    noted.drill = true;
+    if let Some(event::Payload::EscalationRaised(e)) = noted.payload.as_mut() {
+        e.leave_case = false;
+    }
+    let response = h.deliver(vec![noted]).await;
+    assert_eq!((response.handled, response.skipped), (0, 1));
+    let after = acme
+        .get_case(GetCaseRequest {
+            case_id: chat.case_id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        (after.priority.as_str(), after.lane, after.version),
+        (chat.priority.as_str(), chat.lane, chat.version)
+    );
 }
 
 #[tokio::test]

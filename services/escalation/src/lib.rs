@@ -1,29 +1,33 @@
-//! Escalation: recognises danger early and escalates it by rehearsed guidelines.
+//! Escalation: recognises danger early and escalates it by rehearsed
+//! guidelines. Each capability holds its domain logic and, in its `store`,
+//! its SQL: guidelines (versioned conditions and actions), evaluations (every
+//! event against the guidelines), spikes (volume per topic and rule),
+//! escalations (and their ladder), incidents (and holding statements),
+//! drills (rehearsals, scored). `grpc` checks and translates; the
+//! scheduler drives the ladder, statements, drills and retention.
 
+pub mod drills;
 pub mod erasure;
+pub mod escalations;
 pub mod evaluations;
+mod events;
+mod grpc;
+pub mod guidelines;
+pub mod incidents;
+mod publish;
+pub mod rules;
+pub mod spikes;
+pub mod tenant;
+pub mod timeline;
+pub mod vocabulary;
 
 use std::sync::Arc;
 
-use earshot_outbox::{Outbox, new_event};
-use earshot_proto::escalation::v1::escalation_service_server::{
-    EscalationService as EscalationApi, EscalationServiceServer,
-};
-use earshot_proto::escalation::v1::{ListEvaluationsRequest, ListEvaluationsResponse};
-use earshot_proto::events::v1::{ErasureCompleted, Event, RetentionChanged, event};
+use earshot_proto::escalation::v1::escalation_service_server::EscalationServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
-use earshot_server::{
-    BackgroundTask, EVENT_SINK, EventHandler, Page, Service, ServiceContext, ServiceError,
-    event_sink,
-};
-use sqlx::PgConnection;
+use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
-use uuid::Uuid;
-
-use erasure::Erase;
-use evaluations::Heard;
 
 pub const NAME: &str = "escalation";
 const SERVICE: &str = earshot_proto::escalation::v1::escalation_service_server::SERVICE_NAME;
@@ -45,118 +49,29 @@ impl Service for EscalationService {
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
-        Routes::new(EscalationServiceServer::new(Escalations {
-            ctx: ctx.clone(),
-        }))
-        .add_service(event_sink(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            EscalationEvents,
-        ))
+        Routes::new(EscalationServiceServer::new(grpc::Escalations { ctx: ctx.clone() })).add_service(
+            event_sink(
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                events::EscalationEvents::default(),
+            ),
+        )
     }
 
-    /// Evaluations past their tenant's retention period are deleted here.
+    /// The ladder, overdue statements, drills and retention, on the shared
+    /// scheduler.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
         vec![scheduler(
             ctx.pool.clone(),
             ctx.outbox.clone(),
             SchedulerSettings::default(),
-            vec![Arc::new(erasure::job())],
+            vec![
+                Arc::new(escalations::ladder::LadderJob),
+                Arc::new(incidents::StatementJob),
+                Arc::new(drills::ReplayJob),
+                Arc::new(drills::EndJob),
+                Arc::new(erasure::job()),
+            ],
         )]
-    }
-}
-
-struct Escalations {
-    ctx: ServiceContext,
-}
-
-#[tonic::async_trait]
-impl EscalationApi for Escalations {
-    #[tracing::instrument(skip_all)]
-    async fn list_evaluations(
-        &self,
-        request: Request<ListEvaluationsRequest>,
-    ) -> Result<Response<ListEvaluationsResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
-        let req = request.into_inner();
-        let page = Page::parse(req.page_size, &req.page_token)?;
-        let rows = evaluations::list(&self.ctx.pool, &tenant, &page).await?;
-        let next_page_token = page.next_token(&rows);
-        Ok(Response::new(ListEvaluationsResponse {
-            evaluations: rows.into_iter().map(evaluations::to_proto).collect(),
-            next_page_token,
-        }))
-    }
-}
-
-struct EscalationEvents;
-
-impl EventHandler for EscalationEvents {
-    const PRODUCERS: &'static [&'static str] = &["listening", "case"];
-
-    async fn handle(
-        &self,
-        conn: &mut PgConnection,
-        outbox: &Outbox,
-        events: Vec<Event>,
-    ) -> Result<(), ServiceError> {
-        let mut heard = Vec::new();
-        // Run after the evaluations, so a mention heard and erased in one
-        // batch stays gone.
-        let mut erasures: Vec<Erase> = Vec::new();
-        let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
-        for e in events {
-            match e.payload {
-                Some(event::Payload::MentionClassified(mention)) => {
-                    let Ok(event_id) = Uuid::parse_str(&e.event_id) else {
-                        continue;
-                    };
-                    heard.push(Heard {
-                        event_id,
-                        tenant_id: e.tenant_id,
-                        mention,
-                    });
-                }
-                Some(event::Payload::CustomerErased(mut erased)) => erasures.push(Erase {
-                    tenant_id: e.tenant_id,
-                    mention_ids: std::mem::take(&mut erased.mention_ids),
-                    answer: Some(erased),
-                }),
-                // Listening's report names every mention of the customer it
-                // erased, those no case held among them.
-                Some(event::Payload::ErasureCompleted(done)) if e.producer == "listening" => {
-                    erasures.push(Erase {
-                        tenant_id: e.tenant_id,
-                        mention_ids: done.mention_ids,
-                        answer: None,
-                    });
-                }
-                Some(event::Payload::RetentionChanged(change)) => {
-                    retention.push((e.tenant_id, change));
-                }
-                _ => {}
-            }
-        }
-        evaluations::evaluate(conn, &heard).await?;
-        let mut answers = Vec::new();
-        for job in erasures {
-            let records = erasure::erase(conn, &job.tenant_id, &job.mention_ids).await?;
-            if let Some(erased) = job.answer {
-                answers.push(new_event(
-                    NAME,
-                    &job.tenant_id,
-                    erased.customer_id,
-                    event::Payload::ErasureCompleted(ErasureCompleted {
-                        erasure_id: erased.erasure_id,
-                        service: NAME.to_owned(),
-                        records_erased: records,
-                        mention_ids: Vec::new(),
-                    }),
-                ));
-            }
-        }
-        earshot_server::retention::record(conn, &retention).await?;
-        outbox.enqueue(conn, answers).await?;
-        Ok(())
     }
 }

@@ -99,6 +99,7 @@ async fn a_redelivered_event_opens_no_second_case() {
         occurred_at: Some(std::time::SystemTime::now().into()),
         aggregate_key: "m-1".into(),
         producer: "listening".into(),
+        drill: false,
         payload: Some(event::Payload::MentionClassified(MentionClassified {
             mention_id: "m-1".into(),
             channel: Channel::Facebook as i32,

@@ -262,6 +262,7 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
             }
         })
         .collect();
+    let vips: HashSet<Uuid> = openings.iter().filter(|o| o.decision.vip).map(|o| o.id).collect();
     let opened = store::insert_opened(conn, &openings, Utc::now()).await?;
     let ids: Vec<Uuid> = opened.iter().map(|o| o.case.id).collect();
     sla::store::start(conn, &ids).await?;
@@ -278,7 +279,7 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
         );
         batch
             .events
-            .push(record::case_opened(&o.tenant_id, &o.case));
+            .push(record::case_opened(&o.tenant_id, &o.case, vips.contains(&o.case.id)));
     }
     Ok(())
 }
@@ -481,6 +482,7 @@ pub async fn create(
     let (decision, assignee) = routing::route_new(&mut tx, std::slice::from_ref(&route))
         .await?
         .remove(0);
+    let vip = decision.vip;
     let opening = Opening {
         id: Uuid::now_v7(),
         tenant_id,
@@ -531,7 +533,7 @@ pub async fn create(
     )
     .await?;
     outbox
-        .enqueue(&mut tx, vec![record::case_opened(tenant_id, &row)])
+        .enqueue(&mut tx, vec![record::case_opened(tenant_id, &row, vip)])
         .await?;
     tx.commit().await?;
     outbox.wake();

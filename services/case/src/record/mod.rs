@@ -96,8 +96,8 @@ pub fn subject_from(text: &str) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// `CaseOpened` for a case just opened.
-pub fn case_opened(tenant_id: &str, row: &CaseRow) -> Event {
+/// `CaseOpened` for a case just opened, for a customer who is a VIP or not.
+pub fn case_opened(tenant_id: &str, row: &CaseRow, vip: bool) -> Event {
     new_event(
         PRODUCER,
         tenant_id,
@@ -111,6 +111,7 @@ pub fn case_opened(tenant_id: &str, row: &CaseRow) -> Event {
             priority: row.priority.to_string(),
             customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
             topic: row.topic.clone(),
+            vip,
         }),
     )
 }

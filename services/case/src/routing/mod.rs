@@ -42,6 +42,8 @@ pub struct Decision {
     pub priority: Priority,
     pub queue: String,
     pub required_skills: Vec<String>,
+    /// The customer routed was a VIP (as `CaseOpened` tells escalation).
+    pub vip: bool,
 }
 
 impl Default for Decision {
@@ -52,6 +54,7 @@ impl Default for Decision {
             priority: Priority::default(),
             queue: DEFAULT_QUEUE.to_owned(),
             required_skills: Vec::new(),
+            vip: false,
         }
     }
 }
@@ -79,6 +82,7 @@ impl RuleRow {
             priority: self.priority,
             queue: self.queue.clone(),
             required_skills: self.required_skills.clone(),
+            vip: false,
         }
     }
 }
@@ -197,7 +201,10 @@ pub async fn route_new(
                 sentiment: c.sentiment,
                 channel: c.channel,
             };
-            route(rules.get(c.tenant_id).unwrap_or(&no_rules), &facts)
+            Decision {
+                vip: facts.vip,
+                ..route(rules.get(c.tenant_id).unwrap_or(&no_rules), &facts)
+            }
         })
         .collect();
     let mut queues: Vec<&str> = decisions.iter().map(|d| d.queue.as_str()).collect();

@@ -144,6 +144,7 @@ impl Mention<'_> {
             occurred_at: Some(std::time::SystemTime::now().into()),
             aggregate_key: self.mention_id.into(),
             producer: "listening".into(),
+            drill: false,
             payload: Some(event::Payload::MentionClassified(classified)),
         }
     }

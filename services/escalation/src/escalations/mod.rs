@@ -1,0 +1,295 @@
+//! Escalations: a guideline that fired, with an owner, a deadline and a
+//! ladder. [`raise`] is the one way one is made (by evaluations, overdue
+//! statements and drills alike); the ladder ([`ladder`]) moves those nobody
+//! acknowledged; [`acknowledge`] and [`resolve`] are the people's part.
+
+pub mod ladder;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use earshot_outbox::Outbox;
+use earshot_proto::events::v1::{
+    EscalationAcknowledged, EscalationRaised, EscalationResolved, event,
+};
+use earshot_server::ServiceError;
+use earshot_server::convert::timestamp;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::guidelines::Compiled;
+use crate::incidents;
+use crate::publish::{Outgoing, publish};
+use crate::timeline::{self, Entry};
+use crate::vocabulary::{EscalationState, Team, TriggerKind};
+use store::EscalationRow;
+
+/// What raised an escalation. `key` is what dedupes: one guideline fires
+/// once per mention, case, alert or overdue statement.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub key: String,
+    pub mention_id: String,
+    pub case_id: Option<Uuid>,
+    pub spike_alert_id: Option<Uuid>,
+    pub incident_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    /// The topic it is about, for holding statements ("" when none).
+    pub topic: String,
+    /// Why, in words, for the reason line.
+    pub why: String,
+}
+
+impl Trigger {
+    pub fn mention(mention_id: &str, event_id: Option<Uuid>, topic: &str) -> Self {
+        Self {
+            kind: TriggerKind::Mention,
+            key: mention_id.to_owned(),
+            mention_id: mention_id.to_owned(),
+            case_id: None,
+            spike_alert_id: None,
+            incident_id: None,
+            event_id,
+            topic: topic.to_owned(),
+            why: format!("mention {mention_id}"),
+        }
+    }
+
+    pub fn case(case_id: Uuid, event_id: Uuid, topic: &str, why: String) -> Self {
+        Self {
+            kind: TriggerKind::Case,
+            key: case_id.to_string(),
+            mention_id: String::new(),
+            case_id: Some(case_id),
+            spike_alert_id: None,
+            incident_id: None,
+            event_id: Some(event_id),
+            topic: topic.to_owned(),
+            why,
+        }
+    }
+}
+
+/// An escalation to raise.
+#[derive(Debug, Clone)]
+pub struct NewEscalation {
+    pub tenant_id: String,
+    pub guideline: Arc<Compiled>,
+    pub trigger: Trigger,
+    pub drill_id: Option<Uuid>,
+}
+
+impl NewEscalation {
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.guideline.name, self.trigger.why)
+    }
+
+    fn key(&self) -> Key<'_> {
+        (
+            self.guideline.id,
+            self.trigger.kind,
+            self.trigger.key.as_str(),
+            self.drill_id,
+        )
+    }
+}
+
+/// What makes an escalation unique (the table's unique key, tenant aside:
+/// guideline ids are the tenant's own).
+type Key<'a> = (Uuid, TriggerKind, &'a str, Option<Uuid>);
+
+impl EscalationRow {
+    fn key(&self) -> Key<'_> {
+        (
+            self.guideline_id,
+            self.trigger_kind,
+            self.trigger_key.as_str(),
+            self.drill_id,
+        )
+    }
+}
+
+/// Raises `news`, each at most once (a redelivered event, a replay or two
+/// replicas find the first one and raise nothing), opens or joins the
+/// incidents their guidelines ask for, and publishes what was raised.
+/// Answers the escalations made now.
+pub async fn raise(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    news: Vec<NewEscalation>,
+) -> Result<Vec<EscalationRow>, sqlx::Error> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let made = store::insert(conn, &news, now).await?;
+    if made.is_empty() {
+        return Ok(made);
+    }
+    let by_key: HashMap<Key<'_>, &NewEscalation> = news.iter().map(|n| (n.key(), n)).collect();
+    let by_id: HashMap<Uuid, &NewEscalation> = made
+        .iter()
+        .filter_map(|e| by_key.get(&e.key()).map(|n| (e.id, *n)))
+        .collect();
+    let entries: Vec<Entry> = made
+        .iter()
+        .map(|e| Entry {
+            tenant_id: e.tenant_id.clone(),
+            subject_id: e.id,
+            kind: "raised",
+            actor: timeline::SYSTEM.to_owned(),
+            detail: format!(
+                "{} for {}, acknowledge by {}",
+                e.severity,
+                e.team,
+                e.ack_due_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            ),
+        })
+        .collect();
+    timeline::append(conn, &entries).await?;
+    let opening: Vec<(&EscalationRow, &NewEscalation)> = made
+        .iter()
+        .filter_map(|e| by_id.get(&e.id).map(|n| (e, *n)))
+        .filter(|(_, n)| n.guideline.actions.open_incident)
+        .collect();
+    let joined = incidents::join_or_open(conn, outbox, &opening).await?;
+    let events = made
+        .iter()
+        .filter_map(|e| {
+            let new = by_id.get(&e.id)?;
+            Some(Outgoing::new(
+                &e.tenant_id,
+                e.id.to_string(),
+                event::Payload::EscalationRaised(EscalationRaised {
+                    escalation_id: e.id.to_string(),
+                    mention_id: e.mention_id.clone(),
+                    case_id: e.case_id.map(|c| c.to_string()).unwrap_or_default(),
+                    guideline_id: e.guideline_id.to_string(),
+                    severity: e.severity.label().to_owned(),
+                    reason: e.reason.clone(),
+                    team: e.team.label().to_owned(),
+                    leave_case: !new.guideline.actions.raise_case_priority,
+                    trigger: e.trigger_kind.label().to_owned(),
+                    ack_due_at: e.ack_due_at.map(timestamp),
+                    guideline_version: u32::try_from(e.guideline_version).unwrap_or(0),
+                    spike_alert_id: e.spike_alert_id.map(|a| a.to_string()).unwrap_or_default(),
+                }),
+                e.drill_id.is_some(),
+                new.guideline.actions.notify_webhooks,
+            ))
+        })
+        .collect();
+    publish(conn, outbox, events).await?;
+    Ok(made
+        .into_iter()
+        .map(|mut e| {
+            if let Some(incident) = joined.get(&e.id) {
+                e.incident_id = Some(*incident);
+            }
+            e
+        })
+        .collect())
+}
+
+/// Stops the ladder: the caller acknowledges for `team`.
+pub async fn acknowledge(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    tenant_id: &str,
+    id: Uuid,
+    actor: &str,
+    team: Team,
+) -> Result<EscalationRow, ServiceError> {
+    let row = store::lock(conn, tenant_id, id).await?;
+    if !row.state.awaits_acknowledgement() {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "escalation {id} is {}: only a raised or re-escalated one can be acknowledged",
+            row.state
+        )));
+    }
+    let row = store::acknowledge(conn, id, actor, team).await?;
+    let notify = row.notify;
+    timeline::append(
+        conn,
+        &[Entry {
+            tenant_id: tenant_id.to_owned(),
+            subject_id: id,
+            kind: "acknowledged",
+            actor: actor.to_owned(),
+            detail: format!("for {team} at level {}", row.level),
+        }],
+    )
+    .await?;
+    publish(
+        conn,
+        outbox,
+        vec![Outgoing::new(
+            tenant_id,
+            id.to_string(),
+            event::Payload::EscalationAcknowledged(EscalationAcknowledged {
+                escalation_id: id.to_string(),
+                acknowledged_by: actor.to_owned(),
+                team: team.label().to_owned(),
+                level: u32::try_from(row.level).unwrap_or(0),
+            }),
+            row.drill_id.is_some(),
+            notify,
+        )],
+    )
+    .await?;
+    Ok(row)
+}
+
+pub async fn resolve(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    tenant_id: &str,
+    id: Uuid,
+    actor: &str,
+    note: &str,
+) -> Result<EscalationRow, ServiceError> {
+    let row = store::lock(conn, tenant_id, id).await?;
+    if row.state == EscalationState::Resolved {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "escalation {id} is already resolved"
+        )));
+    }
+    let row = store::resolve(conn, id, actor).await?;
+    let notify = row.notify;
+    timeline::append(
+        conn,
+        &[Entry {
+            tenant_id: tenant_id.to_owned(),
+            subject_id: id,
+            kind: "resolved",
+            actor: actor.to_owned(),
+            detail: note.to_owned(),
+        }],
+    )
+    .await?;
+    publish(
+        conn,
+        outbox,
+        vec![Outgoing::new(
+            tenant_id,
+            id.to_string(),
+            event::Payload::EscalationResolved(EscalationResolved {
+                escalation_id: id.to_string(),
+                resolved_by: actor.to_owned(),
+                note: note.to_owned(),
+            }),
+            row.drill_id.is_some(),
+            notify,
+        )],
+    )
+    .await?;
+    Ok(row)
+}
+
+/// When an escalation raised `now` under `guideline` must be acknowledged.
+pub fn first_deadline(guideline: &Compiled, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(guideline.ack_within()).unwrap_or(chrono::Duration::MAX)
+}
