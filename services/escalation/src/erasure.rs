@@ -1,9 +1,10 @@
-//! Forgetting a customer: their mentions' evaluations are deleted. The case
-//! service names the mentions threaded into the customer's cases
-//! (`CustomerErased`, answered with `ErasureCompleted`); listening names every
-//! mention of theirs it erased (its `ErasureCompleted`), which reaches the
-//! ones no case holds. And the tenant's retention period, kept for the job
-//! that deletes older evaluations.
+//! Forgetting a customer: their mentions' evaluations (and the copies a
+//! recorded drill has yet to replay) are deleted. The case service names the
+//! mentions threaded into the customer's cases (`CustomerErased`, answered
+//! with `ErasureCompleted`); listening names every mention of theirs it
+//! erased (its `ErasureCompleted`), which reaches the ones no case holds. And
+//! the tenant's retention period, kept for the job that deletes older
+//! evaluations.
 
 use earshot_proto::events::v1::CustomerErased;
 use earshot_server::retention::RetentionJob;
@@ -17,7 +18,8 @@ pub struct Erase {
     pub answer: Option<CustomerErased>,
 }
 
-/// Deletes the tenant's evaluations of `mention_ids`; answers how many went.
+/// Deletes the tenant's evaluations of `mention_ids` and the drill steps
+/// waiting to replay them; answers how many went.
 pub async fn erase(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -29,9 +31,16 @@ pub async fn erase(
     let done = sqlx::query("DELETE FROM evaluations WHERE tenant_id = $1 AND mention_id = ANY($2)")
         .bind(tenant_id)
         .bind(mention_ids)
+        .execute(&mut *conn)
+        .await?;
+    // A drill replaying a recorded window holds copies of the mentions it
+    // has yet to replay.
+    let waiting = sqlx::query("DELETE FROM drill_steps WHERE tenant_id = $1 AND mention_id = ANY($2)")
+        .bind(tenant_id)
+        .bind(mention_ids)
         .execute(conn)
         .await?;
-    Ok(done.rows_affected())
+    Ok(done.rows_affected() + waiting.rows_affected())
 }
 
 /// Deletes evaluations older than their tenant's period.

@@ -106,7 +106,15 @@ impl Cond {
             (Cond::Rule(ids), Mention(m)) => {
                 m.matched_rules.iter().any(|r| ids.contains(&r.rule_id))
             }
-            (Cond::Phrase(phrases), Mention(m)) => phrases.is_match(&m.text),
+            // The automaton folds ASCII case itself; other letters (Ü, É)
+            // are folded by lowering the text as the phrases were lowered.
+            (Cond::Phrase(phrases), Mention(m)) => {
+                if m.text.is_ascii() {
+                    phrases.is_match(&m.text)
+                } else {
+                    phrases.is_match(&m.text.to_lowercase())
+                }
+            }
             (Cond::SlaBreach { target, lane }, SlaBreach(b)) => {
                 (target.is_empty() || target.eq_ignore_ascii_case(&b.target))
                     && (lane.is_empty() || lane.eq_ignore_ascii_case(&b.lane))

@@ -139,6 +139,18 @@ pub async fn lock_states(
 ) -> Result<Vec<(Uuid, String, SeriesState)>, sqlx::Error> {
     let detectors: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let series: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    // A series not stored yet has no row to lock: two batches would both
+    // start it afresh and the later write would drop the earlier's counts.
+    // A transaction lock per key, taken in the callers' sorted order (so
+    // batches never deadlock), serializes them whether or not the row exists.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(u.detector_id::text || '/' || u.series, 0))
+           FROM unnest($1::uuid[], $2::text[]) AS u(detector_id, series)",
+    )
+    .bind(&detectors)
+    .bind(&series)
+    .execute(&mut *conn)
+    .await?;
     let rows: Vec<(Uuid, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "SELECT s.detector_id, s.series, s.state, s.baseline
            FROM spike_series s
