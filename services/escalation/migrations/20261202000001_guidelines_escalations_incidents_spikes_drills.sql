@@ -102,6 +102,9 @@ CREATE INDEX escalations_by_tenant ON escalations (tenant_id, raised_at DESC, id
 -- The ladder's next steps, for the scheduler.
 CREATE INDEX escalations_ladder_due ON escalations (ack_due_at) WHERE ack_due_at IS NOT NULL;
 CREATE INDEX escalations_by_drill ON escalations (drill_id) WHERE drill_id IS NOT NULL;
+-- An incident's escalations are those naming it.
+CREATE INDEX escalations_by_incident ON escalations (incident_id, raised_at, id)
+    WHERE incident_id IS NOT NULL;
 
 -- Every step of an escalation, incident or drill, oldest first.
 CREATE TABLE timeline (
@@ -129,6 +132,8 @@ CREATE TABLE incidents (
     guideline_id          uuid        REFERENCES guidelines (id),
     guideline_version     integer,
     drill_id              uuid,
+    -- Links made by hand; escalations a guideline joined to the incident
+    -- name it in their incident_id.
     escalation_ids        uuid[]      NOT NULL DEFAULT '{}',
     mention_ids           text[]      NOT NULL DEFAULT '{}',
     case_ids              uuid[]      NOT NULL DEFAULT '{}',

@@ -35,11 +35,12 @@ pub async fn erase(
         .await?;
     // A drill replaying a recorded window holds copies of the mentions it
     // has yet to replay.
-    let waiting = sqlx::query("DELETE FROM drill_steps WHERE tenant_id = $1 AND mention_id = ANY($2)")
-        .bind(tenant_id)
-        .bind(mention_ids)
-        .execute(conn)
-        .await?;
+    let waiting =
+        sqlx::query("DELETE FROM drill_steps WHERE tenant_id = $1 AND mention_id = ANY($2)")
+            .bind(tenant_id)
+            .bind(mention_ids)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() + waiting.rows_affected())
 }
 

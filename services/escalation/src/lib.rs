@@ -21,11 +21,13 @@ pub mod tenant;
 pub mod timeline;
 pub mod vocabulary;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use earshot_config::Env;
 use earshot_proto::escalation::v1::escalation_service_server::EscalationServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
+use earshot_webhooks::{WebhookSettings, Webhooks};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -33,6 +35,19 @@ pub const NAME: &str = "escalation";
 const SERVICE: &str = earshot_proto::escalation::v1::escalation_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The events escalation offers to webhook endpoints.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "escalation.raised",
+    "escalation.acknowledged",
+    "escalation.reescalated",
+    "escalation.resolved",
+    "incident.opened",
+    "incident.updated",
+    "spike.detected",
+];
+
+static WEBHOOKS: LazyLock<Webhooks> = LazyLock::new(|| Webhooks::new(WEBHOOK_EVENTS));
 
 /// The escalation service, for [`earshot_server::run`].
 pub struct EscalationService;
@@ -43,35 +58,48 @@ impl Service for EscalationService {
     const GRPC_PORT: u16 = 50053;
     const METRICS_PORT: u16 = 9093;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+    const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
     }
 
+    fn shared_migrators() -> &'static [&'static Migrator] {
+        static SHARED: [&Migrator; 1] = [&earshot_webhooks::MIGRATOR];
+        &SHARED
+    }
+
     fn routes(ctx: &ServiceContext) -> Routes {
-        Routes::new(EscalationServiceServer::new(grpc::Escalations { ctx: ctx.clone() })).add_service(
-            event_sink(
-                ctx.pool.clone(),
-                ctx.outbox.clone(),
-                events::EscalationEvents::default(),
-            ),
-        )
+        Routes::new(EscalationServiceServer::new(grpc::Escalations {
+            ctx: ctx.clone(),
+        }))
+        .add_service(event_sink(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            events::EscalationEvents::default(),
+        ))
     }
 
     /// The ladder, overdue statements, drills and retention, on the shared
-    /// scheduler.
+    /// scheduler; webhook deliveries on a scheduler of their own, so a slow
+    /// endpoint never holds up a ladder.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        vec![scheduler(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            SchedulerSettings::default(),
-            vec![
-                Arc::new(escalations::ladder::LadderJob),
-                Arc::new(incidents::StatementJob),
-                Arc::new(drills::ReplayJob),
-                Arc::new(drills::EndJob),
-                Arc::new(erasure::job()),
-            ],
-        )]
+        let hooks = WebhookSettings::from_env(&Env::process())
+            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
+        vec![
+            WEBHOOKS.background(ctx, hooks),
+            scheduler(
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                SchedulerSettings::default(),
+                vec![
+                    Arc::new(escalations::ladder::LadderJob),
+                    Arc::new(incidents::StatementJob),
+                    Arc::new(drills::ReplayJob),
+                    Arc::new(drills::EndJob),
+                    Arc::new(erasure::job()),
+                ],
+            ),
+        ]
     }
 }

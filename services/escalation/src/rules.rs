@@ -49,7 +49,10 @@ impl RulesCache {
         let mut answer = HashMap::with_capacity(tenants.len());
         let mut stale = Vec::new();
         {
-            let cached = self.tenants.lock().expect("the rules cache is never poisoned");
+            let cached = self
+                .tenants
+                .lock()
+                .expect("the rules cache is never poisoned");
             for (tenant, revision) in &revisions {
                 match cached.get(tenant) {
                     Some(rules) if rules.revision == *revision => {
@@ -87,7 +90,10 @@ impl RulesCache {
         for (tenant, rules) in &fresh {
             record_revision(conn, tenant, rules).await?;
         }
-        let mut cached = self.tenants.lock().expect("the rules cache is never poisoned");
+        let mut cached = self
+            .tenants
+            .lock()
+            .expect("the rules cache is never poisoned");
         for (tenant, rules) in fresh {
             let rules = Arc::new(rules);
             cached.insert(tenant.clone(), rules.clone());

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod fuzz;
+pub mod ingest;
 pub mod raw;
 
 use chrono::{Datelike, Utc};

@@ -262,7 +262,11 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
             }
         })
         .collect();
-    let vips: HashSet<Uuid> = openings.iter().filter(|o| o.decision.vip).map(|o| o.id).collect();
+    let vips: HashSet<Uuid> = openings
+        .iter()
+        .filter(|o| o.decision.vip)
+        .map(|o| o.id)
+        .collect();
     let opened = store::insert_opened(conn, &openings, Utc::now()).await?;
     let ids: Vec<Uuid> = opened.iter().map(|o| o.case.id).collect();
     sla::store::start(conn, &ids).await?;
@@ -277,9 +281,11 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
                 opened_snapshot(&o.case),
             ),
         );
-        batch
-            .events
-            .push(record::case_opened(&o.tenant_id, &o.case, vips.contains(&o.case.id)));
+        batch.events.push(record::case_opened(
+            &o.tenant_id,
+            &o.case,
+            vips.contains(&o.case.id),
+        ));
     }
     Ok(())
 }

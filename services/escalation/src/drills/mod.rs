@@ -62,7 +62,10 @@ pub async fn start(
             "the scenario holds no mention to replay (a recorded window with no mentions?)".into(),
         ));
     }
-    let drill = store::insert(conn, tenant_id, actor, &guideline, &scenario, time_limit, request_id).await?;
+    let drill = store::insert(
+        conn, tenant_id, actor, &guideline, &scenario, time_limit, request_id,
+    )
+    .await?;
     timeline::append(
         conn,
         &[Entry {
@@ -89,12 +92,18 @@ pub async fn end(
 ) -> Result<DrillRow, ServiceError> {
     let drill = store::lock(conn, tenant_id, id).await?;
     if drill.ended_at.is_some() {
-        return Err(ServiceError::FailedPrecondition(format!("drill {id} has ended")));
+        return Err(ServiceError::FailedPrecondition(format!(
+            "drill {id} has ended"
+        )));
     }
     Ok(finish(conn, drill, actor).await?)
 }
 
-async fn finish(conn: &mut PgConnection, drill: DrillRow, actor: &str) -> Result<DrillRow, sqlx::Error> {
+async fn finish(
+    conn: &mut PgConnection,
+    drill: DrillRow,
+    actor: &str,
+) -> Result<DrillRow, sqlx::Error> {
     let facts = facts(conn, &drill).await?;
     let checks = score(&facts);
     let total = total(&checks);
@@ -160,7 +169,12 @@ pub fn score(facts: &Facts) -> Vec<DrillCheck> {
         1.0,
         f64::from(u8::from(first.is_some())),
         match first {
-            Some(e) => format!("{} escalation(s); first for {} as {}", facts.escalations.len(), e.team, e.severity),
+            Some(e) => format!(
+                "{} escalation(s); first for {} as {}",
+                facts.escalations.len(),
+                e.team,
+                e.severity
+            ),
             None => "the guideline never fired on the scenario".to_owned(),
         },
     ));
@@ -216,7 +230,11 @@ pub fn score(facts: &Facts) -> Vec<DrillCheck> {
                         let target = chrono::Duration::seconds(i64::from(i.first_within_seconds));
                         (
                             f64::from(u8::from(took <= target)),
-                            format!("posted after {} (target {})", minutes(took), minutes(target)),
+                            format!(
+                                "posted after {} (target {})",
+                                minutes(took),
+                                minutes(target)
+                            ),
                         )
                     }
                     None => (0.0, "the holding statement was never posted".to_owned()),
@@ -236,7 +254,9 @@ pub fn score(facts: &Facts) -> Vec<DrillCheck> {
             };
             checks.push(check("cadence_kept", 1.0, earned, detail));
         }
-        let closed = incident.is_some_and(|i| i.state == IncidentState::Closed && !i.learning_note.trim().is_empty());
+        let closed = incident.is_some_and(|i| {
+            i.state == IncidentState::Closed && !i.learning_note.trim().is_empty()
+        });
         checks.push(check(
             "closed_with_learning",
             1.0,
@@ -285,8 +305,13 @@ impl Job for ReplayJob {
                 let guideline = compiled
                     .entry(step.drill_id)
                     .or_insert_with(|| {
-                        let input = GuidelineInput::decode(step.definition.as_slice()).unwrap_or_default();
-                        Arc::new(Compiled::new(step.guideline_id, step.guideline_version, &input))
+                        let input =
+                            GuidelineInput::decode(step.definition.as_slice()).unwrap_or_default();
+                        Arc::new(Compiled::new(
+                            step.guideline_id,
+                            step.guideline_version,
+                            &input,
+                        ))
                     })
                     .clone();
                 let Ok(mention) = MentionClassified::decode(step.mention.as_slice()) else {
@@ -330,7 +355,9 @@ impl Job for EndJob {
         limit: i64,
     ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
         Box::pin(async move {
-            let over = store::claim_over(tx, limit, EscalationState::Resolved, IncidentState::Closed).await?;
+            let over =
+                store::claim_over(tx, limit, EscalationState::Resolved, IncidentState::Closed)
+                    .await?;
             let n = over.len() as u64;
             for drill in over {
                 finish(tx, drill, timeline::SYSTEM).await?;

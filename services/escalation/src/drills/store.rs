@@ -97,8 +97,14 @@ pub async fn insert(
     .fetch_one(&mut *conn)
     .await?;
     let seqs: Vec<i32> = (0..scenario.len() as i32).collect();
-    let dues: Vec<DateTime<Utc>> = scenario.iter().map(|(offset, _)| due_at(now, *offset)).collect();
-    let mention_ids: Vec<&str> = scenario.iter().map(|(_, m)| m.mention_id.as_str()).collect();
+    let dues: Vec<DateTime<Utc>> = scenario
+        .iter()
+        .map(|(offset, _)| due_at(now, *offset))
+        .collect();
+    let mention_ids: Vec<&str> = scenario
+        .iter()
+        .map(|(_, m)| m.mention_id.as_str())
+        .collect();
     let mentions: Vec<Vec<u8>> = scenario.iter().map(|(_, m)| m.encode_to_vec()).collect();
     sqlx::query(
         "INSERT INTO drill_steps (drill_id, seq, tenant_id, due_at, mention_id, mention)
@@ -117,16 +123,26 @@ pub async fn insert(
     Ok(drill)
 }
 
-pub async fn get(conn: &mut PgConnection, tenant_id: &str, id: Uuid) -> Result<DrillRow, ServiceError> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM drills WHERE tenant_id = $1 AND id = $2"))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("drill {id}")))
+pub async fn get(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: Uuid,
+) -> Result<DrillRow, ServiceError> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM drills WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| ServiceError::NotFound(format!("drill {id}")))
 }
 
-pub async fn lock(conn: &mut PgConnection, tenant_id: &str, id: Uuid) -> Result<DrillRow, ServiceError> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    id: Uuid,
+) -> Result<DrillRow, ServiceError> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drills WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     ))
@@ -177,10 +193,12 @@ pub async fn definition(conn: &mut PgConnection, drill: &DrillRow) -> Result<Vec
 
 /// An ended drill pages nobody any more.
 pub async fn stop_ladders(conn: &mut PgConnection, drill_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE escalations SET ack_due_at = NULL WHERE drill_id = $1 AND ack_due_at IS NOT NULL")
-        .bind(drill_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE escalations SET ack_due_at = NULL WHERE drill_id = $1 AND ack_due_at IS NOT NULL",
+    )
+    .bind(drill_id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE incidents SET statement_due_at = NULL WHERE drill_id = $1 AND statement_due_at IS NOT NULL")
         .bind(drill_id)
         .execute(&mut *conn)

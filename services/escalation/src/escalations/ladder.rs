@@ -132,7 +132,8 @@ impl Job for LadderJob {
                     ));
                     continue;
                 };
-                let deadline = now + chrono::Duration::from_std(step.ack_within).unwrap_or_default();
+                let deadline =
+                    now + chrono::Duration::from_std(step.ack_within).unwrap_or_default();
                 levels.push(step.level as i32);
                 repeats.push(step.repeat as i32);
                 teams.push(step.team);
@@ -236,9 +237,15 @@ mod tests {
         let two = next_step(&a, 1, 0).expect("second level");
         assert_eq!((two.level, two.repeat, two.team), (2, 0, Team::Executive));
         let again = next_step(&a, 2, 0).expect("a repeat");
-        assert_eq!((again.level, again.repeat, again.team), (1, 1, Team::ServiceLead));
+        assert_eq!(
+            (again.level, again.repeat, again.team),
+            (1, 1, Team::ServiceLead)
+        );
         let last = next_step(&a, 1, 1).expect("the repeat's second level");
-        assert_eq!((last.level, last.repeat, last.team), (2, 1, Team::Executive));
+        assert_eq!(
+            (last.level, last.repeat, last.team),
+            (2, 1, Team::Executive)
+        );
         // After the last level of the last repeat there is nothing more.
         assert_eq!(next_step(&a, 2, 1), None);
     }

@@ -80,7 +80,10 @@ impl CaseHeard {
                 case_id,
                 self.event_id,
                 "",
-                format!("{} SLA of case {case_id} breached in the {} lane", b.target, b.lane),
+                format!(
+                    "{} SLA of case {case_id} breached in the {} lane",
+                    b.target, b.lane
+                ),
             ),
         }
     }
@@ -142,7 +145,12 @@ pub async fn evaluate(
     let mut tally = spikes::Tally::new();
     for heard in &mentions {
         if let Some(r) = rules.get(&heard.tenant_id) {
-            spikes::tally(&mut tally, &r.detectors, &heard.mention, minute_of(&heard.mention, now));
+            spikes::tally(
+                &mut tally,
+                &r.detectors,
+                &heard.mention,
+                minute_of(&heard.mention, now),
+            );
         }
     }
     let alerts = spikes::detect(conn, &detectors, tally, now).await?;
@@ -204,10 +212,7 @@ pub async fn evaluate(
                     topic: alert.series.strip_prefix("topic:").unwrap_or("").to_owned(),
                     why: format!(
                         "{} spike in {}: {} mentions in a minute, {:.1} expected",
-                        alert.kind,
-                        alert.series,
-                        alert.count,
-                        alert.expected
+                        alert.kind, alert.series, alert.count, alert.expected
                     ),
                 },
                 drill_id: None,

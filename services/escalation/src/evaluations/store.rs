@@ -39,7 +39,10 @@ pub struct EvaluationRow {
 }
 
 /// Records evaluations; an event evaluated before keeps its first record.
-pub async fn insert(conn: &mut PgConnection, rows: &[NewEvaluation<'_>]) -> Result<u64, sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    rows: &[NewEvaluation<'_>],
+) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -59,7 +62,8 @@ pub async fn insert(conn: &mut PgConnection, rows: &[NewEvaluation<'_>]) -> Resu
         "INSERT INTO evaluations
              (id, tenant_id, event_id, mention_id, case_id, outcome, revision, escalation_ids, mention)
          SELECT u.event_id, u.tenant_id, u.event_id, u.mention_id, u.case_id, u.outcome,
-                u.revision, string_to_array(NULLIF(u.escalations, ''), ',')::uuid[], u.mention
+                u.revision, COALESCE(string_to_array(NULLIF(u.escalations, ''), ',')::uuid[], '{}'),
+                u.mention
            FROM unnest($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::bigint[],
                        $7::text[], $8::bytea[])
              AS u(tenant_id, event_id, mention_id, case_id, outcome, revision, escalations, mention)
@@ -131,7 +135,11 @@ pub async fn recorded(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(at, bytes)| MentionClassified::decode(bytes.as_slice()).ok().map(|m| (at, m)))
+        .filter_map(|(at, bytes)| {
+            MentionClassified::decode(bytes.as_slice())
+                .ok()
+                .map(|m| (at, m))
+        })
         .collect())
 }
 

@@ -84,7 +84,9 @@ pub fn incident(row: &IncidentRow, timeline: Vec<pb::TimelineEntry>) -> pb::Inci
         commander: row.commander.clone(),
         state: row.state.proto() as i32,
         guideline_id: id(row.guideline_id),
-        guideline_version: row.guideline_version.map_or(0, |v| u32::try_from(v).unwrap_or(0)),
+        guideline_version: row
+            .guideline_version
+            .map_or(0, |v| u32::try_from(v).unwrap_or(0)),
         escalation_ids: row.escalation_ids.iter().map(Uuid::to_string).collect(),
         mention_ids: row.mention_ids.clone(),
         case_ids: row.case_ids.iter().map(Uuid::to_string).collect(),

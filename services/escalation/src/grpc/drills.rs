@@ -58,13 +58,22 @@ pub async fn start(
     match req.scenario {
         None => v.add("scenario", "must be a script or a recorded window"),
         Some(Source::Script(script)) => {
-            v.check(script.mentions.is_empty(), "script.mentions", "must hold at least one mention");
+            v.check(
+                script.mentions.is_empty(),
+                "script.mentions",
+                "must hold at least one mention",
+            );
             v.check(
                 script.mentions.len() > MAX_SCENARIO,
                 "script.mentions",
                 "must hold at most 1000 mentions",
             );
-            for (i, m) in script.mentions.into_iter().enumerate().take(MAX_SCENARIO + 1) {
+            for (i, m) in script
+                .mentions
+                .into_iter()
+                .enumerate()
+                .take(MAX_SCENARIO + 1)
+            {
                 let offset = Duration::from_secs(u64::from(m.offset_seconds));
                 v.check(
                     offset > time_limit,
@@ -85,12 +94,22 @@ pub async fn start(
             }
         }
         Some(Source::Recorded(recorded)) => {
-            let from = recorded.from.as_ref().map(|t| from_timestamp(t, "recorded.from"));
-            let to = recorded.to.as_ref().map(|t| from_timestamp(t, "recorded.to"));
+            let from = recorded
+                .from
+                .as_ref()
+                .map(|t| from_timestamp(t, "recorded.from"));
+            let to = recorded
+                .to
+                .as_ref()
+                .map(|t| from_timestamp(t, "recorded.to"));
             match (from, to) {
                 (Some(Ok(from)), Some(Ok(to))) => {
                     v.check(from >= to, "recorded.to", "must be after recorded.from");
-                    v.check(to - from > MAX_WINDOW, "recorded.to", "must be at most a day after recorded.from");
+                    v.check(
+                        to - from > MAX_WINDOW,
+                        "recorded.to",
+                        "must be at most a day after recorded.from",
+                    );
                     window = Some((from, to));
                 }
                 (from, to) => {
@@ -108,7 +127,14 @@ pub async fn start(
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
     if let Some((from, to)) = window {
-        let recorded = crate::evaluations::store::recorded(&mut tx, &caller.tenant_id, from, to, MAX_SCENARIO as i64).await?;
+        let recorded = crate::evaluations::store::recorded(
+            &mut tx,
+            &caller.tenant_id,
+            from,
+            to,
+            MAX_SCENARIO as i64,
+        )
+        .await?;
         let first = recorded.first().map(|(at, _)| *at).unwrap_or(from);
         scenario = recorded
             .into_iter()
@@ -157,7 +183,12 @@ pub async fn get(
         let checks = drills::score(&facts);
         (drills::total(&checks), checks)
     });
-    Ok(convert::drill(&drill, &facts.escalations, &facts.incidents, live))
+    Ok(convert::drill(
+        &drill,
+        &facts.escalations,
+        &facts.incidents,
+        live,
+    ))
 }
 
 pub async fn list(
@@ -175,6 +206,9 @@ pub async fn list(
     let rows = store::list(&ctx.pool, &caller.tenant_id, guideline, &page).await?;
     Ok(pb::ListDrillsResponse {
         next_page_token: page.next_token(&rows),
-        drills: rows.iter().map(|d| convert::drill(d, &[], &[], None)).collect(),
+        drills: rows
+            .iter()
+            .map(|d| convert::drill(d, &[], &[], None))
+            .collect(),
     })
 }

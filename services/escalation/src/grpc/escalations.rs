@@ -34,7 +34,10 @@ pub async fn list(
     let rows = store::list(&ctx.pool, &caller.tenant_id, &filter, &page).await?;
     Ok(pb::ListEscalationsResponse {
         next_page_token: page.next_token(&rows),
-        escalations: rows.iter().map(|r| convert::escalation(r, Vec::new())).collect(),
+        escalations: rows
+            .iter()
+            .map(|r| convert::escalation(r, Vec::new()))
+            .collect(),
     })
 }
 
@@ -58,7 +61,11 @@ pub async fn acknowledge(
     let mut v = FieldViolations::new();
     let id = v.id(&req.escalation_id, "escalation_id");
     let team = Team::from_proto(req.team);
-    v.check(team.is_none(), "team", "must name the team the acknowledger answers for");
+    v.check(
+        team.is_none(),
+        "team",
+        "must name the team the acknowledger answers for",
+    );
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
     let row = escalations::acknowledge(
@@ -82,7 +89,11 @@ pub async fn resolve(
 ) -> Result<pb::Escalation, ServiceError> {
     let mut v = FieldViolations::new();
     let id = v.id(&req.escalation_id, "escalation_id");
-    v.check(req.note.chars().count() > 4000, "note", "must be at most 4000 characters");
+    v.check(
+        req.note.chars().count() > 4000,
+        "note",
+        "must be at most 4000 characters",
+    );
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
     let row = escalations::resolve(

@@ -7,7 +7,10 @@ use earshot_server::{FieldViolations, Page, ServiceContext, ServiceError};
 use super::{convert, one_id};
 use crate::guidelines::{self, store};
 
-fn checked_input(input: Option<&pb::GuidelineInput>, v: &mut FieldViolations) -> pb::GuidelineInput {
+fn checked_input(
+    input: Option<&pb::GuidelineInput>,
+    v: &mut FieldViolations,
+) -> pb::GuidelineInput {
     match input {
         None => {
             v.add("guideline", "is required");
@@ -78,7 +81,14 @@ pub async fn create(
     let request_id = v.request_id(&req.request_id).to_owned();
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
-    let row = store::create(&mut tx, &caller.tenant_id, &caller.subject, &input, &request_id).await?;
+    let row = store::create(
+        &mut tx,
+        &caller.tenant_id,
+        &caller.subject,
+        &input,
+        &request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(convert::guideline(&row))
 }

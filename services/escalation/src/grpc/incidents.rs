@@ -51,7 +51,9 @@ async fn with_timeline(
 ) -> Result<pb::Incident, ServiceError> {
     let mut conn = ctx.pool.acquire().await?;
     let steps = timeline::of(&mut conn, &row.tenant_id, row.id).await?;
-    Ok(convert::incident(row, convert::timeline(steps)))
+    let joined = store::joined(&mut conn, &[row.id]).await?;
+    let row = row.clone().with(joined.get(&row.id));
+    Ok(convert::incident(&row, convert::timeline(steps)))
 }
 
 pub async fn open(
@@ -71,8 +73,16 @@ pub async fn open(
         0 => Some(incidents::DEFAULT_SEVERITY),
         n => Severity::from_proto(n),
     };
-    v.check(severity.is_none(), "severity", "must be SEV1, SEV2, SEV3 or SEV4");
-    v.check(req.commander.chars().count() > 200, "commander", "must be at most 200 characters");
+    v.check(
+        severity.is_none(),
+        "severity",
+        "must be SEV1, SEV2, SEV3 or SEV4",
+    );
+    v.check(
+        req.commander.chars().count() > 200,
+        "commander",
+        "must be at most 200 characters",
+    );
     let escalation_ids = ids(&req.escalation_ids, "escalation_ids", &mut v);
     let case_ids = ids(&req.case_ids, "case_ids", &mut v);
     let mention_ids = mention_ids(&req.mention_ids, "mention_ids", &mut v);
@@ -87,7 +97,8 @@ pub async fn open(
         name => name.to_owned(),
     };
     let mut tx = ctx.pool.begin().await?;
-    let known = crate::escalations::store::exist(&mut tx, &caller.tenant_id, &escalation_ids).await?;
+    let known =
+        crate::escalations::store::exist(&mut tx, &caller.tenant_id, &escalation_ids).await?;
     if let Some(missing) = escalation_ids.iter().find(|e| !known.contains(e)) {
         return Err(ServiceError::NotFound(format!("escalation {missing}")));
     }
@@ -105,7 +116,15 @@ pub async fn open(
             escalation_ids,
             mention_ids,
             case_ids,
-            statement_proposed: statement.template,
+            statement_proposed: guidelines::render(
+                &statement.template,
+                &[
+                    ("guideline", ""),
+                    ("severity", severity.expect("checked").label()),
+                    ("topic", "this"),
+                    ("trigger", "opened by hand"),
+                ],
+            ),
             first_within_seconds: statement.first_within_seconds as i32,
             update_every_seconds: statement.update_every_seconds as i32,
             notify: true,
@@ -152,9 +171,19 @@ pub async fn list(
         include_drills: req.include_drills,
     };
     let rows = store::list(&ctx.pool, &caller.tenant_id, &filter, &page).await?;
+    let next_page_token = page.next_token(&rows);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut conn = ctx.pool.acquire().await?;
+    let joined = store::joined(&mut conn, &ids).await?;
     Ok(pb::ListIncidentsResponse {
-        next_page_token: page.next_token(&rows),
-        incidents: rows.iter().map(|r| convert::incident(r, Vec::new())).collect(),
+        next_page_token,
+        incidents: rows
+            .into_iter()
+            .map(|r| {
+                let id = r.id;
+                convert::incident(&r.with(joined.get(&id)), Vec::new())
+            })
+            .collect(),
     })
 }
 
@@ -174,7 +203,11 @@ pub async fn update(
             state
         }
     };
-    v.check(req.commander.chars().count() > 200, "commander", "must be at most 200 characters");
+    v.check(
+        req.commander.chars().count() > 200,
+        "commander",
+        "must be at most 200 characters",
+    );
     let learning_note = text(&req.learning_note, "learning_note", &mut v);
     let change = Change {
         expected_version: i32::try_from(req.expected_version).unwrap_or(i32::MAX),

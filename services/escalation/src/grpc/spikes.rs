@@ -96,7 +96,8 @@ pub async fn backtest(
         Supplied(Vec<Bucket>),
     }
     let mut v = FieldViolations::new();
-    let settings = spikes::settings_from_proto(&req.settings.unwrap_or_default(), "settings", &mut v);
+    let settings =
+        spikes::settings_from_proto(&req.settings.unwrap_or_default(), "settings", &mut v);
     let (series, source) = match req.source {
         None => {
             v.add("source", "must be stored history or a supplied series");
@@ -116,7 +117,11 @@ pub async fn backtest(
             (stored.series, Source::Stored(from.zip(to)))
         }
         Some(Requested::Supplied(supplied)) => {
-            v.check(supplied.buckets.is_empty(), "supplied.buckets", "must hold at least one minute");
+            v.check(
+                supplied.buckets.is_empty(),
+                "supplied.buckets",
+                "must hold at least one minute",
+            );
             v.check(
                 supplied.buckets.len() > MAX_BACKTEST_BUCKETS,
                 "supplied.buckets",
@@ -124,15 +129,17 @@ pub async fn backtest(
             );
             // Minutes in any order, the same minute twice adding up.
             let mut minutes: BTreeMap<i64, (u32, u32)> = BTreeMap::new();
-            for (i, b) in supplied.buckets.iter().enumerate().take(MAX_BACKTEST_BUCKETS + 1) {
+            for (i, b) in supplied
+                .buckets
+                .iter()
+                .enumerate()
+                .take(MAX_BACKTEST_BUCKETS + 1)
+            {
                 let field = format!("supplied.buckets[{i}].minute");
-                match required_time(b.minute.as_ref(), &field, &mut v) {
-                    Some(at) => {
-                        let slot = minutes.entry(spikes::unix_minute(at)).or_default();
-                        slot.0 = slot.0.saturating_add(b.count);
-                        slot.1 = slot.1.saturating_add(b.negative.min(b.count));
-                    }
-                    None => {}
+                if let Some(at) = required_time(b.minute.as_ref(), &field, &mut v) {
+                    let slot = minutes.entry(spikes::unix_minute(at)).or_default();
+                    slot.0 = slot.0.saturating_add(b.count);
+                    slot.1 = slot.1.saturating_add(b.negative.min(b.count));
                 }
             }
             let buckets = minutes
@@ -151,8 +158,15 @@ pub async fn backtest(
         Source::Supplied(buckets) => buckets,
         Source::Stored(window) => {
             let (from, to) = window.expect("checked");
-            store::history(&ctx.pool, &caller.tenant_id, &series, from, to, MAX_BACKTEST_BUCKETS)
-                .await?
+            store::history(
+                &ctx.pool,
+                &caller.tenant_id,
+                &series,
+                from,
+                to,
+                MAX_BACKTEST_BUCKETS,
+            )
+            .await?
         }
     };
     let n = buckets.len() as u64;

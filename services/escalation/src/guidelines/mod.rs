@@ -59,14 +59,20 @@ pub enum Cond {
     All(Vec<Cond>),
     Any(Vec<Cond>),
     Urgency(Vec<i32>),
-    Influencer { min_followers: u64, verified: bool },
+    Influencer {
+        min_followers: u64,
+        verified: bool,
+    },
     Vip,
     SentimentAtOrBelow(f64),
     Intent(Vec<i32>),
     Topic(Vec<String>),
     Rule(Vec<String>),
     Phrase(AhoCorasick),
-    SlaBreach { target: String, lane: String },
+    SlaBreach {
+        target: String,
+        lane: String,
+    },
     Spike {
         detector_id: Option<Uuid>,
         series: String,
@@ -100,9 +106,7 @@ impl Cond {
             }
             (Cond::Topic(any_of), Mention(m)) => classification(m)
                 .is_some_and(|c| c.topics.iter().any(|t| any_of.contains(&t.topic))),
-            (Cond::Topic(any_of), CaseOpened { topic, .. }) => {
-                any_of.iter().any(|t| t == topic)
-            }
+            (Cond::Topic(any_of), CaseOpened { topic, .. }) => any_of.iter().any(|t| t == topic),
             (Cond::Rule(ids), Mention(m)) => {
                 m.matched_rules.iter().any(|r| ids.contains(&r.rule_id))
             }
@@ -189,7 +193,9 @@ impl Compiled {
     }
 
     pub fn ack_within(&self) -> Duration {
-        Duration::from_secs(u64::from(self.actions.ack_within_seconds.max(MIN_ACK_SECONDS)))
+        Duration::from_secs(u64::from(
+            self.actions.ack_within_seconds.max(MIN_ACK_SECONDS),
+        ))
     }
 
     pub fn fires_on(&self, subject: Subject<'_>) -> bool {
@@ -375,7 +381,8 @@ fn check_condition(
         condition::Kind::SlaBreach(b) => {
             v.check(
                 !b.target.is_empty()
-                    && !["FIRST_RESPONSE", "NEXT_RESPONSE", "RESOLUTION"].contains(&b.target.as_str()),
+                    && !["FIRST_RESPONSE", "NEXT_RESPONSE", "RESOLUTION"]
+                        .contains(&b.target.as_str()),
                 format!("{field}.sla_breach.target"),
                 "must be FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION or empty",
             );
@@ -431,7 +438,11 @@ fn check_actions(a: &pb::Actions, field: &str, v: &mut FieldViolations) {
         format!("{field}.team"),
         "must name the team that owns the escalation",
     );
-    check_ack_window(a.ack_within_seconds, &format!("{field}.ack_within_seconds"), v);
+    check_ack_window(
+        a.ack_within_seconds,
+        &format!("{field}.ack_within_seconds"),
+        v,
+    );
     v.check(
         a.ladder.len() > MAX_LADDER_LEVELS,
         format!("{field}.ladder"),
@@ -526,7 +537,9 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use earshot_proto::common::v1::{Author, Classification, RuleMatch, Sentiment, TopicMatch, UrgencySignal};
+    use earshot_proto::common::v1::{
+        Author, Classification, RuleMatch, Sentiment, TopicMatch, UrgencySignal,
+    };
 
     fn leaf(kind: condition::Kind) -> pb::Condition {
         pb::Condition { kind: Some(kind) }
@@ -574,46 +587,74 @@ mod tests {
     fn each_mention_condition_matches_what_the_mention_carries() {
         let m = mention();
         let s = Subject::Mention(&m);
-        assert!(cond(condition::Kind::Urgency(pb::UrgencyCondition {
-            any_of: vec![Urgency::LegalThreat as i32]
-        }))
-        .matches(s));
-        assert!(!cond(condition::Kind::Urgency(pb::UrgencyCondition {
-            any_of: vec![Urgency::Safety as i32]
-        }))
-        .matches(s));
-        assert!(cond(condition::Kind::Influencer(pb::InfluencerCondition {
-            min_followers: 10_000,
-            verified: false
-        }))
-        .matches(s));
-        assert!(!cond(condition::Kind::Influencer(pb::InfluencerCondition {
-            min_followers: 0,
-            verified: true
-        }))
-        .matches(s));
-        assert!(cond(condition::Kind::Sentiment(pb::SentimentCondition { at_or_below: -0.5 })).matches(s));
-        assert!(!cond(condition::Kind::Sentiment(pb::SentimentCondition { at_or_below: -0.7 })).matches(s));
-        assert!(cond(condition::Kind::Intent(pb::IntentCondition {
-            any_of: vec![Intent::Complaint as i32]
-        }))
-        .matches(s));
-        assert!(cond(condition::Kind::Topic(pb::TopicCondition {
-            any_of: vec!["delivery".into()]
-        }))
-        .matches(s));
-        assert!(cond(condition::Kind::Rule(pb::RuleCondition {
-            rule_ids: vec!["r-1".into()]
-        }))
-        .matches(s));
-        assert!(cond(condition::Kind::Phrase(pb::PhraseCondition {
-            any_of: vec!["Late Delivery".into()]
-        }))
-        .matches(s));
-        assert!(!cond(condition::Kind::Phrase(pb::PhraseCondition {
-            any_of: vec!["refund".into()]
-        }))
-        .matches(s));
+        assert!(
+            cond(condition::Kind::Urgency(pb::UrgencyCondition {
+                any_of: vec![Urgency::LegalThreat as i32]
+            }))
+            .matches(s)
+        );
+        assert!(
+            !cond(condition::Kind::Urgency(pb::UrgencyCondition {
+                any_of: vec![Urgency::Safety as i32]
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Influencer(pb::InfluencerCondition {
+                min_followers: 10_000,
+                verified: false
+            }))
+            .matches(s)
+        );
+        assert!(
+            !cond(condition::Kind::Influencer(pb::InfluencerCondition {
+                min_followers: 0,
+                verified: true
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Sentiment(pb::SentimentCondition {
+                at_or_below: -0.5
+            }))
+            .matches(s)
+        );
+        assert!(
+            !cond(condition::Kind::Sentiment(pb::SentimentCondition {
+                at_or_below: -0.7
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Intent(pb::IntentCondition {
+                any_of: vec![Intent::Complaint as i32]
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Topic(pb::TopicCondition {
+                any_of: vec!["delivery".into()]
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Rule(pb::RuleCondition {
+                rule_ids: vec!["r-1".into()]
+            }))
+            .matches(s)
+        );
+        assert!(
+            cond(condition::Kind::Phrase(pb::PhraseCondition {
+                any_of: vec!["Late Delivery".into()]
+            }))
+            .matches(s)
+        );
+        assert!(
+            !cond(condition::Kind::Phrase(pb::PhraseCondition {
+                any_of: vec!["refund".into()]
+            }))
+            .matches(s)
+        );
         // Not carried by a mention.
         assert!(!cond(condition::Kind::Vip(pb::VipCondition {})).matches(s));
         assert!(!cond(condition::Kind::SlaBreach(pb::SlaBreachCondition::default())).matches(s));
@@ -626,10 +667,12 @@ mod tests {
             topic: "billing",
         };
         assert!(cond(condition::Kind::Vip(pb::VipCondition {})).matches(vip));
-        assert!(cond(condition::Kind::Topic(pb::TopicCondition {
-            any_of: vec!["billing".into()]
-        }))
-        .matches(vip));
+        assert!(
+            cond(condition::Kind::Topic(pb::TopicCondition {
+                any_of: vec!["billing".into()]
+            }))
+            .matches(vip)
+        );
         let breach = SlaBreached {
             target: "FIRST_RESPONSE".into(),
             lane: "FAST".into(),
@@ -675,7 +718,9 @@ mod tests {
         let legal = leaf(condition::Kind::Urgency(pb::UrgencyCondition {
             any_of: vec![Urgency::LegalThreat as i32],
         }));
-        let positive = leaf(condition::Kind::Sentiment(pb::SentimentCondition { at_or_below: -0.9 }));
+        let positive = leaf(condition::Kind::Sentiment(pb::SentimentCondition {
+            at_or_below: -0.9,
+        }));
         let all = compile(Some(&leaf(condition::Kind::All(pb::ConditionList {
             conditions: vec![legal.clone(), positive.clone()],
         }))));
@@ -693,7 +738,9 @@ mod tests {
             severity: 9,
             condition: Some(leaf(condition::Kind::All(pb::ConditionList {
                 conditions: vec![
-                    leaf(condition::Kind::Sentiment(pb::SentimentCondition { at_or_below: -3.0 })),
+                    leaf(condition::Kind::Sentiment(pb::SentimentCondition {
+                        at_or_below: -3.0,
+                    })),
                     pb::Condition { kind: None },
                     leaf(condition::Kind::Topic(pb::TopicCondition {
                         any_of: vec!["Bad Key".into()],
@@ -732,7 +779,10 @@ mod tests {
             "guideline.actions.ladder_repeats",
             "guideline.actions.holding_statement.template",
         ] {
-            assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
         }
     }
 
@@ -749,7 +799,9 @@ mod tests {
     fn deep_nesting_is_refused() {
         let mut c = leaf(condition::Kind::Vip(pb::VipCondition {}));
         for _ in 0..MAX_DEPTH + 1 {
-            c = leaf(condition::Kind::All(pb::ConditionList { conditions: vec![c] }));
+            c = leaf(condition::Kind::All(pb::ConditionList {
+                conditions: vec![c],
+            }));
         }
         let mut v = FieldViolations::new();
         let mut count = 0;
@@ -760,7 +812,10 @@ mod tests {
     #[test]
     fn statements_render_their_placeholders() {
         assert_eq!(
-            render("{severity}: about {topic}", &[("severity", "SEV1"), ("topic", "delivery")]),
+            render(
+                "{severity}: about {topic}",
+                &[("severity", "SEV1"), ("topic", "delivery")]
+            ),
             "SEV1: about delivery"
         );
         assert_eq!(placeholders("no {brand}"), Err("brand"));

@@ -64,6 +64,11 @@ const SELECT: &str = "SELECT g.id, v.version, g.built_in, g.created_at AS listed
                              v.definition, v.created_at, v.created_by
                         FROM guidelines g
                         JOIN guideline_versions v ON v.guideline_id = g.id";
+const SELECT_WITH_TENANT: &str = "SELECT g.tenant_id, g.id, v.version, g.built_in,
+                                         g.created_at AS listed_at, v.definition, v.created_at,
+                                         v.created_by
+                                    FROM guidelines g
+                                    JOIN guideline_versions v ON v.guideline_id = g.id";
 
 pub async fn create_defaults(conn: &mut PgConnection, tenant_id: &str) -> Result<(), sqlx::Error> {
     for input in defaults::guidelines() {
@@ -139,11 +144,13 @@ pub async fn create(
             tenant::bump(conn, tenant_id).await?;
             id
         }
-        None => sqlx::query_scalar("SELECT id FROM guidelines WHERE tenant_id = $1 AND request_id = $2")
-            .bind(tenant_id)
-            .bind(request_id)
-            .fetch_one(&mut *conn)
-            .await?,
+        None => {
+            sqlx::query_scalar("SELECT id FROM guidelines WHERE tenant_id = $1 AND request_id = $2")
+                .bind(tenant_id)
+                .bind(request_id)
+                .fetch_one(&mut *conn)
+                .await?
+        }
     };
     get(conn, tenant_id, id, None).await
 }
@@ -256,42 +263,28 @@ pub async fn versions(
     .await?)
 }
 
+/// A guideline in force, with its tenant.
+#[derive(sqlx::FromRow)]
+struct InForce {
+    tenant_id: String,
+    #[sqlx(flatten)]
+    row: GuidelineRow,
+}
+
 /// The guidelines in force for `tenants`, for evaluation.
 pub async fn in_force(
     conn: &mut PgConnection,
     tenants: &[&str],
 ) -> Result<Vec<(String, GuidelineRow)>, sqlx::Error> {
-    let rows: Vec<(String, Uuid, i32, bool, DateTime<Utc>, Vec<u8>, DateTime<Utc>, String)> =
-        sqlx::query_as(
-            "SELECT g.tenant_id, g.id, v.version, g.built_in, g.created_at,
-                    v.definition, v.created_at, v.created_by
-               FROM guidelines g
-               JOIN guideline_versions v ON v.guideline_id = g.id AND v.version = g.version
-              WHERE g.tenant_id = ANY($1)
-              ORDER BY g.created_at, g.id",
-        )
-        .bind(tenants)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(tenant, id, version, built_in, listed_at, definition, created_at, created_by)| {
-                (
-                    tenant,
-                    GuidelineRow {
-                        id,
-                        version,
-                        built_in,
-                        listed_at,
-                        definition,
-                        created_at,
-                        created_by,
-                    },
-                )
-            },
-        )
-        .collect())
+    let rows: Vec<InForce> = sqlx::query_as(&format!(
+        "{SELECT_WITH_TENANT} AND v.version = g.version
+          WHERE g.tenant_id = ANY($1)
+          ORDER BY g.created_at, g.id"
+    ))
+    .bind(tenants)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.row)).collect())
 }
 
 fn split(page: &Page) -> (Option<DateTime<Utc>>, Option<Uuid>) {

@@ -39,7 +39,9 @@ pub fn check_transition(
     learning_note: &str,
 ) -> Result<(), String> {
     if to <= from {
-        return Err(format!("an incident moves forward only: {from} cannot become {to}"));
+        return Err(format!(
+            "an incident moves forward only: {from} cannot become {to}"
+        ));
     }
     if to == IncidentState::Closed && learning_note.trim().is_empty() {
         return Err("closing needs a learning note: what will stop this happening again".into());
@@ -96,12 +98,8 @@ pub async fn join_or_open(
             }
         };
         let Some(incident) = incident else { continue };
-        let mentions: Vec<String> = Some(escalation.mention_id.clone())
-            .filter(|m| !m.is_empty())
-            .into_iter()
-            .collect();
-        let cases: Vec<Uuid> = escalation.case_id.into_iter().collect();
-        store::link(conn, incident.id, &[escalation.id], &mentions, &cases).await?;
+        // The link is the escalation's incident_id: a crisis joins thousands
+        // of escalations to one incident without rewriting its row each time.
         linked.insert(escalation.id, incident.id);
     }
     if !linked.is_empty() {
@@ -115,7 +113,11 @@ pub async fn join_or_open(
 
 fn from_guideline(escalation: &EscalationRow, new: &NewEscalation) -> NewIncident {
     let guideline = &new.guideline;
-    let statement = guideline.actions.holding_statement.clone().unwrap_or_default();
+    let statement = guideline
+        .actions
+        .holding_statement
+        .clone()
+        .unwrap_or_default();
     let topic = if new.trigger.topic.is_empty() {
         "this"
     } else {
@@ -152,7 +154,12 @@ fn from_guideline(escalation: &EscalationRow, new: &NewEscalation) -> NewInciden
 }
 
 fn opening_entries(row: &IncidentRow) -> Vec<Entry> {
-    let mut entries = vec![entry(row, "opened", timeline::SYSTEM, format!("{} {}", row.severity, row.title))];
+    let mut entries = vec![entry(
+        row,
+        "opened",
+        timeline::SYSTEM,
+        format!("{} {}", row.severity, row.title),
+    )];
     if !row.statement_proposed.is_empty() {
         entries.push(entry(
             row,
@@ -273,8 +280,12 @@ pub async fn update(
         changes.push(("commander", commander.clone()));
         row.commander = commander;
     }
-    if !change.escalation_ids.is_empty() || !change.mention_ids.is_empty() || !change.case_ids.is_empty() {
-        let known = crate::escalations::store::exist(conn, tenant_id, &change.escalation_ids).await?;
+    if !change.escalation_ids.is_empty()
+        || !change.mention_ids.is_empty()
+        || !change.case_ids.is_empty()
+    {
+        let known =
+            crate::escalations::store::exist(conn, tenant_id, &change.escalation_ids).await?;
         if let Some(missing) = change.escalation_ids.iter().find(|e| !known.contains(e)) {
             return Err(ServiceError::NotFound(format!("escalation {missing}")));
         }
@@ -327,13 +338,23 @@ pub async fn approve_statement(
     let row = store::save(conn, &row, true).await?;
     timeline::append(
         conn,
-        &[entry(&row, "statement_approved", actor, row.statement_approved.clone())],
+        &[entry(
+            &row,
+            "statement_approved",
+            actor,
+            row.statement_approved.clone(),
+        )],
     )
     .await?;
     publish(
         conn,
         outbox,
-        vec![updated_event(&row, "statement_approved", actor, &row.statement_approved)],
+        vec![updated_event(
+            &row,
+            "statement_approved",
+            actor,
+            &row.statement_approved,
+        )],
     )
     .await?;
     Ok(row)
@@ -376,8 +397,17 @@ pub async fn post_statement(
     row.last_posted_at = Some(now);
     row.statement_due_at = next_due(&row, now);
     let row = store::save(conn, &row, true).await?;
-    timeline::append(conn, &[entry(&row, "statement_posted", actor, text.clone())]).await?;
-    publish(conn, outbox, vec![updated_event(&row, "statement_posted", actor, &text)]).await?;
+    timeline::append(
+        conn,
+        &[entry(&row, "statement_posted", actor, text.clone())],
+    )
+    .await?;
+    publish(
+        conn,
+        outbox,
+        vec![updated_event(&row, "statement_posted", actor, &text)],
+    )
+    .await?;
     Ok(row)
 }
 
@@ -439,12 +469,25 @@ impl Job for StatementJob {
                 row.statement_due_at = None;
                 let row = store::save(tx, &row, false).await?;
                 let detail = format!("the {which} is overdue");
-                timeline::append(tx, &[entry(&row, "statement_overdue", timeline::SYSTEM, detail.clone())])
-                    .await?;
+                timeline::append(
+                    tx,
+                    &[entry(
+                        &row,
+                        "statement_overdue",
+                        timeline::SYSTEM,
+                        detail.clone(),
+                    )],
+                )
+                .await?;
                 publish(
                     tx,
                     outbox,
-                    vec![updated_event(&row, "statement_overdue", timeline::SYSTEM, &detail)],
+                    vec![updated_event(
+                        &row,
+                        "statement_overdue",
+                        timeline::SYSTEM,
+                        &detail,
+                    )],
                 )
                 .await?;
                 if let (Some((guideline_id, version)), Some(definition)) =

@@ -1,5 +1,7 @@
 //! Incidents in Postgres.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use earshot_server::convert::Cursor;
 use earshot_server::{Keyed, Page, ServiceError};
@@ -147,31 +149,6 @@ pub async fn by_request(
     .await
 }
 
-/// Adds links (without duplicates) and answers the incident.
-pub async fn link(
-    conn: &mut PgConnection,
-    id: Uuid,
-    escalations: &[Uuid],
-    mentions: &[String],
-    cases: &[Uuid],
-) -> Result<IncidentRow, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE incidents
-            SET escalation_ids = ARRAY(SELECT DISTINCT unnest(escalation_ids || $2::uuid[])),
-                mention_ids = ARRAY(SELECT DISTINCT unnest(mention_ids || $3::text[])),
-                case_ids = ARRAY(SELECT DISTINCT unnest(case_ids || $4::uuid[])),
-                updated_at = now()
-          WHERE id = $1
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(escalations)
-    .bind(mentions)
-    .bind(cases)
-    .fetch_one(conn)
-    .await
-}
-
 pub async fn get(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -290,4 +267,72 @@ pub async fn of_drill(
     .bind(drill_id)
     .fetch_all(conn)
     .await
+}
+
+/// Most escalations, mentions and cases an incident lists from what joined it.
+pub const MAX_JOINED: i64 = 1000;
+
+/// What joined each of `ids` through its escalations (the links made by
+/// hand are the row's own), oldest first and at most [`MAX_JOINED`] each.
+pub async fn joined(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Joined>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT i.id, e.id, e.mention_id, e.case_id
+           FROM unnest($1::uuid[]) AS i(id)
+           CROSS JOIN LATERAL (
+               SELECT id, mention_id, case_id FROM escalations
+                WHERE incident_id = i.id
+                ORDER BY raised_at, id
+                LIMIT $2) AS e",
+    )
+    .bind(ids)
+    .bind(MAX_JOINED)
+    .fetch_all(conn)
+    .await?;
+    let mut joined: HashMap<Uuid, Joined> = HashMap::new();
+    for (incident, escalation, mention, case) in rows {
+        let j = joined.entry(incident).or_default();
+        j.escalation_ids.push(escalation);
+        if !mention.is_empty() && !j.mention_ids.contains(&mention) {
+            j.mention_ids.push(mention);
+        }
+        if let Some(case) = case.filter(|c| !j.case_ids.contains(c)) {
+            j.case_ids.push(case);
+        }
+    }
+    Ok(joined)
+}
+
+/// What joined an incident through its escalations.
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    pub escalation_ids: Vec<Uuid>,
+    pub mention_ids: Vec<String>,
+    pub case_ids: Vec<Uuid>,
+}
+
+impl IncidentRow {
+    /// The row with what joined it merged into its links.
+    pub fn with(mut self, joined: Option<&Joined>) -> Self {
+        if let Some(j) = joined {
+            for e in &j.escalation_ids {
+                if !self.escalation_ids.contains(e) {
+                    self.escalation_ids.push(*e);
+                }
+            }
+            for m in &j.mention_ids {
+                if !self.mention_ids.contains(m) {
+                    self.mention_ids.push(m.clone());
+                }
+            }
+            for c in &j.case_ids {
+                if !self.case_ids.contains(c) {
+                    self.case_ids.push(*c);
+                }
+            }
+        }
+        self
+    }
 }

@@ -137,7 +137,13 @@ mod tests {
         let settings = Settings::default();
         let mut state = SeriesState::default();
         for minute in 0..500 {
-            observe(&mut state, &settings, 28_000_000 + minute, (minute % 7) as u32, 1);
+            observe(
+                &mut state,
+                &settings,
+                28_000_000 + minute,
+                (minute % 7) as u32,
+                1,
+            );
         }
         let back = decode(&encode_state(&state), &encode_baseline(&state)).expect("decodes");
         assert_eq!(back, state);

@@ -110,12 +110,20 @@ pub fn kind_label(kind: AlertKind) -> &'static str {
 /// Settings from their proto; 0 takes the default where 0 cannot be meant
 /// (a tail probability, k of n, the CUSUM, the prior, the cooldown, the
 /// half-life).
-pub fn settings_from_proto(p: &pb::SpikeSettings, field: &str, v: &mut FieldViolations) -> Settings {
+pub fn settings_from_proto(
+    p: &pb::SpikeSettings,
+    field: &str,
+    v: &mut FieldViolations,
+) -> Settings {
     let d = Settings::default();
     let or = |value: f64, default: f64| if value == 0.0 { default } else { value };
     let settings = Settings {
         tail_probability: or(p.tail_probability, d.tail_probability),
-        min_count: if p.min_count == 0 { d.min_count } else { p.min_count },
+        min_count: if p.min_count == 0 {
+            d.min_count
+        } else {
+            p.min_count
+        },
         k: if p.k == 0 { d.k } else { p.k },
         n: if p.n == 0 { d.n } else { p.n },
         cusum_slack: or(p.cusum_slack, d.cusum_slack),
@@ -123,7 +131,11 @@ pub fn settings_from_proto(p: &pb::SpikeSettings, field: &str, v: &mut FieldViol
         prior_minutes: or(p.prior_minutes, d.prior_minutes),
         negative_share_at_least: p.negative_share_at_least,
         velocity_at_least: p.velocity_at_least,
-        cooldown_minutes: if p.cooldown_minutes == 0 { d.cooldown_minutes } else { p.cooldown_minutes },
+        cooldown_minutes: if p.cooldown_minutes == 0 {
+            d.cooldown_minutes
+        } else {
+            p.cooldown_minutes
+        },
         half_life_weeks: or(p.half_life_weeks, d.half_life_weeks),
     };
     if let Err(e) = settings.validate() {
@@ -155,7 +167,9 @@ pub fn alert_proto(detector_id: Option<Uuid>, series: &str, alert: &Alert) -> pb
         detector_id: detector_id.map(|d| d.to_string()).unwrap_or_default(),
         series: series.to_owned(),
         kind: kind_label(alert.kind).to_owned(),
-        minute: Some(earshot_server::convert::timestamp(minute_time(alert.minute))),
+        minute: Some(earshot_server::convert::timestamp(minute_time(
+            alert.minute,
+        ))),
         count: alert.count,
         expected: alert.expected,
         p_value: alert.p_value,
@@ -188,14 +202,17 @@ pub async fn detect(
     let mut closed = Vec::new();
     let mut alerts = Vec::new();
     for key in &keys {
-        let Some(detector) = detectors.get(&key.0) else { continue };
+        let Some(detector) = detectors.get(&key.0) else {
+            continue;
+        };
         let existing = stored.remove(key);
         let existed = existing.is_some();
         let mut state = existing.unwrap_or_default();
         let cells_before = (state.cell_sum.clone(), state.cell_minutes.clone());
         for (&minute, &(count, negative)) in &tally[key] {
             let open_before = state.open;
-            let alert = earshot_spikes::observe(&mut state, &detector.settings, minute, count, negative);
+            let alert =
+                earshot_spikes::observe(&mut state, &detector.settings, minute, count, negative);
             if let Some(prev) = open_before
                 && state.open.is_some_and(|o| o.minute != prev.minute)
             {
@@ -219,19 +236,28 @@ pub async fn detect(
                 });
             }
         }
-        let baseline_moved = (&state.cell_sum, &state.cell_minutes) != (&cells_before.0, &cells_before.1);
-        states.push((key, detector.tenant_id.as_str(), state, existed, baseline_moved));
+        let baseline_moved =
+            (&state.cell_sum, &state.cell_minutes) != (&cells_before.0, &cells_before.1);
+        states.push((
+            key,
+            detector.tenant_id.as_str(),
+            state,
+            existed,
+            baseline_moved,
+        ));
     }
     let writes: Vec<store::StateWrite<'_>> = states
         .iter()
-        .map(|(key, tenant_id, state, existed, baseline_moved)| store::StateWrite {
-            detector_id: key.0,
-            series: key.1.as_str(),
-            tenant_id,
-            state,
-            existed: *existed,
-            baseline_moved: *baseline_moved,
-        })
+        .map(
+            |(key, tenant_id, state, existed, baseline_moved)| store::StateWrite {
+                detector_id: key.0,
+                series: key.1.as_str(),
+                tenant_id,
+                state,
+                existed: *existed,
+                baseline_moved: *baseline_moved,
+            },
+        )
         .collect();
     store::write_states(conn, &writes).await?;
     store::record_buckets(conn, &closed).await?;

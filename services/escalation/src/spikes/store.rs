@@ -209,8 +209,18 @@ pub async fn write_states(
         .bind(fresh.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.series).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.tenant_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|w| codec::encode_baseline(w.state)).collect::<Vec<_>>())
+        .bind(
+            fresh
+                .iter()
+                .map(|w| codec::encode_state(w.state))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            fresh
+                .iter()
+                .map(|w| codec::encode_baseline(w.state))
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
@@ -223,8 +233,18 @@ pub async fn write_states(
         )
         .bind(moved.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(moved.iter().map(|w| w.series).collect::<Vec<_>>())
-        .bind(moved.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
-        .bind(moved.iter().map(|w| codec::encode_baseline(w.state)).collect::<Vec<_>>())
+        .bind(
+            moved
+                .iter()
+                .map(|w| codec::encode_state(w.state))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            moved
+                .iter()
+                .map(|w| codec::encode_baseline(w.state))
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
@@ -236,7 +256,11 @@ pub async fn write_states(
         )
         .bind(kept.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(kept.iter().map(|w| w.series).collect::<Vec<_>>())
-        .bind(kept.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
+        .bind(
+            kept.iter()
+                .map(|w| codec::encode_state(w.state))
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await?;
     }
@@ -263,7 +287,12 @@ pub async fn record_buckets(
     .bind(closed.iter().map(|c| c.1).collect::<Vec<_>>())
     .bind(closed.iter().map(|c| c.2.minute).collect::<Vec<_>>())
     .bind(closed.iter().map(|c| c.2.count as i32).collect::<Vec<_>>())
-    .bind(closed.iter().map(|c| c.2.negative as i32).collect::<Vec<_>>())
+    .bind(
+        closed
+            .iter()
+            .map(|c| c.2.negative as i32)
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())
@@ -346,7 +375,12 @@ pub async fn insert_alerts(
                               $10::float8[], $11::timestamptz[])",
     )
     .bind(alerts.iter().map(|a| a.id).collect::<Vec<_>>())
-    .bind(alerts.iter().map(|a| a.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        alerts
+            .iter()
+            .map(|a| a.tenant_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(alerts.iter().map(|a| a.detector_id).collect::<Vec<_>>())
     .bind(alerts.iter().map(|a| a.series.as_str()).collect::<Vec<_>>())
     .bind(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>())
@@ -423,9 +457,7 @@ pub async fn mark(
     .bind(actor)
     .fetch_one(&mut *conn)
     .await?;
-    let delta = |v: bool| -> i64 {
-        i64::from(verdict == v) - i64::from(before == Some(v))
-    };
+    let delta = |v: bool| -> i64 { i64::from(verdict == v) - i64::from(before == Some(v)) };
     sqlx::query(
         "UPDATE spike_detectors
             SET marked_true = marked_true + $2, marked_false = marked_false + $3

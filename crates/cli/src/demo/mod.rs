@@ -1,6 +1,9 @@
 //! `earshot demo`: feeds a running suite a small, realistic stream of mentions
 //! from every kind of channel and shows what each service made of it.
 //!
+//! Escalation's part (guidelines firing, an incident and its holding
+//! statement, a spike backtest, a scored drill) is in [`escalation`].
+//!
 //! The customer requests are real: from banking77 (PolyAI, CC BY 4.0) and the
 //! Bitext customer-support sample (CDLA-Sharing 1.0); see data/README.md.
 
@@ -12,7 +15,6 @@ use earshot_config::Env;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{Agent, ClaimCaseRequest, ListCasesRequest, PutAgentRequest};
 use earshot_proto::common::v1::{Author, Channel, Intent, Urgency};
-use earshot_proto::escalation::v1::ListEvaluationsRequest;
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
 use earshot_proto::insight::v1::{Day, GetSummaryRequest, GetSummaryResponse};
@@ -25,6 +27,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
 use crate::{DEV_SCOPES, PORTS, dev_secret};
+
+mod escalation;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
 
@@ -50,6 +54,13 @@ const STREAM: &[(Channel, bool, &str, u64, &str)] = &[
         "dailycommuter",
         15_300,
         "Thanks @acmebank, the new app is awesome",
+    ),
+    (
+        Channel::X,
+        true,
+        "jules_writes",
+        48_000,
+        "Charged twice for my card again and nobody answers. A disgrace. I will sue if it is not refunded today.",
     ),
     (
         Channel::Facebook,
@@ -443,20 +454,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
             refused.map_or_else(|| "NOT refused".to_owned(), |s| s.message().to_owned())
         );
     }
-    let evaluated = escalation
-        .list_evaluations(ListEvaluationsRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .evaluations
-        .into_iter()
-        .filter(|e| ids.contains(&e.mention_id))
-        .count();
-    println!(
-        "escalation  evaluated {evaluated} mentions against the tenant's guidelines (none defined yet: nothing raised)"
-    );
+    escalation::show(&mut escalation, &ids, &run_id).await?;
     println!(
         "insight     today for \"{tenant}\": {} mentions heard, {} cases opened (this run: +{}, +{})",
         after.mentions,
