@@ -53,6 +53,9 @@ CREATE TABLE guideline_revisions (
 
 -- What escalation evaluated: mentions (their MentionClassified kept, so a
 -- drill can replay a recorded window) and case events.
+-- An evaluation's id is its event's id, so the event id needs no index of
+-- its own (the primary key answers ON CONFLICT).
+ALTER TABLE evaluations DROP CONSTRAINT evaluations_event_id_key;
 ALTER TABLE evaluations
     ADD COLUMN revision       bigint,
     ADD COLUMN case_id        uuid,
@@ -183,19 +186,34 @@ CREATE TABLE spike_detectors (
 );
 
 -- One detector's state for one series ("all", "topic:<key>", "rule:<id>"):
--- the open minute and the learned baseline, updated in O(1) per batch.
--- The hour-of-week baseline changes only when a minute closes; kept out of
--- line, it is not rewritten by the updates in between.
+-- the open minute, the CUSUM, the recent minutes and the overall rate,
+-- rewritten once per batch that touches the series. `generation` is a
+-- random number written with every change: a replica whose copy of the
+-- state carries the same one need not read it (or its cells) again.
+-- Half-empty pages let the updates stay on their page (HOT), since no
+-- indexed column changes.
 CREATE TABLE spike_series (
     detector_id uuid        NOT NULL REFERENCES spike_detectors (id) ON DELETE CASCADE,
     series      text        NOT NULL,
     tenant_id   text        NOT NULL,
     state       bytea       NOT NULL,
-    baseline    bytea       NOT NULL,
+    generation  bigint      NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (detector_id, series)
-) WITH (toast_tuple_target = 256);
-ALTER TABLE spike_series ALTER COLUMN baseline SET STORAGE EXTERNAL;
+) WITH (fillfactor = 50);
+
+-- The hour-of-week baseline of a series, one row per cell (0 = Monday
+-- 00:00 UTC): a closing minute rewrites the one cell it falls in, not all
+-- 168. A cell never written is zero.
+CREATE TABLE spike_cells (
+    detector_id uuid             NOT NULL,
+    series      text             NOT NULL,
+    cell        smallint         NOT NULL,
+    sum         double precision NOT NULL,
+    minutes     double precision NOT NULL,
+    PRIMARY KEY (detector_id, series, cell),
+    FOREIGN KEY (detector_id, series) REFERENCES spike_series (detector_id, series) ON DELETE CASCADE
+) WITH (fillfactor = 50);
 
 -- Mentions per series and closed minute: the history backtests run over.
 CREATE TABLE spike_buckets (

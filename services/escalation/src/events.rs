@@ -11,10 +11,12 @@ use crate::NAME;
 use crate::erasure::{self, Erase};
 use crate::evaluations::{self, CaseEvent, CaseHeard, Heard};
 use crate::rules::RulesCache;
+use crate::spikes::store::StateCache;
 
 #[derive(Default)]
 pub struct EscalationEvents {
     rules: RulesCache,
+    states: StateCache,
 }
 
 impl EventHandler for EscalationEvents {
@@ -72,7 +74,7 @@ impl EventHandler for EscalationEvents {
                 _ => {}
             }
         }
-        evaluations::evaluate(conn, outbox, &self.rules, mentions, cases).await?;
+        evaluations::evaluate(conn, outbox, &self.rules, &self.states, mentions, cases).await?;
         let mut answers = Vec::new();
         for job in erasures {
             let records = erasure::erase(conn, &job.tenant_id, &job.mention_ids).await?;

@@ -246,6 +246,23 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
     }
+    if std::env::var("EARSHOT_BENCH_SPIKES").as_deref() == Ok("0") {
+        let detectors = client
+            .list_spike_detectors(earshot_proto::escalation::v1::ListSpikeDetectorsRequest {})
+            .await?
+            .into_inner()
+            .detectors;
+        for d in detectors {
+            client
+                .update_spike_detector(earshot_proto::escalation::v1::UpdateSpikeDetectorRequest {
+                    detector_id: d.detector_id,
+                    expected_version: d.version,
+                    settings: d.settings,
+                    enabled: false,
+                })
+                .await?;
+        }
+    }
     let relay = earshot_testkit::service_token();
     let mut sink =
         EventSinkClient::new(service.authed(&relay)).max_encoding_message_size(64 * 1024 * 1024);

@@ -20,6 +20,7 @@ use crate::escalations::{self, NewEscalation, Trigger};
 use crate::guidelines::{Compiled, SpikeFacts, Subject};
 use crate::publish::{Outgoing, publish};
 use crate::rules::{Rules, RulesCache};
+use crate::spikes::store::StateCache;
 use crate::spikes::{self, Detector};
 use crate::vocabulary::TriggerKind;
 pub use store::{NO_GUIDELINE_MATCHED, NewEvaluation};
@@ -121,6 +122,7 @@ pub async fn evaluate(
     conn: &mut PgConnection,
     outbox: &Outbox,
     cache: &RulesCache,
+    states: &StateCache,
     mentions: Vec<Heard>,
     cases: Vec<CaseHeard>,
 ) -> Result<(), sqlx::Error> {
@@ -153,7 +155,9 @@ pub async fn evaluate(
             );
         }
     }
-    let alerts = spikes::detect(conn, &detectors, tally, now).await?;
+    let detected = spikes::detect(conn, &detectors, tally, states, now).await?;
+    states.put(detected.written);
+    let alerts = detected.alerts;
 
     let mut news = Vec::new();
     let mut fired: Vec<usize> = Vec::with_capacity(mentions.len() + cases.len());

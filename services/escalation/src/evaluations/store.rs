@@ -67,7 +67,7 @@ pub async fn insert(
            FROM unnest($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::bigint[],
                        $7::text[], $8::bytea[])
              AS u(tenant_id, event_id, mention_id, case_id, outcome, revision, escalations, mention)
-         ON CONFLICT (event_id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(rows.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())

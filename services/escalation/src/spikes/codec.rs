@@ -40,13 +40,27 @@ pub fn encode_state(s: &SeriesState) -> Vec<u8> {
     out
 }
 
-pub fn encode_baseline(s: &SeriesState) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + 16 * HOURS_PER_WEEK);
-    out.push(FORMAT);
-    for v in s.cell_sum.iter().chain(&s.cell_minutes) {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+/// One hour-of-week cell of the baseline, as stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    pub cell: i16,
+    pub sum: f64,
+    pub minutes: f64,
+}
+
+/// The cells of `after` that differ from `before`: what a write must store.
+pub fn changed_cells(before: &SeriesState, after: &SeriesState) -> Vec<Cell> {
+    (0..HOURS_PER_WEEK)
+        .filter(|&h| {
+            before.cell_sum.get(h) != after.cell_sum.get(h)
+                || before.cell_minutes.get(h) != after.cell_minutes.get(h)
+        })
+        .map(|h| Cell {
+            cell: h as i16,
+            sum: after.cell_sum[h],
+            minutes: after.cell_minutes[h],
+        })
+        .collect()
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -77,7 +91,8 @@ impl Reader<'_> {
     }
 }
 
-pub fn decode(state: &[u8], baseline: &[u8]) -> Result<SeriesState, DecodeError> {
+/// A state from its scalars and its stored cells (those never stored are zero).
+pub fn decode(state: &[u8], cells: &[Cell]) -> Result<SeriesState, DecodeError> {
     let mut r = Reader(state);
     if r.u8()? != FORMAT {
         return Err(DecodeError("unknown state format"));
@@ -102,21 +117,22 @@ pub fn decode(state: &[u8], baseline: &[u8]) -> Result<SeriesState, DecodeError>
         0 => None,
         _ => Some(r.i64()?),
     };
-    let mut b = Reader(baseline);
-    if b.u8()? != FORMAT {
-        return Err(DecodeError("unknown baseline format"));
+    let mut cell_sum = vec![0.0; HOURS_PER_WEEK];
+    let mut cell_minutes = vec![0.0; HOURS_PER_WEEK];
+    for c in cells {
+        let h = usize::try_from(c.cell)
+            .ok()
+            .filter(|h| *h < HOURS_PER_WEEK)
+            .ok_or(DecodeError("a cell outside the week"))?;
+        cell_sum[h] = c.sum;
+        cell_minutes[h] = c.minutes;
     }
-    let mut cells = Vec::with_capacity(2 * HOURS_PER_WEEK);
-    for _ in 0..2 * HOURS_PER_WEEK {
-        cells.push(b.f64()?);
-    }
-    let cell_minutes = cells.split_off(HOURS_PER_WEEK);
     Ok(SeriesState {
         open,
         open_exceeded,
         previous_count,
         exceeded,
-        cell_sum: cells,
+        cell_sum,
         cell_minutes,
         total_sum,
         total_minutes,
@@ -133,26 +149,37 @@ mod tests {
     use earshot_spikes::{Settings, observe};
 
     #[test]
-    fn a_state_survives_its_columns() {
+    fn a_state_survives_its_columns_and_cells() {
         let settings = Settings::default();
+        let fresh = SeriesState::default();
         let mut state = SeriesState::default();
         for minute in 0..500 {
-            observe(
-                &mut state,
-                &settings,
-                28_000_000 + minute,
-                (minute % 7) as u32,
-                1,
-            );
+            observe(&mut state, &settings, 28_000_000 + minute, (minute % 7) as u32, 1);
         }
-        let back = decode(&encode_state(&state), &encode_baseline(&state)).expect("decodes");
+        let cells = changed_cells(&fresh, &state);
+        assert!(!cells.is_empty() && cells.len() < HOURS_PER_WEEK);
+        let back = decode(&encode_state(&state), &cells).expect("decodes");
         assert_eq!(back, state);
-        let fresh = SeriesState::default();
-        assert_eq!(
-            decode(&encode_state(&fresh), &encode_baseline(&fresh)).expect("decodes"),
-            fresh
-        );
-        assert!(decode(&[9], &encode_baseline(&fresh)).is_err());
-        assert!(decode(&encode_state(&state)[..10], &encode_baseline(&fresh)).is_err());
+        assert_eq!(decode(&encode_state(&fresh), &[]).expect("decodes"), fresh);
+        assert!(decode(&[9], &[]).is_err());
+        assert!(decode(&encode_state(&state)[..10], &[]).is_err());
+        let outside = Cell {
+            cell: 168,
+            sum: 1.0,
+            minutes: 1.0,
+        };
+        assert!(decode(&encode_state(&fresh), &[outside]).is_err());
+    }
+
+    #[test]
+    fn a_closing_minute_changes_one_cell() {
+        let settings = Settings::default();
+        let mut state = SeriesState::default();
+        for minute in 0..90 {
+            observe(&mut state, &settings, 28_000_000 + minute, 2, 0);
+        }
+        let before = state.clone();
+        observe(&mut state, &settings, 28_000_090, 3, 0);
+        assert_eq!(changed_cells(&before, &state).len(), 1);
     }
 }

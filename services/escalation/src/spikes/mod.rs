@@ -186,37 +186,38 @@ pub async fn detect(
     conn: &mut sqlx::PgConnection,
     detectors: &HashMap<Uuid, &Detector>,
     tally: Tally,
+    cache: &store::StateCache,
     now: DateTime<Utc>,
-) -> Result<Vec<store::AlertRow>, sqlx::Error> {
+) -> Result<Detected, sqlx::Error> {
     if tally.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Detected::default());
     }
     let mut keys: Vec<(Uuid, String)> = tally.keys().cloned().collect();
     keys.sort();
-    let mut stored: HashMap<(Uuid, String), SeriesState> = store::lock_states(conn, &keys)
+    let mut stored: HashMap<(Uuid, String), SeriesState> = store::lock_states(conn, &keys, cache)
         .await?
         .into_iter()
-        .map(|(d, s, state)| ((d, s), state))
+        .map(|(key, state, _)| (key, state))
         .collect();
     let mut states = Vec::with_capacity(keys.len());
     let mut closed = Vec::new();
     let mut alerts = Vec::new();
-    for key in &keys {
+    for key in keys {
         let Some(detector) = detectors.get(&key.0) else {
             continue;
         };
-        let existing = stored.remove(key);
+        let existing = stored.remove(&key);
         let existed = existing.is_some();
         let mut state = existing.unwrap_or_default();
-        let cells_before = (state.cell_sum.clone(), state.cell_minutes.clone());
-        for (&minute, &(count, negative)) in &tally[key] {
+        let before = state.clone();
+        for (&minute, &(count, negative)) in &tally[&key] {
             let open_before = state.open;
             let alert =
                 earshot_spikes::observe(&mut state, &detector.settings, minute, count, negative);
             if let Some(prev) = open_before
                 && state.open.is_some_and(|o| o.minute != prev.minute)
             {
-                closed.push((detector.tenant_id.as_str(), key.1.as_str(), prev));
+                closed.push((detector.tenant_id.as_str(), key.1.clone(), prev));
             }
             if let Some(alert) = alert {
                 alerts.push(store::AlertRow {
@@ -236,33 +237,54 @@ pub async fn detect(
                 });
             }
         }
-        let baseline_moved =
-            (&state.cell_sum, &state.cell_minutes) != (&cells_before.0, &cells_before.1);
+        let cells = codec::changed_cells(&before, &state);
         states.push((
             key,
             detector.tenant_id.as_str(),
             state,
             existed,
-            baseline_moved,
+            cells,
+            rand::random::<i64>(),
         ));
     }
     let writes: Vec<store::StateWrite<'_>> = states
         .iter()
         .map(
-            |(key, tenant_id, state, existed, baseline_moved)| store::StateWrite {
+            |(key, tenant_id, state, existed, cells, generation)| store::StateWrite {
                 detector_id: key.0,
                 series: key.1.as_str(),
                 tenant_id,
                 state,
+                cells: cells.clone(),
+                generation: *generation,
                 existed: *existed,
-                baseline_moved: *baseline_moved,
             },
         )
         .collect();
     store::write_states(conn, &writes).await?;
+    let closed: Vec<(&str, &str, earshot_spikes::Bucket)> = closed
+        .iter()
+        .map(|(t, s, b)| (*t, s.as_str(), *b))
+        .collect();
     store::record_buckets(conn, &closed).await?;
     store::insert_alerts(conn, &alerts).await?;
-    Ok(alerts)
+    Ok(Detected {
+        alerts,
+        written: states
+            .into_iter()
+            .map(|(key, _, state, _, _, generation)| (key, generation, state))
+            .collect(),
+    })
+}
+
+/// What a batch detected, and the states it wrote, for the
+/// [`store::StateCache`]. Kept even before the transaction commits: should it
+/// roll back, the stored rows keep their older generations and the copies
+/// are never used.
+#[derive(Default)]
+pub struct Detected {
+    pub alerts: Vec<store::AlertRow>,
+    pub written: Vec<((Uuid, String), i64, SeriesState)>,
 }
 
 #[cfg(test)]

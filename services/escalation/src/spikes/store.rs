@@ -1,6 +1,8 @@
 //! Spike detectors, their per-series state, closed minutes and alerts in
 //! Postgres.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use earshot_proto::escalation::v1 as pb;
 use earshot_server::convert::Cursor;
@@ -10,6 +12,7 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::codec::Cell;
 use super::{Detector, codec, settings_proto};
 use crate::tenant;
 use crate::vocabulary::SpikeScope;
@@ -131,18 +134,21 @@ pub async fn update(
     Ok(row)
 }
 
-/// The stored states of `keys` (detector, series), locked in a fixed order
-/// so that concurrent batches never deadlock; series never seen are absent.
+/// The stored states of `keys` (detector, series), each with the generation
+/// it was written at; series never seen are absent. A state `cache` holds at
+/// the stored generation is taken from it rather than read again.
 pub async fn lock_states(
     conn: &mut PgConnection,
     keys: &[(Uuid, String)],
-) -> Result<Vec<(Uuid, String, SeriesState)>, sqlx::Error> {
+    cache: &StateCache,
+) -> Result<Vec<((Uuid, String), SeriesState, i64)>, sqlx::Error> {
     let detectors: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let series: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     // A series not stored yet has no row to lock: two batches would both
     // start it afresh and the later write would drop the earlier's counts.
     // A transaction lock per key, taken in the callers' sorted order (so
-    // batches never deadlock), serializes them whether or not the row exists.
+    // batches never deadlock), serializes them whether or not the row exists,
+    // so the rows themselves need no FOR UPDATE.
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended(u.detector_id::text || '/' || u.series, 0))
            FROM unnest($1::uuid[], $2::text[]) AS u(detector_id, series)",
@@ -151,117 +157,188 @@ pub async fn lock_states(
     .bind(&series)
     .execute(&mut *conn)
     .await?;
-    let rows: Vec<(Uuid, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT s.detector_id, s.series, s.state, s.baseline
+    let stored: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT s.detector_id, s.series, s.generation
            FROM spike_series s
            JOIN unnest($1::uuid[], $2::text[]) AS u(detector_id, series)
-             ON s.detector_id = u.detector_id AND s.series = u.series
-          ORDER BY s.detector_id, s.series
-            FOR UPDATE OF s",
+             ON s.detector_id = u.detector_id AND s.series = u.series",
     )
     .bind(&detectors)
     .bind(&series)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(detector, series, state, baseline)| {
-            let state = codec::decode(&state, &baseline).unwrap_or_else(|error| {
-                tracing::error!(%detector, series, %error, "spike state lost; the series starts again");
+    let mut found = Vec::with_capacity(stored.len());
+    let mut stale: Vec<(Uuid, String)> = Vec::new();
+    for (detector, series, generation) in stored {
+        let key = (detector, series);
+        match cache.get(&key, generation) {
+            Some(state) => found.push((key, state, generation)),
+            None => stale.push(key),
+        }
+    }
+    if !stale.is_empty() {
+        let detectors: Vec<Uuid> = stale.iter().map(|k| k.0).collect();
+        let series: Vec<&str> = stale.iter().map(|k| k.1.as_str()).collect();
+        let rows: Vec<StoredState> = sqlx::query_as(
+            "SELECT s.detector_id, s.series, s.state, s.generation
+               FROM spike_series s
+               JOIN unnest($1::uuid[], $2::text[]) AS u(detector_id, series)
+                 ON s.detector_id = u.detector_id AND s.series = u.series",
+        )
+        .bind(&detectors)
+        .bind(&series)
+        .fetch_all(&mut *conn)
+        .await?;
+        let cells: Vec<StoredCell> = sqlx::query_as(
+            "SELECT c.detector_id, c.series, c.cell, c.sum, c.minutes
+               FROM spike_cells c
+               JOIN unnest($1::uuid[], $2::text[]) AS u(detector_id, series)
+                 ON c.detector_id = u.detector_id AND c.series = u.series",
+        )
+        .bind(&detectors)
+        .bind(&series)
+        .fetch_all(conn)
+        .await?;
+        let mut cells_of: HashMap<(Uuid, String), Vec<Cell>> = HashMap::new();
+        for c in cells {
+            cells_of.entry((c.detector_id, c.series)).or_default().push(Cell {
+                cell: c.cell,
+                sum: c.sum,
+                minutes: c.minutes,
+            });
+        }
+        for row in rows {
+            let key = (row.detector_id, row.series);
+            let cells = cells_of.remove(&key).unwrap_or_default();
+            let state = codec::decode(&row.state, &cells).unwrap_or_else(|error| {
+                tracing::error!(detector = %key.0, series = key.1, %error, "spike state lost; the series starts again");
                 SeriesState::default()
             });
-            (detector, series, state)
-        })
-        .collect())
+            found.push((key, state, row.generation));
+        }
+    }
+    Ok(found)
 }
 
-/// A series' state to write back, and whether it is new or its baseline moved.
+#[derive(sqlx::FromRow)]
+struct StoredState {
+    detector_id: Uuid,
+    series: String,
+    state: Vec<u8>,
+    generation: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredCell {
+    detector_id: Uuid,
+    series: String,
+    cell: i16,
+    sum: f64,
+    minutes: f64,
+}
+
+/// Most series states one process keeps between batches (about 3 KiB each).
+pub const CACHED_STATES: usize = 50_000;
+
+/// This process's copies of the series states it last wrote, each with the
+/// generation it wrote. A copy is used only while the stored row still
+/// carries that generation: a write by another replica, or a transaction
+/// that rolled back after the copy was made, leaves them different.
+#[derive(Default)]
+pub struct StateCache {
+    states: std::sync::Mutex<std::collections::HashMap<(Uuid, String), (i64, SeriesState)>>,
+}
+
+impl StateCache {
+    fn get(&self, key: &(Uuid, String), generation: i64) -> Option<SeriesState> {
+        let states = self
+            .states
+            .lock()
+            .expect("the state cache is never poisoned");
+        states
+            .get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Keeps the states just written, after they are written.
+    pub fn put(&self, written: Vec<((Uuid, String), i64, SeriesState)>) {
+        let mut states = self
+            .states
+            .lock()
+            .expect("the state cache is never poisoned");
+        if states.len() + written.len() > CACHED_STATES {
+            states.clear();
+        }
+        for (key, generation, state) in written {
+            states.insert(key, (generation, state));
+        }
+    }
+}
+
+/// A series' state to write back: its scalars, the cells that changed, and
+/// whether it was stored before.
 pub struct StateWrite<'a> {
     pub detector_id: Uuid,
     pub series: &'a str,
     pub tenant_id: &'a str,
     pub state: &'a SeriesState,
+    pub cells: Vec<Cell>,
+    pub generation: i64,
     pub existed: bool,
-    pub baseline_moved: bool,
 }
 
 pub async fn write_states(
     conn: &mut PgConnection,
     writes: &[StateWrite<'_>],
 ) -> Result<(), sqlx::Error> {
-    // Three shapes, so that a batch that closed no minute never sends or
-    // rewrites the out-of-line baselines.
-    let (mut fresh, mut moved, mut kept) = (Vec::new(), Vec::new(), Vec::new());
-    for w in writes {
-        match (w.existed, w.baseline_moved) {
-            (false, _) => fresh.push(w),
-            (true, true) => moved.push(w),
-            (true, false) => kept.push(w),
-        }
-    }
+    let (fresh, known): (Vec<&StateWrite<'_>>, Vec<&StateWrite<'_>>) =
+        writes.iter().partition(|w| !w.existed);
     if !fresh.is_empty() {
         sqlx::query(
-            "INSERT INTO spike_series (detector_id, series, tenant_id, state, baseline)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
-             ON CONFLICT (detector_id, series) DO UPDATE
-                SET state = EXCLUDED.state, baseline = EXCLUDED.baseline, updated_at = now()",
+            "INSERT INTO spike_series (detector_id, series, tenant_id, state, generation)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])",
         )
         .bind(fresh.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.series).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.tenant_id).collect::<Vec<_>>())
-        .bind(
-            fresh
-                .iter()
-                .map(|w| codec::encode_state(w.state))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            fresh
-                .iter()
-                .map(|w| codec::encode_baseline(w.state))
-                .collect::<Vec<_>>(),
-        )
+        .bind(fresh.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|w| w.generation).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    if !moved.is_empty() {
+    if !known.is_empty() {
         sqlx::query(
-            "UPDATE spike_series s SET state = u.state, baseline = u.baseline, updated_at = now()
-               FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[])
-                 AS u(detector_id, series, state, baseline)
+            "UPDATE spike_series s
+                SET state = u.state, generation = u.generation, updated_at = now()
+               FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bigint[])
+                 AS u(detector_id, series, state, generation)
               WHERE s.detector_id = u.detector_id AND s.series = u.series",
         )
-        .bind(moved.iter().map(|w| w.detector_id).collect::<Vec<_>>())
-        .bind(moved.iter().map(|w| w.series).collect::<Vec<_>>())
-        .bind(
-            moved
-                .iter()
-                .map(|w| codec::encode_state(w.state))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            moved
-                .iter()
-                .map(|w| codec::encode_baseline(w.state))
-                .collect::<Vec<_>>(),
-        )
+        .bind(known.iter().map(|w| w.detector_id).collect::<Vec<_>>())
+        .bind(known.iter().map(|w| w.series).collect::<Vec<_>>())
+        .bind(known.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
+        .bind(known.iter().map(|w| w.generation).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
-    if !kept.is_empty() {
+    let cells: Vec<(&StateWrite<'_>, &Cell)> = writes
+        .iter()
+        .flat_map(|w| w.cells.iter().map(move |c| (w, c)))
+        .collect();
+    if !cells.is_empty() {
         sqlx::query(
-            "UPDATE spike_series s SET state = u.state, updated_at = now()
-               FROM unnest($1::uuid[], $2::text[], $3::bytea[]) AS u(detector_id, series, state)
-              WHERE s.detector_id = u.detector_id AND s.series = u.series",
+            "INSERT INTO spike_cells (detector_id, series, cell, sum, minutes)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::float8[], $5::float8[])
+             ON CONFLICT (detector_id, series, cell) DO UPDATE
+                SET sum = EXCLUDED.sum, minutes = EXCLUDED.minutes",
         )
-        .bind(kept.iter().map(|w| w.detector_id).collect::<Vec<_>>())
-        .bind(kept.iter().map(|w| w.series).collect::<Vec<_>>())
-        .bind(
-            kept.iter()
-                .map(|w| codec::encode_state(w.state))
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *conn)
+        .bind(cells.iter().map(|(w, _)| w.detector_id).collect::<Vec<_>>())
+        .bind(cells.iter().map(|(w, _)| w.series).collect::<Vec<_>>())
+        .bind(cells.iter().map(|(_, c)| c.cell).collect::<Vec<_>>())
+        .bind(cells.iter().map(|(_, c)| c.sum).collect::<Vec<_>>())
+        .bind(cells.iter().map(|(_, c)| c.minutes).collect::<Vec<_>>())
+        .execute(conn)
         .await?;
     }
     Ok(())
