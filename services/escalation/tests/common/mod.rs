@@ -39,13 +39,16 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_as::<EscalationService>().await
+    }
+
+    /// The harness around `S`: escalation itself, or a test's variant of it
+    /// (its schema, routes and jobs, some jobs set up otherwise).
+    pub async fn start_as<S: Service>() -> Self {
         let db = TestDatabase::create().await;
         let nobody = reserve().await.local_addr().expect("bound");
-        let service = TestService::start::<EscalationService>(
-            settings(&db, &[(PROBE, nobody)]),
-            reserve().await,
-        )
-        .await;
+        let service =
+            TestService::start::<S>(settings(&db, &[(PROBE, nobody)]), reserve().await).await;
         Self { db, service }
     }
 
