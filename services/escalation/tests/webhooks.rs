@@ -587,22 +587,35 @@ async fn one_tenant_never_hears_sees_or_replays_another_tenants_webhooks() {
     let (acme_hook, _) = endpoint(&mut acme, &acme_receiver.url, &[], true).await;
     let (globex_hook, globex_secret) = endpoint(&mut globex, &globex_receiver.url, &[], true).await;
 
-    h.deliver(vec![legal_threat("acme", "m-acme").event()])
-        .await;
+    // Both tenants' escalations in one outbox batch, so one fan-out round
+    // holds both tenants' events and endpoints, and writes every delivery
+    // of them at once.
+    h.deliver(vec![
+        legal_threat("acme", "m-acme").event(),
+        legal_threat("globex", "m-globex").event(),
+    ])
+    .await;
+    let acme_raised = escalation_of(&mut acme, "m-acme").await;
+    let globex_raised = escalation_of(&mut globex, "m-globex").await;
     let acme_post = acme_receiver.wait("acme's escalation arrives", 1).await;
     let acme_delivery = delivered(&acme, &acme_hook.endpoint_id, &acme_post[0].id, 1).await;
-
-    // Globex's own escalation, after acme's in the outbox.
-    h.deliver(vec![legal_threat("globex", "m-globex").event()])
-        .await;
-    let globex_raised = escalation_of(&mut globex, "m-globex").await;
     let globex_post = globex_receiver.wait("globex's escalation arrives", 1).await;
     assert!(verifies(&globex_secret, &globex_post[0]));
     let globex_delivery = delivered(&globex, &globex_hook.endpoint_id, &globex_post[0].id, 1).await;
-    let got = globex_receiver.got();
-    assert_eq!(got.len(), 1, "{got:#?}");
-    assert_eq!(got[0].escalation_id(), globex_raised.escalation_id);
-    assert_eq!(acme_receiver.got().len(), 1);
+    // Whichever tenant a stray delivery were recorded under, it would show.
+    for (client, hook) in [(&mut acme, &acme_hook), (&mut globex, &globex_hook)] {
+        let all = deliveries(client, "").await;
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!(all[0].endpoint_id, hook.endpoint_id, "{all:#?}");
+    }
+    for (receiver, raised) in [
+        (&acme_receiver, &acme_raised),
+        (&globex_receiver, &globex_raised),
+    ] {
+        let got = receiver.got();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0].escalation_id(), raised.escalation_id);
+    }
 
     // Globex lists only its own deliveries, and none of acme's endpoint.
     let seen: Vec<String> = deliveries(&mut globex, "")
