@@ -154,7 +154,13 @@ mod tests {
         let fresh = SeriesState::default();
         let mut state = SeriesState::default();
         for minute in 0..500 {
-            observe(&mut state, &settings, 28_000_000 + minute, (minute % 7) as u32, 1);
+            observe(
+                &mut state,
+                &settings,
+                28_000_000 + minute,
+                (minute % 7) as u32,
+                1,
+            );
         }
         let cells = changed_cells(&fresh, &state);
         assert!(!cells.is_empty() && cells.len() < HOURS_PER_WEEK);

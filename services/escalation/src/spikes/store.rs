@@ -201,11 +201,14 @@ pub async fn lock_states(
         .await?;
         let mut cells_of: HashMap<(Uuid, String), Vec<Cell>> = HashMap::new();
         for c in cells {
-            cells_of.entry((c.detector_id, c.series)).or_default().push(Cell {
-                cell: c.cell,
-                sum: c.sum,
-                minutes: c.minutes,
-            });
+            cells_of
+                .entry((c.detector_id, c.series))
+                .or_default()
+                .push(Cell {
+                    cell: c.cell,
+                    sum: c.sum,
+                    minutes: c.minutes,
+                });
         }
         for row in rows {
             let key = (row.detector_id, row.series);
@@ -302,7 +305,12 @@ pub async fn write_states(
         .bind(fresh.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.series).collect::<Vec<_>>())
         .bind(fresh.iter().map(|w| w.tenant_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
+        .bind(
+            fresh
+                .iter()
+                .map(|w| codec::encode_state(w.state))
+                .collect::<Vec<_>>(),
+        )
         .bind(fresh.iter().map(|w| w.generation).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
@@ -317,7 +325,12 @@ pub async fn write_states(
         )
         .bind(known.iter().map(|w| w.detector_id).collect::<Vec<_>>())
         .bind(known.iter().map(|w| w.series).collect::<Vec<_>>())
-        .bind(known.iter().map(|w| codec::encode_state(w.state)).collect::<Vec<_>>())
+        .bind(
+            known
+                .iter()
+                .map(|w| codec::encode_state(w.state))
+                .collect::<Vec<_>>(),
+        )
         .bind(known.iter().map(|w| w.generation).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
