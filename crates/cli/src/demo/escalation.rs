@@ -119,12 +119,14 @@ pub async fn show(client: &mut Client, ids: &HashSet<String>, run_id: &str) -> a
                 .is_some_and(|t| ids.contains(&t.mention_id))
         })
         .collect();
+    let (cases, mentions): (Vec<_>, Vec<_>) = evaluated
+        .iter()
+        .filter(|e| ids.contains(&e.mention_id))
+        .partition(|e| !e.case_id.is_empty());
     println!(
-        "escalation  evaluated {} mentions against {} guidelines (the defaults); {} fired:",
-        evaluated
-            .iter()
-            .filter(|e| ids.contains(&e.mention_id))
-            .count(),
+        "escalation  evaluated {} mentions and {} case openings against {} guidelines (the defaults); {} fired:",
+        mentions.len(),
+        cases.len(),
         guidelines.len(),
         ours.len()
     );
@@ -143,7 +145,7 @@ pub async fn show(client: &mut Client, ids: &HashSet<String>, run_id: &str) -> a
                 .as_ref()
                 .zip(e.raised_at.as_ref())
                 .map_or(0, |(due, raised)| (due.seconds - raised.seconds) / 60),
-            clip(&e.reason, 60)
+            clip(&e.reason, 70)
         );
     }
     if let Some(first) = ours.first() {

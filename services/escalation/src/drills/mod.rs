@@ -319,15 +319,10 @@ impl Job for ReplayJob {
                 };
                 // Dry-run: a disabled guideline is rehearsed all the same.
                 if guideline.condition.matches(Subject::Mention(&mention)) {
-                    let topic = mention
-                        .classification
-                        .as_ref()
-                        .and_then(|c| c.topics.first())
-                        .map_or(String::new(), |t| t.topic.clone());
                     news.push(NewEscalation {
                         tenant_id: step.tenant_id.clone(),
                         guideline,
-                        trigger: Trigger::mention(&step.mention_id, None, &topic),
+                        trigger: Trigger::mention(&mention, None),
                         drill_id: Some(step.drill_id),
                     });
                 }

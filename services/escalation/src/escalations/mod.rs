@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use earshot_outbox::Outbox;
 use earshot_proto::events::v1::{
-    EscalationAcknowledged, EscalationRaised, EscalationResolved, event,
+    EscalationAcknowledged, EscalationRaised, EscalationResolved, MentionClassified, event,
 };
 use earshot_server::ServiceError;
 use earshot_server::convert::timestamp;
@@ -44,17 +44,29 @@ pub struct Trigger {
 }
 
 impl Trigger {
-    pub fn mention(mention_id: &str, event_id: Option<Uuid>, topic: &str) -> Self {
+    /// A mention that fired a guideline: who said what, in a line.
+    pub fn mention(mention: &MentionClassified, event_id: Option<Uuid>) -> Self {
+        let topic = mention
+            .classification
+            .as_ref()
+            .and_then(|c| c.topics.first())
+            .map_or("", |t| t.topic.as_str());
+        let who = mention
+            .author
+            .as_ref()
+            .map(|a| a.handle.trim_start_matches('@'))
+            .filter(|h| !h.is_empty())
+            .map_or_else(String::new, |h| format!(" by {h}"));
         Self {
             kind: TriggerKind::Mention,
-            key: mention_id.to_owned(),
-            mention_id: mention_id.to_owned(),
+            key: mention.mention_id.clone(),
+            mention_id: mention.mention_id.clone(),
             case_id: None,
             spike_alert_id: None,
             incident_id: None,
             event_id,
             topic: topic.to_owned(),
-            why: format!("mention {mention_id}"),
+            why: format!("mention{who}: \"{}\"", snippet(&mention.text, 80)),
         }
     }
 
@@ -71,6 +83,17 @@ impl Trigger {
             why,
         }
     }
+}
+
+/// The first `chars` characters of `text` on one line, with an ellipsis
+/// when cut.
+fn snippet(text: &str, chars: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= chars {
+        return line;
+    }
+    let cut: String = line.chars().take(chars - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// An escalation to raise.

@@ -101,14 +101,6 @@ pub fn minute_of(mention: &MentionClassified, now: DateTime<Utc>) -> i64 {
     spikes::unix_minute(posted.min(now))
 }
 
-fn first_topic(mention: &MentionClassified) -> &str {
-    mention
-        .classification
-        .as_ref()
-        .and_then(|c| c.topics.first())
-        .map_or("", |t| t.topic.as_str())
-}
-
 /// The guidelines of `rules` that fire on `subject`.
 fn firing<'r>(rules: &'r Rules, subject: Subject<'_>) -> impl Iterator<Item = &'r Arc<Compiled>> {
     let spike = matches!(subject, Subject::Spike(_));
@@ -168,11 +160,7 @@ pub async fn evaluate(
             news.push(NewEscalation {
                 tenant_id: heard.tenant_id.clone(),
                 guideline: g.clone(),
-                trigger: Trigger::mention(
-                    &heard.mention.mention_id,
-                    Some(heard.event_id),
-                    first_topic(&heard.mention),
-                ),
+                trigger: Trigger::mention(&heard.mention, Some(heard.event_id)),
                 drill_id: None,
             });
         }
