@@ -14,9 +14,12 @@ mod events;
 mod grpc;
 pub mod guidelines;
 pub mod incidents;
+pub mod onboarding;
 mod publish;
+pub mod raise;
 pub mod rules;
 pub mod spikes;
+pub mod statements;
 pub mod tenant;
 pub mod timeline;
 pub mod vocabulary;
@@ -94,7 +97,7 @@ impl Service for EscalationService {
                 SchedulerSettings::default(),
                 vec![
                     Arc::new(escalations::ladder::LadderJob),
-                    Arc::new(incidents::StatementJob),
+                    Arc::new(statements::StatementJob),
                     Arc::new(drills::ReplayJob),
                     Arc::new(drills::EndJob),
                     Arc::new(erasure::job()),

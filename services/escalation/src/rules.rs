@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use crate::guidelines::Compiled;
 use crate::spikes::Detector;
-use crate::{guidelines, spikes, tenant};
+use crate::{guidelines, onboarding, spikes};
 
 /// A tenant's guidelines in force and its detectors, at one revision.
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ impl RulesCache {
         conn: &mut PgConnection,
         tenants: &[&str],
     ) -> Result<HashMap<String, Arc<Rules>>, sqlx::Error> {
-        let revisions = tenant::ensure(conn, tenants).await?;
+        let revisions = onboarding::ensure(conn, tenants).await?;
         let mut answer = HashMap::with_capacity(tenants.len());
         let mut stale = Vec::new();
         {

@@ -1,49 +1,32 @@
-//! The tenants escalation has heard of. A tenant is made on first sight
-//! (its first event or its first call) with the default guidelines and spike
-//! detectors, and its `revision` moves with every change to either, so each
+//! The tenants escalation has heard of, and the revision of their rules: it
+//! moves with every change to a tenant's guidelines or detectors, so each
 //! replica's compiled copy ([`crate::rules::Rules`]) knows when it is stale.
+//! Tenants are made with their defaults by [`crate::onboarding`].
 
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
-use crate::{guidelines, spikes};
-
-/// The revision of each of `tenants`, making (with their defaults) those
-/// never seen before.
-pub async fn ensure(
+/// Records `tenants` as seen; answers those that were not seen before.
+/// Two replicas may meet a new tenant at once: the insert decides which one
+/// makes its defaults.
+pub async fn insert_new(
     conn: &mut PgConnection,
     tenants: &[&str],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut known = revisions(conn, tenants).await?;
-    let missing: Vec<&str> = tenants
-        .iter()
-        .copied()
-        .filter(|t| !known.contains_key(*t))
-        .collect();
-    if missing.is_empty() {
-        return Ok(known);
-    }
-    // Two replicas may meet a new tenant at once: the insert decides which
-    // one makes the defaults.
-    let made: Vec<String> = sqlx::query_scalar(
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO escalation_tenants (tenant_id)
          SELECT DISTINCT unnest($1::text[])
          ON CONFLICT DO NOTHING
          RETURNING tenant_id",
     )
-    .bind(&missing)
-    .fetch_all(&mut *conn)
-    .await?;
-    for tenant in &made {
-        guidelines::store::create_defaults(conn, tenant).await?;
-        spikes::store::create_defaults(conn, tenant).await?;
-    }
-    known.extend(revisions(conn, &missing).await?);
-    Ok(known)
+    .bind(tenants)
+    .fetch_all(conn)
+    .await
 }
 
-async fn revisions(
+/// The rules revision of each of `tenants` that was seen before.
+pub async fn revisions(
     conn: &mut PgConnection,
     tenants: &[&str],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {

@@ -328,7 +328,7 @@ impl Job for ReplayJob {
                 }
             }
             store::replayed(tx, &due).await?;
-            escalations::raise(tx, outbox, news).await?;
+            crate::raise::raise(tx, outbox, news).await?;
             Ok(due.len() as u64)
         })
     }

@@ -1,26 +1,23 @@
 //! Escalations: a guideline that fired, with an owner, a deadline and a
-//! ladder. [`raise`] is the one way one is made (by evaluations, overdue
-//! statements and drills alike); the ladder ([`ladder`]) moves those nobody
-//! acknowledged; [`acknowledge`] and [`resolve`] are the people's part.
+//! ladder. [`crate::raise`] is the one way one is made (by evaluations,
+//! overdue statements and drills alike); the ladder ([`ladder`]) moves those
+//! nobody acknowledged; [`acknowledge`] and [`resolve`] are the people's part.
 
 pub mod ladder;
 pub mod store;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use earshot_outbox::Outbox;
 use earshot_proto::events::v1::{
-    EscalationAcknowledged, EscalationRaised, EscalationResolved, MentionClassified, event,
+    EscalationAcknowledged, EscalationResolved, MentionClassified, event,
 };
 use earshot_server::ServiceError;
-use earshot_server::convert::timestamp;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::guidelines::Compiled;
-use crate::incidents;
 use crate::publish::{Outgoing, publish};
 use crate::timeline::{self, Entry};
 use crate::vocabulary::{EscalationState, Team, TriggerKind};
@@ -110,7 +107,7 @@ impl NewEscalation {
         format!("{}: {}", self.guideline.name, self.trigger.why)
     }
 
-    fn key(&self) -> Key<'_> {
+    pub(crate) fn key(&self) -> Key<'_> {
         (
             self.guideline.id,
             self.trigger.kind,
@@ -122,10 +119,10 @@ impl NewEscalation {
 
 /// What makes an escalation unique (the table's unique key, tenant aside:
 /// guideline ids are the tenant's own).
-type Key<'a> = (Uuid, TriggerKind, &'a str, Option<Uuid>);
+pub(crate) type Key<'a> = (Uuid, TriggerKind, &'a str, Option<Uuid>);
 
 impl EscalationRow {
-    fn key(&self) -> Key<'_> {
+    pub(crate) fn key(&self) -> Key<'_> {
         (
             self.guideline_id,
             self.trigger_kind,
@@ -133,88 +130,6 @@ impl EscalationRow {
             self.drill_id,
         )
     }
-}
-
-/// Raises `news`, each at most once (a redelivered event, a replay or two
-/// replicas find the first one and raise nothing), opens or joins the
-/// incidents their guidelines ask for, and publishes what was raised.
-/// Answers the escalations made now.
-pub async fn raise(
-    conn: &mut PgConnection,
-    outbox: &Outbox,
-    news: Vec<NewEscalation>,
-) -> Result<Vec<EscalationRow>, sqlx::Error> {
-    if news.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now = Utc::now();
-    let made = store::insert(conn, &news, now).await?;
-    if made.is_empty() {
-        return Ok(made);
-    }
-    let by_key: HashMap<Key<'_>, &NewEscalation> = news.iter().map(|n| (n.key(), n)).collect();
-    let by_id: HashMap<Uuid, &NewEscalation> = made
-        .iter()
-        .filter_map(|e| by_key.get(&e.key()).map(|n| (e.id, *n)))
-        .collect();
-    let entries: Vec<Entry> = made
-        .iter()
-        .map(|e| Entry {
-            tenant_id: e.tenant_id.clone(),
-            subject_id: e.id,
-            kind: "raised",
-            actor: timeline::SYSTEM.to_owned(),
-            detail: format!(
-                "{} for {}, acknowledge by {}",
-                e.severity,
-                e.team,
-                e.ack_due_at.map(|t| t.to_rfc3339()).unwrap_or_default()
-            ),
-        })
-        .collect();
-    timeline::append(conn, &entries).await?;
-    let opening: Vec<(&EscalationRow, &NewEscalation)> = made
-        .iter()
-        .filter_map(|e| by_id.get(&e.id).map(|n| (e, *n)))
-        .filter(|(_, n)| n.guideline.actions.open_incident)
-        .collect();
-    let joined = incidents::join_or_open(conn, outbox, &opening).await?;
-    let events = made
-        .iter()
-        .filter_map(|e| {
-            let new = by_id.get(&e.id)?;
-            Some(Outgoing::new(
-                &e.tenant_id,
-                e.id.to_string(),
-                event::Payload::EscalationRaised(EscalationRaised {
-                    escalation_id: e.id.to_string(),
-                    mention_id: e.mention_id.clone(),
-                    case_id: e.case_id.map(|c| c.to_string()).unwrap_or_default(),
-                    guideline_id: e.guideline_id.to_string(),
-                    severity: e.severity.label().to_owned(),
-                    reason: e.reason.clone(),
-                    team: e.team.label().to_owned(),
-                    leave_case: !new.guideline.actions.raise_case_priority,
-                    trigger: e.trigger_kind.label().to_owned(),
-                    ack_due_at: e.ack_due_at.map(timestamp),
-                    guideline_version: u32::try_from(e.guideline_version).unwrap_or(0),
-                    spike_alert_id: e.spike_alert_id.map(|a| a.to_string()).unwrap_or_default(),
-                }),
-                e.drill_id.is_some(),
-                new.guideline.actions.notify_webhooks,
-            ))
-        })
-        .collect();
-    publish(conn, outbox, events).await?;
-    Ok(made
-        .into_iter()
-        .map(|mut e| {
-            if let Some(incident) = joined.get(&e.id) {
-                e.incident_id = Some(*incident);
-            }
-            e
-        })
-        .collect())
 }
 
 /// Stops the ladder: the caller acknowledges for `team`.

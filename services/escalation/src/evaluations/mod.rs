@@ -16,7 +16,7 @@ use earshot_server::convert::timestamp;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::escalations::{self, NewEscalation, Trigger};
+use crate::escalations::{NewEscalation, Trigger};
 use crate::guidelines::{Compiled, SpikeFacts, Subject};
 use crate::publish::{Outgoing, publish};
 use crate::rules::{Rules, RulesCache};
@@ -229,7 +229,7 @@ pub async fn evaluate(
         ));
     }
 
-    let raised = escalations::raise(conn, outbox, news).await?;
+    let raised = crate::raise::raise(conn, outbox, news).await?;
     let mut raised_for: HashMap<(TriggerKind, &str), Vec<Uuid>> = HashMap::new();
     for e in &raised {
         raised_for

@@ -6,6 +6,7 @@ use earshot_server::{FieldViolations, Page, ServiceContext, ServiceError};
 
 use super::{convert, one_id};
 use crate::guidelines::{self, store};
+use crate::onboarding;
 
 fn checked_input(
     input: Option<&pb::GuidelineInput>,
@@ -31,7 +32,10 @@ pub async fn list(
     req: pb::ListGuidelinesRequest,
 ) -> Result<pb::ListGuidelinesResponse, ServiceError> {
     let page = Page::parse(req.page_size, &req.page_token)?;
-    let rows = store::list(&ctx.pool, &caller.tenant_id, &page).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    // A tenant's first look shows the defaults it starts with.
+    onboarding::ensure(&mut conn, &[caller.tenant_id.as_str()]).await?;
+    let rows = store::list(&mut conn, &caller.tenant_id, &page).await?;
     Ok(pb::ListGuidelinesResponse {
         next_page_token: page.next_token(&rows),
         guidelines: rows.iter().map(convert::guideline).collect(),
@@ -81,6 +85,7 @@ pub async fn create(
     let request_id = v.request_id(&req.request_id).to_owned();
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
+    onboarding::ensure(&mut tx, &[caller.tenant_id.as_str()]).await?;
     let row = store::create(
         &mut tx,
         &caller.tenant_id,

@@ -220,6 +220,12 @@ pub async fn update(
     };
     v.into_result()?;
     let mut tx = ctx.pool.begin().await?;
+    let known =
+        crate::escalations::store::exist(&mut tx, &caller.tenant_id, &change.escalation_ids)
+            .await?;
+    if let Some(missing) = change.escalation_ids.iter().find(|e| !known.contains(e)) {
+        return Err(ServiceError::NotFound(format!("escalation {missing}")));
+    }
     let row = incidents::update(
         &mut tx,
         &ctx.outbox,

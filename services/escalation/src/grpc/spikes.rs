@@ -10,6 +10,7 @@ use earshot_server::{FieldViolations, Page, ServiceContext, ServiceError};
 use earshot_spikes::Bucket;
 
 use super::{convert, one_id};
+use crate::onboarding;
 use crate::spikes::{self, MAX_BACKTEST_BUCKETS, store};
 
 pub async fn list_detectors(
@@ -17,7 +18,9 @@ pub async fn list_detectors(
     caller: &Caller,
     _req: pb::ListSpikeDetectorsRequest,
 ) -> Result<pb::ListSpikeDetectorsResponse, ServiceError> {
-    let rows = store::list(&ctx.pool, &caller.tenant_id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    onboarding::ensure(&mut conn, &[caller.tenant_id.as_str()]).await?;
+    let rows = store::list(&mut conn, &caller.tenant_id).await?;
     Ok(pb::ListSpikeDetectorsResponse {
         detectors: rows.iter().map(convert::detector).collect(),
     })

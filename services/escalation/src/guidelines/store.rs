@@ -138,7 +138,6 @@ pub async fn create(
     input: &GuidelineInput,
     request_id: &str,
 ) -> Result<GuidelineRow, ServiceError> {
-    tenant::ensure(conn, &[tenant_id]).await?;
     let id = match insert(conn, tenant_id, actor, input, Some(request_id), false).await? {
         Some(id) => {
             tenant::bump(conn, tenant_id).await?;
@@ -213,12 +212,10 @@ pub async fn get(
 /// The tenant's guidelines at their newest versions, oldest first (the
 /// defaults lead).
 pub async fn list(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tenant_id: &str,
     page: &Page,
 ) -> Result<Vec<GuidelineRow>, ServiceError> {
-    let mut conn = pool.acquire().await?;
-    tenant::ensure(&mut conn, &[tenant_id]).await?;
     let (at, id) = split(page);
     Ok(sqlx::query_as(&format!(
         "{SELECT} AND v.version = g.version
@@ -231,7 +228,7 @@ pub async fn list(
     .bind(at)
     .bind(id)
     .bind(page.limit)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -4,26 +4,19 @@
 //! closed. A guideline's holding statement is proposed the moment one opens;
 //! who approved it and when each statement was posted is recorded, and a
 //! statement overdue is escalated like any missed deadline
-//! ([`StatementJob`]).
+//! ([`crate::statements`]).
 
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use earshot_outbox::Outbox;
-use earshot_proto::escalation::v1::GuidelineInput;
 use earshot_proto::events::v1::{IncidentOpened, IncidentUpdated, event};
 use earshot_server::ServiceError;
-use earshot_server::scheduler::Job;
-use futures_util::future::BoxFuture;
-use prost::Message;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::escalations::store::EscalationRow;
-use crate::escalations::{self, NewEscalation, Trigger};
 use crate::guidelines::{Compiled, render};
 use crate::publish::{Outgoing, publish};
 use crate::timeline::{self, Entry};
@@ -55,29 +48,44 @@ pub fn next_due(row: &IncidentRow, posted_at: DateTime<Utc>) -> Option<DateTime<
         .then(|| posted_at + chrono::Duration::seconds(i64::from(row.update_every_seconds)))
 }
 
+/// An escalation just raised whose guideline opens an incident.
+pub struct Joining<'a> {
+    pub escalation_id: Uuid,
+    pub tenant_id: &'a str,
+    pub drill_id: Option<Uuid>,
+    pub guideline: &'a Compiled,
+    /// What it is about, for the holding statement ("" when nothing).
+    pub topic: &'a str,
+    pub why: &'a str,
+    pub trigger: TriggerKind,
+}
+
 /// Opens the incidents the guidelines of `raised` ask for, or joins their
-/// active ones. Answers the incident each escalation is linked to.
+/// active ones. Answers the incident each escalation joined; the caller
+/// records it on the escalation (the link is the escalation's incident_id:
+/// a crisis joins thousands of escalations to one incident without
+/// rewriting its row each time).
 pub async fn join_or_open(
     conn: &mut PgConnection,
     outbox: &Outbox,
-    raised: &[(&EscalationRow, &NewEscalation)],
+    raised: &[Joining<'_>],
 ) -> Result<HashMap<Uuid, Uuid>, sqlx::Error> {
     let mut linked = HashMap::new();
     let mut events = Vec::new();
     let mut entries = Vec::new();
-    for (escalation, new) in raised {
-        let guideline = &new.guideline;
+    for joining in raised {
+        let guideline = joining.guideline;
         let incident = match store::active_of_guideline(
             conn,
-            &escalation.tenant_id,
+            joining.tenant_id,
             guideline.id,
-            escalation.drill_id,
+            joining.drill_id,
         )
         .await?
         {
             Some(active) => Some(active),
             None => {
-                let opened = store::insert(conn, &from_guideline(escalation, new)).await?;
+                let opened = store::insert(conn, &from_guideline(joining)).await?;
                 if let Some(row) = &opened {
                     entries.extend(opening_entries(row));
                     events.push(opened_event(row));
@@ -88,9 +96,9 @@ pub async fn join_or_open(
                     None => {
                         store::active_of_guideline(
                             conn,
-                            &escalation.tenant_id,
+                            joining.tenant_id,
                             guideline.id,
-                            escalation.drill_id,
+                            joining.drill_id,
                         )
                         .await?
                     }
@@ -98,38 +106,32 @@ pub async fn join_or_open(
             }
         };
         let Some(incident) = incident else { continue };
-        // The link is the escalation's incident_id: a crisis joins thousands
-        // of escalations to one incident without rewriting its row each time.
-        linked.insert(escalation.id, incident.id);
-    }
-    if !linked.is_empty() {
-        let (ids, incidents): (Vec<Uuid>, Vec<Uuid>) = linked.iter().map(|(e, i)| (*e, *i)).unzip();
-        escalations::store::set_incident(conn, &ids, &incidents).await?;
+        linked.insert(joining.escalation_id, incident.id);
     }
     timeline::append(conn, &entries).await?;
     publish(conn, outbox, events).await?;
     Ok(linked)
 }
 
-fn from_guideline(escalation: &EscalationRow, new: &NewEscalation) -> NewIncident {
-    let guideline = &new.guideline;
+fn from_guideline(joining: &Joining<'_>) -> NewIncident {
+    let guideline = joining.guideline;
     let statement = guideline
         .actions
         .holding_statement
         .clone()
         .unwrap_or_default();
-    let topic = if new.trigger.topic.is_empty() {
+    let topic = if joining.topic.is_empty() {
         "this"
     } else {
-        new.trigger.topic.as_str()
+        joining.topic
     };
     NewIncident {
-        tenant_id: escalation.tenant_id.clone(),
-        title: format!("{}: {}", guideline.name, new.trigger.why),
+        tenant_id: joining.tenant_id.to_owned(),
+        title: format!("{}: {}", guideline.name, joining.why),
         severity: guideline.severity,
         commander: format!("team:{}", guideline.team),
         guideline: Some((guideline.id, guideline.version)),
-        drill_id: escalation.drill_id,
+        drill_id: joining.drill_id,
         escalation_ids: Vec::new(),
         mention_ids: Vec::new(),
         case_ids: Vec::new(),
@@ -142,7 +144,7 @@ fn from_guideline(escalation: &EscalationRow, new: &NewEscalation) -> NewInciden
                     ("guideline", guideline.name.as_str()),
                     ("severity", guideline.severity.label()),
                     ("topic", topic),
-                    ("trigger", new.trigger.kind.label()),
+                    ("trigger", joining.trigger.label()),
                 ],
             )
         },
@@ -171,7 +173,7 @@ fn opening_entries(row: &IncidentRow) -> Vec<Entry> {
     entries
 }
 
-fn entry(row: &IncidentRow, kind: &'static str, actor: &str, detail: String) -> Entry {
+pub(crate) fn entry(row: &IncidentRow, kind: &'static str, actor: &str, detail: String) -> Entry {
     Entry {
         tenant_id: row.tenant_id.clone(),
         subject_id: row.id,
@@ -198,7 +200,12 @@ fn opened_event(row: &IncidentRow) -> Outgoing {
     )
 }
 
-fn updated_event(row: &IncidentRow, change: &str, actor: &str, detail: &str) -> Outgoing {
+pub(crate) fn updated_event(
+    row: &IncidentRow,
+    change: &str,
+    actor: &str,
+    detail: &str,
+) -> Outgoing {
     Outgoing::new(
         &row.tenant_id,
         row.id.to_string(),
@@ -284,11 +291,6 @@ pub async fn update(
         || !change.mention_ids.is_empty()
         || !change.case_ids.is_empty()
     {
-        let known =
-            crate::escalations::store::exist(conn, tenant_id, &change.escalation_ids).await?;
-        if let Some(missing) = change.escalation_ids.iter().find(|e| !known.contains(e)) {
-            return Err(ServiceError::NotFound(format!("escalation {missing}")));
-        }
         merge(&mut row.escalation_ids, change.escalation_ids);
         merge(&mut row.mention_ids, change.mention_ids);
         merge(&mut row.case_ids, change.case_ids);
@@ -409,113 +411,6 @@ pub async fn post_statement(
     )
     .await?;
     Ok(row)
-}
-
-/// Statements overdue: counted, written on the timeline, published, and —
-/// for incidents a guideline opened — escalated to the guideline's team with
-/// its ladder, one escalation per missed statement.
-pub struct StatementJob;
-
-#[derive(sqlx::FromRow)]
-struct Overdue {
-    #[sqlx(flatten)]
-    incident: IncidentRow,
-    definition: Option<Vec<u8>>,
-}
-
-impl Job for StatementJob {
-    fn name(&self) -> &'static str {
-        "incident statements"
-    }
-
-    fn round<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Postgres>,
-        outbox: &'a Outbox,
-        limit: i64,
-    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
-        Box::pin(async move {
-            let due: Vec<Overdue> = sqlx::query_as(&format!(
-                "SELECT {cols}, v.definition
-                   FROM incidents i
-                   LEFT JOIN guideline_versions v
-                     ON v.guideline_id = i.guideline_id AND v.version = i.guideline_version
-                  WHERE i.statement_due_at IS NOT NULL AND i.statement_due_at <= now()
-                  ORDER BY i.statement_due_at
-                  LIMIT $1
-                    FOR UPDATE OF i SKIP LOCKED",
-                cols = store::COLUMNS
-                    .split(',')
-                    .map(|c| format!("i.{}", c.trim()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .bind(limit)
-            .fetch_all(&mut **tx)
-            .await?;
-            let handled = due.len() as u64;
-            let mut news = Vec::new();
-            for Overdue {
-                incident: mut row,
-                definition,
-            } in due
-            {
-                let which = if row.first_posted_at.is_none() {
-                    "holding statement"
-                } else {
-                    "update"
-                };
-                row.statements_overdue += 1;
-                row.statement_due_at = None;
-                let row = store::save(tx, &row, false).await?;
-                let detail = format!("the {which} is overdue");
-                timeline::append(
-                    tx,
-                    &[entry(
-                        &row,
-                        "statement_overdue",
-                        timeline::SYSTEM,
-                        detail.clone(),
-                    )],
-                )
-                .await?;
-                publish(
-                    tx,
-                    outbox,
-                    vec![updated_event(
-                        &row,
-                        "statement_overdue",
-                        timeline::SYSTEM,
-                        &detail,
-                    )],
-                )
-                .await?;
-                if let (Some((guideline_id, version)), Some(definition)) =
-                    (row.guideline_id.zip(row.guideline_version), definition)
-                {
-                    let input = GuidelineInput::decode(definition.as_slice()).unwrap_or_default();
-                    news.push(NewEscalation {
-                        tenant_id: row.tenant_id.clone(),
-                        guideline: Arc::new(Compiled::new(guideline_id, version, &input)),
-                        trigger: Trigger {
-                            kind: TriggerKind::Incident,
-                            key: format!("{}:{}", row.id, row.statements_overdue),
-                            mention_id: String::new(),
-                            case_id: None,
-                            spike_alert_id: None,
-                            incident_id: Some(row.id),
-                            event_id: None,
-                            topic: String::new(),
-                            why: format!("the {which} of incident {} is overdue", row.id),
-                        },
-                        drill_id: row.drill_id,
-                    });
-                }
-            }
-            escalations::raise(tx, outbox, news).await?;
-            Ok(handled)
-        })
-    }
 }
 
 /// The severity an incident opened by hand gets when none is given.

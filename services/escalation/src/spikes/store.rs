@@ -88,14 +88,15 @@ pub async fn in_force(
     Ok(rows.into_iter().map(DetectorRow::detector).collect())
 }
 
-pub async fn list(pool: &PgPool, tenant_id: &str) -> Result<Vec<DetectorRow>, ServiceError> {
-    let mut conn = pool.acquire().await?;
-    tenant::ensure(&mut conn, &[tenant_id]).await?;
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+) -> Result<Vec<DetectorRow>, ServiceError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {DETECTOR_COLUMNS} FROM spike_detectors WHERE tenant_id = $1 ORDER BY id"
     ))
     .bind(tenant_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?)
 }
 
