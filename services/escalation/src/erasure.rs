@@ -1,5 +1,8 @@
 //! Forgetting a customer: their mentions' evaluations (and the copies a
-//! recorded drill has yet to replay) are deleted. The case service names the
+//! recorded drill has yet to replay) are deleted, and the escalations and
+//! incidents those mentions raised lose the words they quoted (a reason
+//! says who said what; the escalation itself, its guideline, team and
+//! timeline stay, as the audit of what was done). The case service names the
 //! mentions threaded into the customer's cases (`CustomerErased`, answered
 //! with `ErasureCompleted`); listening names every mention of theirs it
 //! erased (its `ErasureCompleted`), which reaches the ones no case holds. And
@@ -39,9 +42,38 @@ pub async fn erase(
         sqlx::query("DELETE FROM drill_steps WHERE tenant_id = $1 AND mention_id = ANY($2)")
             .bind(tenant_id)
             .bind(mention_ids)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
-    Ok(done.rows_affected() + waiting.rows_affected())
+    let reasons = sqlx::query(
+        "UPDATE escalations SET reason = guideline_name || ': a mention (erased)'
+          WHERE tenant_id = $1 AND mention_id = ANY($2)",
+    )
+    .bind(tenant_id)
+    .bind(mention_ids)
+    .execute(&mut *conn)
+    .await?;
+    // An incident's title (and its "opened" step) quote the escalation that
+    // opened it.
+    let incidents = sqlx::query(
+        "WITH touched AS (
+             SELECT DISTINCT incident_id AS id FROM escalations
+              WHERE tenant_id = $1 AND mention_id = ANY($2) AND incident_id IS NOT NULL
+         ), titled AS (
+             UPDATE incidents i SET title = split_part(i.title, ': ', 1) || ': (erased)'
+               FROM touched WHERE i.id = touched.id
+             RETURNING i.id
+         )
+         UPDATE timeline t SET detail = '(erased)'
+           FROM titled WHERE t.tenant_id = $1 AND t.subject_id = titled.id AND t.kind = 'opened'",
+    )
+    .bind(tenant_id)
+    .bind(mention_ids)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected()
+        + waiting.rows_affected()
+        + reasons.rows_affected()
+        + incidents.rows_affected())
 }
 
 /// Deletes evaluations older than their tenant's period.

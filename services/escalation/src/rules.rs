@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use crate::guidelines::Compiled;
 use crate::spikes::Detector;
-use crate::{guidelines, onboarding, spikes};
+use crate::{guidelines, onboarding, spikes, tenant};
 
 /// A tenant's guidelines in force and its detectors, at one revision.
 #[derive(Debug, Default)]
@@ -65,13 +65,18 @@ impl RulesCache {
         if stale.is_empty() {
             return Ok(answer);
         }
-        let mut fresh: HashMap<String, Rules> = stale
-            .iter()
-            .map(|t| {
+        // Every change to a tenant's rules bumps its revision in the change's
+        // transaction; holding the tenant rows shared while reading makes the
+        // rules read and the revision they are labelled with agree (a change
+        // that already bumped is waited for, one that has not bumps after).
+        let revisions = tenant::lock_revisions(conn, &stale).await?;
+        let mut fresh: HashMap<String, Rules> = revisions
+            .into_iter()
+            .map(|(tenant, revision)| {
                 (
-                    (*t).to_owned(),
+                    tenant,
                     Rules {
-                        revision: revisions[*t],
+                        revision,
                         ..Rules::default()
                     },
                 )

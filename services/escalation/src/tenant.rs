@@ -48,3 +48,21 @@ pub async fn bump(conn: &mut PgConnection, tenant_id: &str) -> Result<(), sqlx::
         .await?;
     Ok(())
 }
+
+/// The revisions of `tenants`, their rows held shared until the transaction
+/// ends, so no change to their rules commits in between.
+pub async fn lock_revisions(
+    conn: &mut PgConnection,
+    tenants: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT tenant_id, revision FROM escalation_tenants
+          WHERE tenant_id = ANY($1)
+          ORDER BY tenant_id
+            FOR SHARE",
+    )
+    .bind(tenants)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -225,3 +225,83 @@ async fn an_erased_mention_waiting_in_a_drill_is_erased_too() {
         "the evaluation and the drill's copy"
     );
 }
+
+#[tokio::test]
+async fn an_erased_mentions_escalation_and_incident_no_longer_quote_it() {
+    use earshot_proto::common::v1::Urgency;
+    use earshot_proto::escalation::v1::{GetIncidentRequest, ListEscalationsRequest};
+    let h = Harness::start().await;
+    let client = h.client("acme");
+    // A negative mention by an influencer: the default media guideline
+    // escalates it to PR and opens an incident quoting it.
+    h.deliver(vec![
+        Mention::new("acme", "m-1")
+            .text("Jane here: my card was charged twice, I will sue")
+            .urgency(Urgency::MediaAttention)
+            .sentiment(-0.8)
+            .followers(90_000)
+            .event(),
+    ])
+    .await;
+    let escalations = || {
+        let mut c = client.clone();
+        async move {
+            c.list_escalations(ListEscalationsRequest::default())
+                .await
+                .expect("list")
+                .into_inner()
+                .escalations
+        }
+    };
+    let raised = escalations().await;
+    assert!(!raised.is_empty());
+    assert!(raised.iter().all(|e| e.reason.contains("charged twice")));
+    let incident_id = raised
+        .iter()
+        .map(|e| e.incident_id.clone())
+        .find(|i| !i.is_empty())
+        .expect("the media guideline opens an incident");
+    let incident = |id: String| {
+        let mut c = client.clone();
+        async move {
+            c.get_incident(GetIncidentRequest { incident_id: id })
+                .await
+                .expect("get")
+                .into_inner()
+        }
+    };
+    assert!(
+        incident(incident_id.clone())
+            .await
+            .title
+            .contains("charged twice")
+    );
+
+    h.deliver(vec![from(
+        "case",
+        "acme",
+        event::Payload::CustomerErased(CustomerErased {
+            erasure_id: uuid::Uuid::now_v7().to_string(),
+            customer_id: uuid::Uuid::now_v7().to_string(),
+            identities: vec![],
+            mention_ids: vec!["m-1".into()],
+        }),
+    )])
+    .await;
+    let after = escalations().await;
+    assert_eq!(after.len(), raised.len(), "the escalations stay");
+    for e in &after {
+        assert!(!e.reason.contains("charged"), "{}", e.reason);
+        assert!(e.reason.ends_with("(erased)"), "{}", e.reason);
+    }
+    let incident = incident(incident_id).await;
+    assert!(!incident.title.contains("charged"), "{}", incident.title);
+    assert!(
+        incident
+            .timeline
+            .iter()
+            .all(|t| !t.detail.contains("charged")),
+        "{:?}",
+        incident.timeline
+    );
+}

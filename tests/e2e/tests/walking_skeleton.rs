@@ -50,7 +50,9 @@ async fn a_mention_opens_a_case_and_insight_counts_both() {
         "cues explain the classification"
     );
 
-    let evaluations = eventually("escalation evaluated the mention", || {
+    // Escalation evaluates the mention and, once case tells it, the case it
+    // opened.
+    let evaluations = eventually("escalation evaluated the mention and its case", || {
         let mut client = acme.escalation.clone();
         async move {
             let list = client
@@ -59,12 +61,17 @@ async fn a_mention_opens_a_case_and_insight_counts_both() {
                 .ok()?
                 .into_inner()
                 .evaluations;
-            (!list.is_empty()).then_some(list)
+            (list.len() >= 2).then_some(list)
         }
     })
     .await;
-    assert_eq!(evaluations.len(), 1);
-    assert_eq!(evaluations[0].mention_id, mention_id);
+    assert_eq!(evaluations.len(), 2, "{evaluations:?}");
+    assert!(evaluations.iter().all(|e| e.mention_id == mention_id));
+    assert_eq!(
+        evaluations.iter().filter(|e| !e.case_id.is_empty()).count(),
+        1,
+        "one is the case's opening"
+    );
 }
 
 #[tokio::test]
