@@ -114,9 +114,9 @@ impl Cond {
             // are folded by lowering the text as the phrases were lowered.
             (Cond::Phrase(phrases), Mention(m)) => {
                 if m.text.is_ascii() {
-                    phrases.is_match(&m.text)
+                    has_phrase(phrases, &m.text)
                 } else {
-                    phrases.is_match(&m.text.to_lowercase())
+                    has_phrase(phrases, &m.text.to_lowercase())
                 }
             }
             (Cond::SlaBreach { target, lane }, SlaBreach(b)) => {
@@ -244,10 +244,21 @@ fn compile(condition: Option<&pb::Condition>) -> Cond {
     }
 }
 
+/// Whether one of the phrases occurs in `text` as words: "sue" is found in
+/// "I will sue" but not in "an issue". Overlapping matches are all tried, so
+/// a phrase inside a longer word never hides one that stands alone.
+fn has_phrase(phrases: &AhoCorasick, text: &str) -> bool {
+    phrases.find_overlapping_iter(text).any(|m| {
+        let before = text[..m.start()].chars().next_back();
+        let after = text[m.end()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 fn phrase_matcher(phrases: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostFirst)
+        .match_kind(MatchKind::Standard)
         .build(phrases.iter().map(|p| p.to_lowercase()))
 }
 
@@ -658,6 +669,23 @@ mod tests {
         // Not carried by a mention.
         assert!(!cond(condition::Kind::Vip(pb::VipCondition {})).matches(s));
         assert!(!cond(condition::Kind::SlaBreach(pb::SlaBreachCondition::default())).matches(s));
+    }
+
+    #[test]
+    fn phrases_match_whole_words_only() {
+        let sue = cond(condition::Kind::Phrase(pb::PhraseCondition {
+            any_of: vec!["sue".into(), "charged twice".into()],
+        }));
+        let says = |text: &str| MentionClassified {
+            text: text.into(),
+            ..Default::default()
+        };
+        assert!(sue.matches(Subject::Mention(&says("I will SUE you."))));
+        assert!(sue.matches(Subject::Mention(&says("Charged twice, again!"))));
+        assert!(!sue.matches(Subject::Mention(&says("There is an issue with my card"))));
+        assert!(!sue.matches(Subject::Mention(&says("pursued by fees"))));
+        // A phrase inside a word does not hide the same phrase standing alone.
+        assert!(sue.matches(Subject::Mention(&says("issue: I will sue"))));
     }
 
     #[test]
