@@ -19,6 +19,7 @@ mod publish;
 pub mod raise;
 pub mod rules;
 pub mod spikes;
+mod sql;
 pub mod statements;
 pub mod tenant;
 pub mod timeline;

@@ -17,7 +17,8 @@ use crate::guidelines::Compiled;
 use crate::incidents::{self, IncidentRow, entry, updated_event};
 use crate::publish::publish;
 use crate::raise::raise;
-use crate::timeline::{self};
+use crate::sql::prefixed;
+use crate::timeline;
 use crate::vocabulary::TriggerKind;
 
 /// Statements overdue: counted, written on the timeline, published, and —
@@ -53,11 +54,7 @@ impl Job for StatementJob {
                   ORDER BY i.statement_due_at
                   LIMIT $1
                     FOR UPDATE OF i SKIP LOCKED",
-                cols = incidents::store::COLUMNS
-                    .split(',')
-                    .map(|c| format!("i.{}", c.trim()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                cols = prefixed(incidents::store::COLUMNS, "i.")
             ))
             .bind(limit)
             .fetch_all(&mut **tx)

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::store::{COLUMNS, EscalationRow};
 use crate::guidelines::MIN_ACK_SECONDS;
 use crate::publish::{Outgoing, publish};
+use crate::sql::prefixed;
 use crate::timeline::{self, Entry};
 use crate::vocabulary::{EscalationState, Team};
 
@@ -196,15 +197,6 @@ async fn step_all(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// `columns` (a comma-separated list) with each name prefixed by `alias`.
-fn prefixed(columns: &str, alias: &str) -> String {
-    columns
-        .split(',')
-        .map(|c| format!("{alias}{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
