@@ -29,6 +29,14 @@ impl Page {
         })
     }
 
+    /// Where this page starts as the two binds a keyset query takes: the
+    /// last row's sort key and id, both `None` on the first page.
+    pub fn after_key(&self) -> (Option<chrono::DateTime<chrono::Utc>>, Option<uuid::Uuid>) {
+        self.after
+            .as_ref()
+            .map_or((None, None), |c| (Some(c.at), Some(c.id)))
+    }
+
     /// The token of the page after `rows`, or empty when `rows` did not fill
     /// this page (there is nothing after it).
     pub fn next_token<T: Keyed>(&self, rows: &[T]) -> String {

@@ -159,11 +159,7 @@ pub async fn list(
     guideline_id: Option<Uuid>,
     page: &Page,
 ) -> Result<Vec<DrillRow>, ServiceError> {
-    let (at, id) = page
-        .after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
+    let (at, id) = page.after_key();
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drills
           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR guideline_id = $2)

@@ -87,11 +87,7 @@ pub async fn list(
     tenant_id: &str,
     page: &Page,
 ) -> Result<Vec<EvaluationRow>, ServiceError> {
-    let (at, id) = page
-        .after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
+    let (at, id) = page.after_key();
     Ok(sqlx::query_as(
         "SELECT e.id, e.event_id, e.mention_id, e.case_id, e.outcome,
                 COALESCE(r.versions, e.guideline_versions) AS guideline_versions,

@@ -216,7 +216,7 @@ pub async fn list(
     tenant_id: &str,
     page: &Page,
 ) -> Result<Vec<GuidelineRow>, ServiceError> {
-    let (at, id) = split(page);
+    let (at, id) = page.after_key();
     Ok(sqlx::query_as(&format!(
         "{SELECT} AND v.version = g.version
           WHERE g.tenant_id = $1
@@ -242,7 +242,7 @@ pub async fn versions(
     let mut conn = pool.acquire().await?;
     // NOT_FOUND for another tenant's guideline, as for a missing one.
     get(&mut conn, tenant_id, id, None).await?;
-    let (at, after) = split(page);
+    let (at, after) = page.after_key();
     let after_version = after.map(|u| i32::try_from(u.as_u64_pair().1).unwrap_or(i32::MAX));
     Ok(sqlx::query_as(&format!(
         "{SELECT}
@@ -282,11 +282,4 @@ pub async fn in_force(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.tenant_id, r.row)).collect())
-}
-
-fn split(page: &Page) -> (Option<DateTime<Utc>>, Option<Uuid>) {
-    page.after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None))
 }

@@ -191,11 +191,7 @@ pub async fn list(
     filter: &Filter,
     page: &Page,
 ) -> Result<Vec<IncidentRow>, ServiceError> {
-    let (at, id) = page
-        .after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
+    let (at, id) = page.after_key();
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM incidents
           WHERE tenant_id = $1

@@ -501,11 +501,7 @@ pub async fn list_alerts(
     detector_id: Option<Uuid>,
     page: &Page,
 ) -> Result<Vec<AlertRow>, ServiceError> {
-    let (at, id) = page
-        .after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or((None, None));
+    let (at, id) = page.after_key();
     Ok(sqlx::query_as(&format!(
         "SELECT {ALERT_COLUMNS} FROM spike_alerts
           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR detector_id = $2)

@@ -294,11 +294,7 @@ pub async fn list(
     include_retired: bool,
     page: &Page,
 ) -> Result<Vec<RuleRow>, sqlx::Error> {
-    let (at, id) = page
-        .after
-        .as_ref()
-        .map(|c| (Some(c.at), Some(c.id)))
-        .unwrap_or_default();
+    let (at, id) = page.after_key();
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM rules
           WHERE tenant_id = $1 AND (active OR $2)
