@@ -291,6 +291,7 @@ pub const TENANT_SCOPES: &[&str] = &[
     "incidents:write",
     "drills:run",
     "insight:read",
+    "insight:write",
     "webhooks:read",
     "webhooks:write",
 ];

@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use earshot_proto::events::v1::{Event, event};
-use earshot_proto::insight::v1::{DailyCount, Day, GetSummaryRequest, GetSummaryResponse};
-use earshot_server::{FieldViolations, ServiceError, invalid};
-use sqlx::{PgConnection, PgPool};
+use earshot_proto::insight::v1::{DailyCount, GetSummaryRequest, GetSummaryResponse};
+use earshot_server::ServiceError;
 
-/// Longest range a summary covers.
-pub const MAX_RANGE_DAYS: i64 = 366;
+use crate::range::{self, Days, to_day};
+use sqlx::{PgConnection, PgPool};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -79,41 +78,9 @@ pub async fn record(conn: &mut PgConnection, events: &[Event]) -> Result<(), sql
     Ok(())
 }
 
-fn to_date(day: Option<&Day>, field: &str, v: &mut FieldViolations) -> Option<NaiveDate> {
-    let Some(day) = day else {
-        v.add(field, "is required");
-        return None;
-    };
-    // The server's one range for request times: a year PostgreSQL cannot
-    // store (-5000) is the caller's mistake, not an INTERNAL.
-    v.day(day.year, day.month, day.day, field)
-}
-
-fn to_day(date: NaiveDate) -> Day {
-    use chrono::Datelike;
-    Day {
-        year: date.year(),
-        month: date.month(),
-        day: date.day(),
-    }
-}
-
 /// The inclusive range of days a request asks for.
-pub fn validate_range(req: &GetSummaryRequest) -> Result<(NaiveDate, NaiveDate), ServiceError> {
-    let mut v = FieldViolations::new();
-    let from = to_date(req.from.as_ref(), "from", &mut v);
-    let to = to_date(req.to.as_ref(), "to", &mut v);
-    v.into_result()?;
-    let (Some(from), Some(to)) = (from, to) else {
-        return Err(invalid("from", "is required"));
-    };
-    if to < from {
-        return Err(invalid("to", "must not be before from"));
-    }
-    if (to - from).num_days() >= MAX_RANGE_DAYS {
-        return Err(invalid("to", "must be less than 366 days after from"));
-    }
-    Ok((from, to))
+pub fn validate_range(req: &GetSummaryRequest) -> Result<Days, ServiceError> {
+    range::check(req.from.as_ref(), req.to.as_ref(), "")
 }
 
 pub async fn summary(
@@ -121,7 +88,8 @@ pub async fn summary(
     tenant_id: &str,
     req: &GetSummaryRequest,
 ) -> Result<GetSummaryResponse, ServiceError> {
-    let (from, to) = validate_range(req)?;
+    let days = validate_range(req)?;
+    let (from, to) = (days.from, days.to);
     let rows: Vec<(NaiveDate, i64, i64)> = sqlx::query_as(
         "SELECT day, mentions, cases_opened FROM daily_activity
           WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
@@ -211,30 +179,5 @@ mod tests {
             }
         );
         assert_eq!(t.len(), 3);
-    }
-
-    #[test]
-    fn ranges_must_be_real_ordered_and_bounded() {
-        let day = |y, m, d| {
-            Some(Day {
-                year: y,
-                month: m,
-                day: d,
-            })
-        };
-        let req = |from, to| GetSummaryRequest { from, to };
-        assert!(validate_range(&req(day(2026, 1, 1), day(2026, 1, 31))).is_ok());
-        let err = validate_range(&req(None, day(2026, 2, 30)))
-            .expect_err("bad")
-            .to_string();
-        assert!(
-            err.contains("from: is required") && err.contains("to: must be a calendar day"),
-            "{err}"
-        );
-        let err = validate_range(&req(day(2026, 2, 1), day(2026, 1, 1)))
-            .expect_err("reversed")
-            .to_string();
-        assert!(err.contains("to"), "{err}");
-        assert!(validate_range(&req(day(2024, 1, 1), day(2025, 1, 1))).is_err());
     }
 }

@@ -1,24 +1,24 @@
-//! Insight: learns from every conversation and shows what it learned.
+//! Insight: learns from every conversation and shows what it learned —
+//! service metrics, contact drivers and the fixes that make them go away,
+//! the Goodwill Index, fairness across channels, authenticity, effort,
+//! consistency, success stories and lessons for the traditional teams.
 
 pub mod activity;
 pub mod erasure;
+pub mod events;
+pub mod facts;
+pub mod grpc;
+pub mod metrics;
+pub mod range;
+pub mod rollups;
 
 use std::sync::Arc;
 
-use earshot_outbox::Outbox;
-use earshot_proto::events::v1::{Event, RetentionChanged, event};
-use earshot_proto::insight::v1::insight_service_server::{
-    InsightService as InsightApi, InsightServiceServer,
-};
-use earshot_proto::insight::v1::{GetSummaryRequest, GetSummaryResponse};
-use earshot_server::scheduler::{SchedulerSettings, scheduler};
-use earshot_server::{
-    BackgroundTask, EVENT_SINK, EventHandler, Service, ServiceContext, ServiceError, event_sink,
-};
-use sqlx::PgConnection;
+use earshot_proto::insight::v1::insight_service_server::InsightServiceServer;
+use earshot_server::scheduler::{Job, SchedulerSettings, scheduler};
+use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
-use tonic::{Request, Response, Status};
 
 pub const NAME: &str = "insight";
 const SERVICE: &str = earshot_proto::insight::v1::insight_service_server::SERVICE_NAME;
@@ -40,66 +40,22 @@ impl Service for InsightService {
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
-        Routes::new(InsightServiceServer::new(Insight { ctx: ctx.clone() })).add_service(
-            event_sink(ctx.pool.clone(), ctx.outbox.clone(), InsightEvents),
+        Routes::new(InsightServiceServer::new(grpc::Insight { ctx: ctx.clone() })).add_service(
+            event_sink(ctx.pool.clone(), ctx.outbox.clone(), events::InsightEvents),
         )
     }
 
-    /// Days of activity past their tenant's retention period are deleted here.
+    /// Facts and rollups past their tenant's retention period are deleted here.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        let jobs: Vec<Arc<dyn Job>> = erasure::jobs()
+            .into_iter()
+            .map(|j| Arc::new(j) as Arc<dyn Job>)
+            .collect();
         vec![scheduler(
             ctx.pool.clone(),
             ctx.outbox.clone(),
             SchedulerSettings::default(),
-            vec![Arc::new(erasure::job())],
+            jobs,
         )]
-    }
-}
-
-struct Insight {
-    ctx: ServiceContext,
-}
-
-#[tonic::async_trait]
-impl InsightApi for Insight {
-    #[tracing::instrument(skip_all)]
-    async fn get_summary(
-        &self,
-        request: Request<GetSummaryRequest>,
-    ) -> Result<Response<GetSummaryResponse>, Status> {
-        let tenant = earshot_auth::caller(&request)?.tenant_id.clone();
-        let summary = activity::summary(&self.ctx.pool, &tenant, request.get_ref()).await?;
-        Ok(Response::new(summary))
-    }
-}
-
-struct InsightEvents;
-
-impl EventHandler for InsightEvents {
-    const PRODUCERS: &'static [&'static str] = &["listening", "case", "escalation"];
-
-    async fn handle(
-        &self,
-        conn: &mut PgConnection,
-        outbox: &Outbox,
-        events: Vec<Event>,
-    ) -> Result<(), ServiceError> {
-        activity::record(conn, &events).await?;
-        let mut answers = Vec::new();
-        let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
-        for e in events {
-            match e.payload {
-                Some(event::Payload::CustomerErased(erased)) => {
-                    answers.push(erasure::answer(&e.tenant_id, &erased));
-                }
-                Some(event::Payload::RetentionChanged(change)) => {
-                    retention.push((e.tenant_id, change));
-                }
-                _ => {}
-            }
-        }
-        earshot_server::retention::record(conn, &retention).await?;
-        outbox.enqueue(conn, answers).await?;
-        Ok(())
     }
 }

@@ -1,0 +1,141 @@
+//! Ranges of UTC days, the one way every report says which days it covers.
+
+use chrono::{Datelike, NaiveDate};
+use earshot_proto::insight::v1::{Day, DayRange};
+use earshot_server::{FieldViolations, ServiceError, invalid};
+
+/// Longest range a report covers.
+pub const MAX_RANGE_DAYS: i64 = 366;
+
+/// An inclusive, checked range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Days {
+    /// Days in the range.
+    pub fn len(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The range of equal length just before this one.
+    pub fn previous(&self) -> Days {
+        let len = chrono::Duration::days(self.len());
+        Days {
+            from: self.from - len,
+            to: self.to - len,
+        }
+    }
+
+    /// Each day of the range, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.from.iter_days().take_while(|d| *d <= self.to)
+    }
+
+    /// The range as the API carries it.
+    pub fn to_proto(self) -> DayRange {
+        DayRange {
+            from: Some(to_day(self.from)),
+            to: Some(to_day(self.to)),
+        }
+    }
+}
+
+fn to_date(day: Option<&Day>, field: &str, v: &mut FieldViolations) -> Option<NaiveDate> {
+    let Some(day) = day else {
+        v.add(field, "is required");
+        return None;
+    };
+    // The server's one range for request times: a year PostgreSQL cannot
+    // store (-5000) is the caller's mistake, not an INTERNAL.
+    v.day(day.year, day.month, day.day, field)
+}
+
+/// A day as the API carries it.
+pub fn to_day(date: NaiveDate) -> Day {
+    Day {
+        year: date.year(),
+        month: date.month(),
+        day: date.day(),
+    }
+}
+
+/// One optional day of a request (a due date), checked.
+pub fn optional_day(day: Option<&Day>, field: &str) -> Result<Option<NaiveDate>, ServiceError> {
+    let Some(day) = day else { return Ok(None) };
+    let mut v = FieldViolations::new();
+    let date = to_date(Some(day), field, &mut v);
+    v.into_result()?;
+    Ok(date)
+}
+
+/// Checks the two ends of a range named `field` (`range.from`, `range.to`).
+pub fn check(from: Option<&Day>, to: Option<&Day>, field: &str) -> Result<Days, ServiceError> {
+    let mut v = FieldViolations::new();
+    let (from_field, to_field) = if field.is_empty() {
+        ("from".to_owned(), "to".to_owned())
+    } else {
+        (format!("{field}.from"), format!("{field}.to"))
+    };
+    let from = to_date(from, &from_field, &mut v);
+    let to = to_date(to, &to_field, &mut v);
+    v.into_result()?;
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(invalid(from_field, "is required"));
+    };
+    if to < from {
+        return Err(invalid(to_field, "must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS {
+        return Err(invalid(to_field, "must be less than 366 days after from"));
+    }
+    Ok(Days { from, to })
+}
+
+/// Checks a request's `range` (required).
+pub fn required(range: Option<&DayRange>, field: &str) -> Result<Days, ServiceError> {
+    match range {
+        Some(r) => check(r.from.as_ref(), r.to.as_ref(), field),
+        None => Err(invalid(field, "is required")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> Option<Day> {
+        Some(Day {
+            year: y,
+            month: m,
+            day: d,
+        })
+    }
+
+    #[test]
+    fn ranges_must_be_real_ordered_and_bounded() {
+        let ok = check(day(2026, 1, 1).as_ref(), day(2026, 1, 31).as_ref(), "range").expect("ok");
+        assert_eq!(ok.len(), 31);
+        assert_eq!(ok.previous().to, NaiveDate::from_ymd_opt(2025, 12, 31).expect("day"));
+        let err = check(None, day(2026, 2, 30).as_ref(), "range")
+            .expect_err("bad")
+            .to_string();
+        assert!(
+            err.contains("range.from: is required") && err.contains("range.to: must be a calendar day"),
+            "{err}"
+        );
+        let err = check(day(2026, 2, 1).as_ref(), day(2026, 1, 1).as_ref(), "range")
+            .expect_err("reversed")
+            .to_string();
+        assert!(err.contains("range.to"), "{err}");
+        assert!(check(day(2024, 1, 1).as_ref(), day(2025, 1, 1).as_ref(), "range").is_err());
+        let err = required(None, "filter.range").expect_err("missing").to_string();
+        assert!(err.contains("filter.range: is required"), "{err}");
+    }
+}
