@@ -5,6 +5,8 @@
 
 pub mod activity;
 pub mod erasure;
+pub mod drill;
+pub mod drivers;
 pub mod events;
 pub mod facts;
 pub mod grpc;

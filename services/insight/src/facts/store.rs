@@ -13,14 +13,14 @@ use crate::rollups::Deltas;
 /// Rows per statement: 37 binds a case stays under PostgreSQL's 65 535.
 const CHUNK: usize = 1_000;
 
-const CASE_COLUMNS: &str = "tenant_id, case_id, version, status, channel, public, topic, intent, \
+pub const CASE_COLUMNS: &str = "tenant_id, case_id, version, status, channel, public, topic, intent, \
     priority, lane, queue, agent, customer_id, followers, vip, mention_id, opened_at, \
     first_response_secs, first_response_business_secs, resolved_at, resolution_secs, \
     resolution_business_secs, reopens, replies, inbound_messages, channel_switches, \
     sla_first_response, sla_next_response, sla_resolution, goodwill_gestures, goodwill_minor, \
     csat, moved_private, consent_granted, merged";
 
-const MENTION_COLUMNS: &str = "tenant_id, mention_id, posted_at, channel, public, topic, intent, \
+pub const MENTION_COLUMNS: &str = "tenant_id, mention_id, posted_at, channel, public, topic, intent, \
     rule_id, author, handle, followers, thread_key, sentiment, praise, recurrent";
 
 /// Serialises the fact writes of each tenant in the batch (in one order, so
