@@ -123,6 +123,7 @@ fn mention(tenant_id: String, m: MentionClassified) -> Mention {
     Mention {
         tenant_id,
         channel: i16::try_from(m.channel).unwrap_or(0),
+        public: m.public,
         thread_key: m.thread_key,
         posted_at: m
             .posted_at

@@ -159,6 +159,6 @@ pub async fn mark_overdue(
             )
         })
         .collect();
-    outbox.enqueue(conn, events).await?;
+    record::store::enqueue(conn, outbox, events).await?;
     Ok(due.len() as u64)
 }

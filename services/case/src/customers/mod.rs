@@ -403,7 +403,7 @@ pub async fn merge(
         .iter()
         .map(|(id, version, status)| record::case_updated(tenant_id, *id, *status, *version))
         .collect();
-    outbox.enqueue(&mut tx, events).await?;
+    record::store::enqueue(&mut tx, outbox, events).await?;
     let view = store::view(&mut tx, merged).await?;
     tx.commit().await?;
     outbox.wake();

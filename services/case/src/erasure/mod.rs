@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, Record};
-use crate::record::PRODUCER;
+use crate::record::{self, PRODUCER};
 
 /// What erased texts and names read afterwards.
 pub const MARKER: &str = "[erased]";
@@ -140,7 +140,7 @@ pub async fn erase(
             mention_ids: erased.mention_ids,
         }),
     );
-    outbox.enqueue(&mut tx, vec![told]).await?;
+    record::store::enqueue(&mut tx, outbox, vec![told]).await?;
     let view = view_in(&mut tx, tenant_id, erasure_id).await?;
     tx.commit().await?;
     outbox.wake();

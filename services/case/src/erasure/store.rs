@@ -103,11 +103,12 @@ pub async fn erase_customer(
     .rows_affected();
 
     // The thread key goes too: nobody else's message may thread into a case
-    // that no longer says whose it was.
+    // that no longer says whose it was; and the audience the case kept from
+    // its opening, as the profile's.
     let cases: Vec<(Uuid, Option<String>)> = sqlx::query_as(
         "UPDATE cases
             SET subject = $3, description = '', customer_handle = $3, thread_key = '',
-                csat_comment = NULL, updated_at = now()
+                csat_comment = NULL, followers = 0, updated_at = now()
           WHERE tenant_id = $1 AND customer_id = ANY($2)
          RETURNING id, mention_id",
     )

@@ -32,6 +32,8 @@ pub struct Mention {
     pub tenant_id: String,
     pub mention_id: String,
     pub channel: i16,
+    /// Posted in public (a tweet, a review), not a private message.
+    pub public: bool,
     pub thread_key: String,
     pub text: String,
     pub posted_at: Option<DateTime<Utc>>,
@@ -128,7 +130,7 @@ pub async fn thread_mentions(
     let tenants: Vec<&str> = batch.records.iter().map(|(t, _)| t.as_str()).collect();
     let records: Vec<Record> = batch.records.iter().map(|(_, r)| r.clone()).collect();
     audit::store::append_for(conn, &tenants, audit::SYSTEM, &records).await?;
-    outbox.enqueue(conn, batch.events).await?;
+    record::store::enqueue(conn, outbox, batch.events).await?;
     Ok(batch.outcome)
 }
 
@@ -259,6 +261,9 @@ async fn open_cases(conn: &mut PgConnection, batch: &mut Batch<'_>) -> Result<()
                 description: "",
                 decision,
                 assignee,
+                intent: m.intent,
+                public: m.public,
+                followers: Some(m.followers),
             }
         })
         .collect();
@@ -503,6 +508,10 @@ pub async fn create(
         description: &new.description,
         decision,
         assignee,
+        // Email, chat, phone and web forms are private; nothing classified them.
+        intent: 0,
+        public: false,
+        followers: None,
     };
     let Some(opened) = store::insert_opened(&mut tx, &[opening], now).await?.pop() else {
         // A concurrent retry won the race: answer with its case.
@@ -538,9 +547,8 @@ pub async fn create(
         &[Record::case(row.id, "case.opened", json!({}), after)],
     )
     .await?;
-    outbox
-        .enqueue(&mut tx, vec![record::case_opened(tenant_id, &row, vip)])
-        .await?;
+    let opened = vec![record::case_opened(tenant_id, &row, vip)];
+    record::store::enqueue(&mut tx, outbox, opened).await?;
     tx.commit().await?;
     outbox.wake();
     Ok(row)

@@ -138,6 +138,13 @@ pub struct Opening<'a> {
     pub description: &'a str,
     pub decision: Decision,
     pub assignee: Option<String>,
+    /// The intent of the mention it opens from (0 by API).
+    pub intent: i16,
+    /// Opened from a public post.
+    pub public: bool,
+    /// The author's followers the mention showed; `None` (by API) takes the
+    /// profile's.
+    pub followers: Option<i64>,
 }
 
 /// Inserts new cases, each with its routing rule's skills and its first SLA
@@ -169,25 +176,31 @@ pub async fn insert_opened(
     let lanes: Vec<Lane> = openings.iter().map(|o| o.decision.lane).collect();
     let assignees: Vec<Option<&str>> = openings.iter().map(|o| o.assignee.as_deref()).collect();
     let rules: Vec<Option<Uuid>> = openings.iter().map(|o| o.decision.rule_id).collect();
+    let intents: Vec<i16> = openings.iter().map(|o| o.intent).collect();
+    let public: Vec<bool> = openings.iter().map(|o| o.public).collect();
+    let followers: Vec<Option<i64>> = openings.iter().map(|o| o.followers).collect();
     let due = opening_due("u.tenant_id", "$11");
     sqlx::query_as(&format!(
         "INSERT INTO cases (id, tenant_id, status, channel, subject, customer_handle,
                             mention_id, thread_key, priority, opened_at, updated_at,
                             customer_id, topic, lane, queue, assignee, routing_rule_id,
-                            required_skills, sla_due_at, request_id, description, topics)
+                            required_skills, sla_due_at, request_id, description, topics,
+                            intent, public, followers)
          SELECT u.id, u.tenant_id, $10, u.channel, u.subject, u.handle, u.mention_id,
                 u.thread, u.priority, $11, $11, u.customer_id, u.topic, u.lane, u.queue,
                 u.assignee, u.rule_id, coalesce(r.required_skills, '{{}}'), {due},
                 u.request_id, u.description,
-                coalesce(string_to_array(nullif(u.topics, ''), ','), '{{}}')
+                coalesce(string_to_array(nullif(u.topics, ''), ','), '{{}}'),
+                u.intent, u.public, coalesce(u.followers, cu.followers, 0)
            FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[],
                        $6::text[], $7::text[], $8::uuid[], $9::text[], $12::text[],
                        $13::int2[], $14::text[], $15::text[], $16::uuid[], $17::text[],
-                       $18::text[], $19::text[])
+                       $18::text[], $19::text[], $20::int2[], $21::bool[], $22::int8[])
              AS u(id, tenant_id, channel, subject, handle, mention_id, thread, customer_id,
                   topic, priority, lane, queue, assignee, rule_id, request_id, description,
-                  topics)
+                  topics, intent, public, followers)
            LEFT JOIN routing_rules r ON r.id = u.rule_id
+           LEFT JOIN customers cu ON cu.id = u.customer_id
            LEFT JOIN sla_policies p
              ON p.tenant_id = u.tenant_id AND p.priority = u.priority AND p.lane = u.lane
          ON CONFLICT ON CONSTRAINT cases_one_per_request DO NOTHING
@@ -212,6 +225,9 @@ pub async fn insert_opened(
     .bind(&requests)
     .bind(&descriptions)
     .bind(&all_topics)
+    .bind(&intents)
+    .bind(&public)
+    .bind(&followers)
     .fetch_all(conn)
     .await
 }
@@ -232,7 +248,8 @@ pub async fn by_request(
 }
 
 /// Moves woken cases to their new status (open again, no longer resolved),
-/// bumping their versions; answers each case's new version.
+/// counting a reopen when one was resolved, bumping their versions; answers
+/// each case's new version.
 pub async fn reopen(
     conn: &mut PgConnection,
     changes: &[StatusChange],
@@ -242,13 +259,15 @@ pub async fn reopen(
     sqlx::query_as(
         "UPDATE cases c
             SET status = u.to_status, version = c.version + 1, updated_at = now(),
-                resolved_at = NULL
+                resolved_at = NULL,
+                reopens = c.reopens + (c.status >= $3 AND u.to_status < $3)::int
            FROM unnest($1::uuid[], $2::int2[]) AS u(id, to_status)
           WHERE c.id = u.id
          RETURNING c.id, c.version",
     )
     .bind(&ids)
     .bind(&to)
+    .bind(Status::Resolved)
     .fetch_all(conn)
     .await
 }

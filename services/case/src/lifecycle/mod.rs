@@ -134,7 +134,7 @@ pub async fn update_status(
             }),
         ));
     }
-    outbox.enqueue(&mut tx, events).await?;
+    record::store::enqueue(&mut tx, outbox, events).await?;
     tx.commit().await?;
     outbox.wake();
     Ok(row)
@@ -197,15 +197,11 @@ pub async fn merge(
         ],
     )
     .await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![
-                record::case_updated(tenant_id, source, Status::Closed, closed.version),
-                record::case_updated(tenant_id, target, merged.status, merged.version),
-            ],
-        )
-        .await?;
+    let events = vec![
+        record::case_updated(tenant_id, source, Status::Closed, closed.version),
+        record::case_updated(tenant_id, target, merged.status, merged.version),
+    ];
+    record::store::enqueue(&mut tx, outbox, events).await?;
     tx.commit().await?;
     outbox.wake();
     Ok(merged)

@@ -9,7 +9,8 @@ use crate::record::store::COLUMNS;
 use crate::vocabulary::Status;
 
 /// Moves a locked case to `to` (the caller checked the move), stamping or
-/// clearing its resolution time and recording `resolution_code` when given;
+/// clearing its resolution time, recording `resolution_code` when given and
+/// counting a reopen when a resolved (or closed) case goes back to work;
 /// bumps its version.
 pub async fn move_to(
     conn: &mut PgConnection,
@@ -22,7 +23,8 @@ pub async fn move_to(
         "UPDATE cases
             SET status = $2, version = version + 1, updated_at = now(),
                 resolved_at = CASE WHEN $4 THEN now() WHEN $5 THEN resolved_at ELSE NULL END,
-                resolution_code = coalesce($3, resolution_code)
+                resolution_code = coalesce($3, resolution_code),
+                reopens = reopens + (status >= $6 AND $2 < $6)::int
           WHERE id = $1
           RETURNING {COLUMNS}"
     ))
@@ -31,6 +33,7 @@ pub async fn move_to(
     .bind(resolution_code)
     .bind(resolved == ResolvedAt::Now)
     .bind(resolved == ResolvedAt::Keep)
+    .bind(Status::Resolved)
     .fetch_one(conn)
     .await
 }

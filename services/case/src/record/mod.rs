@@ -1,10 +1,13 @@
 //! The case record: the row every capability changes, how a change is made
 //! (lock with the version read, bump, commit with its audit entry and
-//! `CaseUpdated`), and the case's messages. A capability's store sets only
-//! its own columns of a case it locked here, bumping the version in the same
-//! statement, and commits through [`store::commit_update`], so every change
-//! is versioned, audited and told.
+//! `CaseUpdated`), the case's messages, and its facts. A capability's store
+//! sets only its own columns of a case it locked here, bumping the version in
+//! the same statement, and commits through [`store::commit_update`], so every
+//! change is versioned, audited and told. Every event is enqueued through
+//! [`store::enqueue`], which puts on each `CaseOpened` and `CaseUpdated` the
+//! case's facts as the change left them.
 
+pub mod facts;
 pub mod messages;
 pub mod store;
 
@@ -96,7 +99,8 @@ pub fn subject_from(text: &str) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// `CaseOpened` for a case just opened, for a customer who is a VIP or not.
+/// `CaseOpened` for a case just opened, for a customer who is a VIP or not;
+/// [`store::enqueue`] adds its facts.
 pub fn case_opened(tenant_id: &str, row: &CaseRow, vip: bool) -> Event {
     new_event(
         PRODUCER,
@@ -112,11 +116,13 @@ pub fn case_opened(tenant_id: &str, row: &CaseRow, vip: bool) -> Event {
             customer_id: row.customer_id.map(|id| id.to_string()).unwrap_or_default(),
             topic: row.topic.clone(),
             vip,
+            facts: None,
         }),
     )
 }
 
-/// `CaseUpdated` for a case now at `status` and `version`.
+/// `CaseUpdated` for a case now at `status` and `version`; [`store::enqueue`]
+/// adds its facts.
 pub fn case_updated(tenant_id: &str, id: Uuid, status: Status, version: i64) -> Event {
     new_event(
         PRODUCER,
@@ -126,6 +132,7 @@ pub fn case_updated(tenant_id: &str, id: Uuid, status: Status, version: i64) -> 
             case_id: id.to_string(),
             status: status.label().to_owned(),
             version,
+            facts: None,
         }),
     )
 }

@@ -1,16 +1,22 @@
 //! The `cases` table: reading case rows, locking one for a change with the
-//! version its caller read, bumping its version, and committing a change with
-//! its audit entry and `CaseUpdated`.
+//! version its caller read, bumping its version, committing a change with
+//! its audit entry and `CaseUpdated`, and reading cases' facts for the events
+//! that tell them.
+
+use std::collections::HashMap;
 
 use earshot_outbox::Outbox;
+use earshot_proto::case::v1::Consent;
+use earshot_proto::events::v1::{CaseFacts, Event};
 use earshot_server::ServiceError;
 use earshot_server::convert::Cursor;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::facts::{self, FactsRow};
 use super::{CaseRow, Versioned, case_updated};
 use crate::audit::{self, Record};
-use crate::vocabulary::Status;
+use crate::vocabulary::{Direction, Status};
 
 /// The columns of [`CaseRow`], unqualified.
 pub const COLUMNS: &str = "id, status, channel, subject, customer_handle, mention_id, thread_key, \
@@ -160,12 +166,12 @@ pub async fn commit_update(
     record: Record,
 ) -> Result<CaseRow, ServiceError> {
     audit::store::append(&mut tx, tenant_id, actor, &[record]).await?;
-    outbox
-        .enqueue(
-            &mut tx,
-            vec![case_updated(tenant_id, row.id, row.status, row.version)],
-        )
-        .await?;
+    enqueue(
+        &mut tx,
+        outbox,
+        vec![case_updated(tenant_id, row.id, row.status, row.version)],
+    )
+    .await?;
     tx.commit().await?;
     outbox.wake();
     Ok(row)
@@ -189,4 +195,96 @@ pub async fn repoint_customer(
     .bind(to)
     .fetch_all(conn)
     .await
+}
+
+/// Enqueues `events` in the caller's transaction, after the change they tell:
+/// each `CaseOpened` and `CaseUpdated` carries its case's facts as the
+/// change left them, read for the whole batch at once. The one way the
+/// service enqueues, so no case event leaves without its facts.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    mut events: Vec<Event>,
+) -> Result<(), sqlx::Error> {
+    let told = facts::told(&events);
+    if !told.is_empty() {
+        let found = self::facts(conn, &told).await?;
+        facts::attach(&mut events, &found);
+    }
+    outbox.enqueue(conn, events).await
+}
+
+/// The facts of cases, each named with its tenant (a batch of events may
+/// span tenants), in one statement whatever their number. Counts come from
+/// the case's messages, goodwill and clocks as they are now; the agent is
+/// the assignee, else whoever replied first; channel switches are the
+/// customer's messages on another channel than their message before.
+pub async fn facts(
+    conn: &mut PgConnection,
+    cases: &[(String, Uuid)],
+) -> Result<HashMap<Uuid, CaseFacts>, sqlx::Error> {
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let tenants: Vec<&str> = cases.iter().map(|(t, _)| t.as_str()).collect();
+    let ids: Vec<Uuid> = cases.iter().map(|(_, id)| *id).collect();
+    let rows: Vec<FactsRow> = sqlx::query_as(
+        "WITH told AS (
+             SELECT DISTINCT * FROM unnest($1::text[], $2::uuid[]) AS u(tenant_id, id)
+         )
+         SELECT c.id, c.version, c.status, c.channel, c.public, c.topic, c.intent, c.priority,
+                c.lane, c.queue, c.assignee, msgs.first_responder, c.customer_id, c.followers,
+                coalesce(cu.vip, false) AS vip, c.mention_id, c.opened_at,
+                msgs.first_response_at,
+                business_seconds(c.tenant_id, c.opened_at, msgs.first_response_at)
+                    AS first_response_business_secs,
+                c.resolved_at,
+                business_seconds(c.tenant_id, c.opened_at, c.resolved_at)
+                    AS resolution_business_secs,
+                c.reopens, msgs.replies, msgs.inbound_messages, msgs.channel_switches,
+                msgs.answered_privately, clocks.sla_targets, clocks.sla_states,
+                goodwill.goodwill_gestures, goodwill.goodwill_minor, c.csat,
+                coalesce(cu.consent = $5, false) AS consent_granted, c.merged_into
+           FROM told
+           JOIN cases c ON c.tenant_id = told.tenant_id AND c.id = told.id
+           LEFT JOIN customers cu ON cu.id = c.customer_id
+          CROSS JOIN LATERAL (
+              SELECT count(*) FILTER (WHERE m.direction = $3) AS replies,
+                     count(*) FILTER (WHERE m.direction = $4) AS inbound_messages,
+                     count(*) FILTER (WHERE m.direction = $4
+                                        AND m.channel <> m.previous_channel)
+                         AS channel_switches,
+                     coalesce(bool_or(m.direction = $3 AND NOT m.public), false)
+                         AS answered_privately,
+                     min(m.posted_at) FILTER (WHERE m.direction = $3) AS first_response_at,
+                     (array_agg(m.author ORDER BY m.posted_at, m.created_at, m.id)
+                         FILTER (WHERE m.direction = $3))[1] AS first_responder
+                FROM (SELECT direction, channel, public, author, posted_at, created_at, id,
+                             lag(channel) OVER (PARTITION BY direction
+                                                ORDER BY posted_at, id) AS previous_channel
+                        FROM case_messages
+                       WHERE tenant_id = c.tenant_id AND case_id = c.id) m
+          ) msgs
+          CROSS JOIN LATERAL (
+              SELECT coalesce(array_agg(t.target ORDER BY t.target), '{}') AS sla_targets,
+                     coalesce(array_agg(t.state ORDER BY t.target), '{}') AS sla_states
+                FROM case_sla_timers t WHERE t.case_id = c.id
+          ) clocks
+          CROSS JOIN LATERAL (
+              SELECT count(*) AS goodwill_gestures,
+                     coalesce(sum(g.amount_minor), 0)::int8 AS goodwill_minor
+                FROM goodwill_gestures g WHERE g.case_id = c.id
+          ) goodwill",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(Direction::Outbound)
+    .bind(Direction::Inbound)
+    .bind(Consent::Granted as i16)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, CaseFacts::from(r)))
+        .collect())
 }

@@ -259,11 +259,12 @@ pub async fn send(
                 findings: report.findings.clone(),
                 kb_article_id: out.cites.map(|(a, _)| a.to_string()).unwrap_or_default(),
                 kb_article_version: out.cites.map_or(0, |(_, v)| u32::try_from(v).unwrap_or(0)),
+                queue: case.queue.clone(),
             }),
         ),
         record::case_updated(tenant_id, case_id, to, updated.version),
     ];
-    outbox.enqueue(&mut tx, events).await?;
+    record::store::enqueue(&mut tx, outbox, events).await?;
     tx.commit().await?;
     outbox.wake();
     Ok(Sent {

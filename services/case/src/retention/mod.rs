@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 use self::store::PolicyRow;
 use crate::audit;
-use crate::record::PRODUCER;
+use crate::record::{self, PRODUCER};
 use crate::sla::unapplied_put;
 
 /// Longest period a tenant may set: a hundred years.
@@ -47,7 +47,7 @@ pub async fn put(
                 version: row.version,
             }),
         );
-        outbox.enqueue(&mut tx, vec![told]).await?;
+        record::store::enqueue(&mut tx, outbox, vec![told]).await?;
         let action = if input.version == 0 {
             "retention_policy.created"
         } else {

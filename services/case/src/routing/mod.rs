@@ -647,7 +647,7 @@ pub async fn escalate(
         .zip(&versions)
         .map(|(t, version)| record::case_updated(&t.tenant_id, t.id, t.status, *version))
         .collect();
-    outbox.enqueue(conn, events).await?;
+    record::store::enqueue(conn, outbox, events).await?;
     Ok(targets.len())
 }
 

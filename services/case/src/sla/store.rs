@@ -498,6 +498,6 @@ pub async fn breach_due(
             )
         })
         .collect();
-    outbox.enqueue(conn, events).await?;
+    record::store::enqueue(conn, outbox, events).await?;
     Ok(due.len() as u64)
 }

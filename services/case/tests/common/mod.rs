@@ -6,7 +6,7 @@
 use earshot_case::CaseService;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{AuditEntry, ListAuditEntriesRequest};
-use earshot_proto::common::v1::{Author, Channel, Classification, Sentiment, TopicMatch};
+use earshot_proto::common::v1::{Author, Channel, Classification, Intent, Sentiment, TopicMatch};
 use earshot_proto::events::v1::event_sink_client::EventSinkClient;
 use earshot_proto::events::v1::{
     DeliverRequest, DeliverResponse, Event, EventBatch, MentionClassified, event,
@@ -83,6 +83,9 @@ pub struct Mention<'a> {
     pub text: &'a str,
     pub followers: u64,
     pub sentiment: Option<f64>,
+    pub channel: Channel,
+    pub public: bool,
+    pub intent: Intent,
 }
 
 impl Default for Mention<'_> {
@@ -97,6 +100,9 @@ impl Default for Mention<'_> {
             text: "@acme my card still hasn't arrived, can you help?",
             followers: 812,
             sentiment: None,
+            channel: Channel::X,
+            public: true,
+            intent: Intent::Unspecified,
         }
     }
 }
@@ -107,8 +113,8 @@ impl Mention<'_> {
             mention_id: self.mention_id.into(),
             source: "x".into(),
             external_id: format!("ext-{}", self.mention_id),
-            channel: Channel::X as i32,
-            public: true,
+            channel: self.channel as i32,
+            public: self.public,
             author: Some(Author {
                 external_id: self.author.into(),
                 handle: format!("user_{}", self.author),
@@ -122,6 +128,7 @@ impl Mention<'_> {
             posted_at: Some(std::time::SystemTime::now().into()),
             classification: Some(Classification {
                 actionable: self.actionable,
+                intent: self.intent as i32,
                 topics: if self.topic.is_empty() {
                     vec![]
                 } else {
