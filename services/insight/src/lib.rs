@@ -4,6 +4,9 @@
 //! consistency, success stories and lessons for the traditional teams.
 
 pub mod activity;
+pub mod authenticity;
+pub mod consistency;
+pub mod effort;
 pub mod erasure;
 pub mod drill;
 pub mod drivers;
@@ -13,6 +16,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod range;
 pub mod rollups;
+pub mod stories;
 
 use std::sync::Arc;
 
