@@ -12,10 +12,13 @@ pub mod drill;
 pub mod drivers;
 pub mod events;
 pub mod facts;
+pub mod fairness;
+pub mod goodwill;
 pub mod grpc;
 pub mod metrics;
 pub mod range;
 pub mod rollups;
+pub mod stats;
 pub mod stories;
 
 use std::sync::Arc;

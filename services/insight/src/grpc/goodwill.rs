@@ -1,13 +1,16 @@
-//! SCAFFOLD: replaced by the capability's handlers.
+//! The Goodwill Index.
 
 use earshot_auth::Caller;
 use earshot_proto::insight::v1 as pb;
 use earshot_server::{ServiceContext, ServiceError};
 
+use crate::{goodwill, range};
+
 pub async fn get(
-    _ctx: &ServiceContext,
-    _caller: &Caller,
-    _req: pb::GetGoodwillIndexRequest,
+    ctx: &ServiceContext,
+    caller: &Caller,
+    req: pb::GetGoodwillIndexRequest,
 ) -> Result<pb::GoodwillIndex, ServiceError> {
-    Err(ServiceError::FailedPrecondition("goodwill::get is not built yet".into()))
+    let days = range::required(req.range.as_ref(), "range")?;
+    Ok(goodwill::index(&ctx.pool, &caller.tenant_id, days).await?)
 }
