@@ -137,11 +137,17 @@ macro_rules! retention {
         RetentionJob {
             name: $name,
             delete: concat!(
-                "DELETE FROM ", $table, " WHERE ctid IN (
+                "DELETE FROM ",
+                $table,
+                " WHERE ctid IN (
                      SELECT a.ctid FROM retention_policies r
-                       JOIN ", $table, " a
+                       JOIN ",
+                $table,
+                " a
                          ON a.tenant_id = r.tenant_id
-                        AND a.", $at, " < now() - make_interval(days => r.days)
+                        AND a.",
+                $at,
+                " < now() - make_interval(days => r.days)
                       WHERE r.days > 0
                       LIMIT $1
                         FOR UPDATE OF a SKIP LOCKED)"

@@ -7,10 +7,10 @@ use earshot_proto::events::v1::{Event, RetentionChanged, event};
 use earshot_server::{EventHandler, ServiceError};
 use sqlx::PgConnection;
 
+use crate::activity;
 use crate::erasure::{self, Forget};
 use crate::facts::{self, store};
 use crate::rollups::{self, Deltas};
-use crate::activity;
 
 pub struct InsightEvents;
 
@@ -33,10 +33,18 @@ impl EventHandler for InsightEvents {
             let tenant = e.tenant_id.as_str();
             match &e.payload {
                 Some(event::Payload::CaseOpened(o)) => {
-                    cases.extend(o.facts.as_ref().and_then(|f| facts::case_fact(tenant, &o.case_id, f)));
+                    cases.extend(
+                        o.facts
+                            .as_ref()
+                            .and_then(|f| facts::case_fact(tenant, &o.case_id, f)),
+                    );
                 }
                 Some(event::Payload::CaseUpdated(u)) => {
-                    cases.extend(u.facts.as_ref().and_then(|f| facts::case_fact(tenant, &u.case_id, f)));
+                    cases.extend(
+                        u.facts
+                            .as_ref()
+                            .and_then(|f| facts::case_fact(tenant, &u.case_id, f)),
+                    );
                 }
                 Some(event::Payload::MentionClassified(m)) => {
                     mentions.extend(facts::mention_fact(tenant, e.occurred_at.as_ref(), m));

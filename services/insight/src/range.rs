@@ -1,6 +1,6 @@
 //! Ranges of UTC days, the one way every report says which days it covers.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use earshot_proto::insight::v1::{Day, DayRange};
 use earshot_server::{FieldViolations, ServiceError, invalid};
 
@@ -22,6 +22,19 @@ impl Days {
 
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The first instant of the range (its first day's midnight, UTC).
+    pub fn start(&self) -> DateTime<Utc> {
+        self.from.and_time(NaiveTime::MIN).and_utc()
+    }
+
+    /// The first instant after the range (the next day's midnight, UTC):
+    /// times in the range are `>= start()` and `< end()`.
+    pub fn end(&self) -> DateTime<Utc> {
+        (self.to + chrono::Days::new(1))
+            .and_time(NaiveTime::MIN)
+            .and_utc()
     }
 
     /// The range of equal length just before this one.
@@ -122,12 +135,16 @@ mod tests {
     fn ranges_must_be_real_ordered_and_bounded() {
         let ok = check(day(2026, 1, 1).as_ref(), day(2026, 1, 31).as_ref(), "range").expect("ok");
         assert_eq!(ok.len(), 31);
-        assert_eq!(ok.previous().to, NaiveDate::from_ymd_opt(2025, 12, 31).expect("day"));
+        assert_eq!(
+            ok.previous().to,
+            NaiveDate::from_ymd_opt(2025, 12, 31).expect("day")
+        );
         let err = check(None, day(2026, 2, 30).as_ref(), "range")
             .expect_err("bad")
             .to_string();
         assert!(
-            err.contains("range.from: is required") && err.contains("range.to: must be a calendar day"),
+            err.contains("range.from: is required")
+                && err.contains("range.to: must be a calendar day"),
             "{err}"
         );
         let err = check(day(2026, 2, 1).as_ref(), day(2026, 1, 1).as_ref(), "range")
@@ -135,7 +152,9 @@ mod tests {
             .to_string();
         assert!(err.contains("range.to"), "{err}");
         assert!(check(day(2024, 1, 1).as_ref(), day(2025, 1, 1).as_ref(), "range").is_err());
-        let err = required(None, "filter.range").expect_err("missing").to_string();
+        let err = required(None, "filter.range")
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("filter.range: is required"), "{err}");
     }
 }

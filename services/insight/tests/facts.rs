@@ -22,10 +22,10 @@ fn case_lives(rng: &mut Rng, n: usize) -> Vec<Vec<CaseSpec>> {
     (0..n)
         .map(|i| {
             let opened = at("2026-03-02T08:00:00Z") + Duration::minutes((i * 97) as i64);
-            let mut c = CaseSpec::new(*rng.pick(&channels), *rng.pick(&topics), opened);
+            let mut c = CaseSpec::new(*rng.pick(&channels), topics[rng.below(topics.len())], opened);
             c.facts.followers = [0, 50, 20_000][rng.below(3)];
             let mut versions = vec![c.clone()];
-            let c = c.replied(60 + rng.below(7_200) as i64, *rng.pick(&["ana", "bo"]));
+            let c = c.replied(60 + rng.below(7_200) as i64, ["ana", "bo"][rng.below(2)]);
             versions.push(c.clone());
             if rng.below(4) > 0 {
                 let mut c = c.resolved(3_600 + rng.below(200_000) as i64);
@@ -59,8 +59,8 @@ fn mentions(rng: &mut Rng, n: usize) -> Vec<MentionSpec> {
         .map(|i| {
             let posted = at("2026-03-02T08:00:00Z") + Duration::hours((i * 5 % 400) as i64);
             let mut m = MentionSpec::new(
-                *rng.pick(&authors),
-                *rng.pick(&topics),
+                authors[rng.below(authors.len())],
+                topics[rng.below(topics.len())],
                 *rng.pick(&[Intent::Complaint, Intent::Question]),
                 posted,
             );

@@ -100,7 +100,10 @@ pub struct Mentions {
     pub negative_only: bool,
 }
 
-pub fn check_mentions(f: Option<&pb::MentionFilter>, field: &str) -> Result<Mentions, ServiceError> {
+pub fn check_mentions(
+    f: Option<&pb::MentionFilter>,
+    field: &str,
+) -> Result<Mentions, ServiceError> {
     let Some(f) = f else {
         return Err(earshot_server::invalid(field, "is required"));
     };
@@ -187,8 +190,16 @@ mod tests {
 
     fn range() -> Option<DayRange> {
         Some(DayRange {
-            from: Some(Day { year: 2026, month: 3, day: 1 }),
-            to: Some(Day { year: 2026, month: 3, day: 31 }),
+            from: Some(Day {
+                year: 2026,
+                month: 3,
+                day: 1,
+            }),
+            to: Some(Day {
+                year: 2026,
+                month: 3,
+                day: 31,
+            }),
         })
     }
 
@@ -206,8 +217,15 @@ mod tests {
             }),
             ..Default::default()
         };
-        let err = check_cases(Some(&f), "filter").expect_err("bad").to_string();
-        for field in ["filter.value", "filter.sla_breached", "filter.driver.topic", "filter.driver.intent"] {
+        let err = check_cases(Some(&f), "filter")
+            .expect_err("bad")
+            .to_string();
+        for field in [
+            "filter.value",
+            "filter.sla_breached",
+            "filter.driver.topic",
+            "filter.driver.intent",
+        ] {
             assert!(err.contains(field), "{field} in {err}");
         }
         let ok = pb::CaseFilter {

@@ -6,12 +6,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::{Cases, Mentions, channel_of};
-use crate::facts::{CaseFact, MentionFact, SLA_BREACHED};
 use crate::facts::store::{CASE_COLUMNS, MENTION_COLUMNS};
-
-fn day_start(day: chrono::NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc()
-}
+use crate::facts::{CaseFact, MentionFact, SLA_BREACHED};
 
 /// The cases a filter keeps, `limit` after `after` (opened_at, case_id).
 pub async fn cases(
@@ -21,18 +17,20 @@ pub async fn cases(
     after: (Option<DateTime<Utc>>, Option<Uuid>),
     limit: i64,
 ) -> Result<Vec<CaseFact>, sqlx::Error> {
-    let mut q: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM case_facts WHERE tenant_id = "));
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {CASE_COLUMNS} FROM case_facts WHERE tenant_id = "
+    ));
     q.push_bind(tenant_id)
         .push(" AND NOT merged AND opened_at >= ")
-        .push_bind(day_start(f.days.from))
+        .push_bind(f.days.start())
         .push(" AND opened_at < ")
-        .push_bind(day_start(f.days.to + chrono::Duration::days(1)));
+        .push_bind(f.days.end());
     if let Some((dim, value)) = &f.dimension {
         let column = match dim {
             Dimension::Unspecified => None,
             Dimension::Channel => {
-                q.push(" AND channel = ").push_bind(channel_of(value).unwrap_or(0));
+                q.push(" AND channel = ")
+                    .push_bind(channel_of(value).unwrap_or(0));
                 None
             }
             Dimension::Lane => Some("lane"),
@@ -86,9 +84,9 @@ pub async fn mentions(
     ));
     q.push_bind(tenant_id)
         .push(" AND posted_at >= ")
-        .push_bind(day_start(f.days.from))
+        .push_bind(f.days.start())
         .push(" AND posted_at < ")
-        .push_bind(day_start(f.days.to + chrono::Duration::days(1)));
+        .push_bind(f.days.end());
     if let Some(k) = &f.driver {
         q.push(" AND topic = ")
             .push_bind(k.topic.clone())

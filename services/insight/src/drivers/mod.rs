@@ -37,7 +37,11 @@ pub fn trend_z(x1: i64, n1: i64, x0: i64, n0: i64) -> f64 {
     let (x1, n1, x0, n0) = (x1 as f64, n1 as f64, x0 as f64, n0 as f64);
     let pooled = (x1 + x0) / (n1 + n0);
     let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)).sqrt();
-    if se > 0.0 { (x1 / n1 - x0 / n0) / se } else { 0.0 }
+    if se > 0.0 {
+        (x1 / n1 - x0 / n0) / se
+    } else {
+        0.0
+    }
 }
 
 pub fn key(topic: &str, intent: i16, rule_id: &str) -> pb::DriverKey {
@@ -67,7 +71,11 @@ pub fn driver(s: &DriverSums, total: i64, previous_total: i64) -> pb::Driver {
 
 /// Orders drivers: by volume, or rising (a positive trend, largest first).
 pub fn rank(mut drivers: Vec<pb::Driver>, order: pb::DriverOrder, limit: usize) -> Vec<pb::Driver> {
-    let name = |d: &pb::Driver| d.key.as_ref().map(|k| (k.topic.clone(), k.intent, k.rule_id.clone()));
+    let name = |d: &pb::Driver| {
+        d.key
+            .as_ref()
+            .map(|k| (k.topic.clone(), k.intent, k.rule_id.clone()))
+    };
     match order {
         pb::DriverOrder::Rising => {
             drivers.retain(|d| d.trend_z > 0.0);
@@ -79,7 +87,11 @@ pub fn rank(mut drivers: Vec<pb::Driver>, order: pb::DriverOrder, limit: usize) 
         }
         pb::DriverOrder::Unspecified => {
             drivers.retain(|d| d.contacts > 0);
-            drivers.sort_by(|a, b| b.contacts.cmp(&a.contacts).then_with(|| name(a).cmp(&name(b))));
+            drivers.sort_by(|a, b| {
+                b.contacts
+                    .cmp(&a.contacts)
+                    .then_with(|| name(a).cmp(&name(b)))
+            });
         }
     }
     drivers.truncate(limit);

@@ -34,15 +34,17 @@ pub async fn sums(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(topic, intent, rule_id, contacts, recurrent, negative, previous)| DriverSums {
-            topic,
-            intent,
-            rule_id,
-            contacts,
-            recurrent,
-            negative,
-            previous,
-        })
+        .map(
+            |(topic, intent, rule_id, contacts, recurrent, negative, previous)| DriverSums {
+                topic,
+                intent,
+                rule_id,
+                contacts,
+                recurrent,
+                negative,
+                previous,
+            },
+        )
         .collect())
 }
 

@@ -234,7 +234,11 @@ pub fn author_key(channel: i16, external_id: &str, handle: &str) -> String {
         .map(|s| s.trim().trim_start_matches('@'))
         .find(|s| !s.is_empty());
     match id {
-        Some(id) => format!("{}:{}", channel_word(channel).to_lowercase(), id.to_lowercase()),
+        Some(id) => format!(
+            "{}:{}",
+            channel_word(channel).to_lowercase(),
+            id.to_lowercase()
+        ),
         None => String::new(),
     }
 }
@@ -258,7 +262,11 @@ pub fn mention_fact(
         posted_at,
         channel,
         public: m.public,
-        topic: c.topics.first().map(|t| t.topic.clone()).unwrap_or_default(),
+        topic: c
+            .topics
+            .first()
+            .map(|t| t.topic.clone())
+            .unwrap_or_default(),
         intent: i16::try_from(c.intent).unwrap_or(0),
         rule_id: m
             .matched_rules
@@ -396,9 +404,15 @@ mod tests {
     #[test]
     fn authors_are_one_key_per_channel_and_replies_hash_their_words() {
         assert_eq!(author_key(Channel::X as i16, "", "@Jane"), "x:jane");
-        assert_eq!(author_key(Channel::Email as i16, "J@x.org", "jane"), "email:j@x.org");
+        assert_eq!(
+            author_key(Channel::Email as i16, "J@x.org", "jane"),
+            "email:j@x.org"
+        );
         assert_eq!(author_key(Channel::Review as i16, " ", ""), "");
-        assert_eq!(body_hash("Sorry  about\nthat"), body_hash("sorry about that"));
+        assert_eq!(
+            body_hash("Sorry  about\nthat"),
+            body_hash("sorry about that")
+        );
         assert_ne!(body_hash("sorry about that"), body_hash("sorry about this"));
         assert!(is_social(Channel::Instagram as i16) && !is_social(Channel::Phone as i16));
     }

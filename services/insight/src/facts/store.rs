@@ -31,10 +31,12 @@ pub async fn lock_tenants(conn: &mut PgConnection, tenants: &[String]) -> Result
     tenants.sort();
     tenants.dedup();
     for tenant in tenants {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('earshot.insight.facts:' || $1, 0))")
-            .bind(tenant)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('earshot.insight.facts:' || $1, 0))",
+        )
+        .bind(tenant)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -141,6 +143,9 @@ async fn upsert_cases(conn: &mut PgConnection, rows: &[CaseFact]) -> Result<(), 
     Ok(())
 }
 
+/// Tenant, author, topic and intent: whose contacts about what recur.
+type AuthorDriver = (String, String, String, i16);
+
 /// Records mentions heard for the first time and marks the ones that
 /// became (or stopped being) recurrent because of them.
 pub async fn record_mentions(
@@ -172,16 +177,24 @@ pub async fn record_mentions(
         q.push(format!(
             " ON CONFLICT (tenant_id, mention_id) DO NOTHING RETURNING {MENTION_COLUMNS}"
         ));
-        inserted.extend(q.build_query_as::<MentionFact>().fetch_all(&mut *conn).await?);
+        inserted.extend(
+            q.build_query_as::<MentionFact>()
+                .fetch_all(&mut *conn)
+                .await?,
+        );
     }
     for m in &inserted {
         deltas.add_mention(m, 1);
     }
     // Each (author, driver) touched: the window its new mentions can change.
-    let mut windows: BTreeMap<(String, String, String, i16), (DateTime<Utc>, DateTime<Utc>)> =
-        BTreeMap::new();
+    let mut windows: BTreeMap<AuthorDriver, (DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
     for m in inserted.iter().filter(|m| !m.author.is_empty()) {
-        let key = (m.tenant_id.clone(), m.author.clone(), m.topic.clone(), m.intent);
+        let key = (
+            m.tenant_id.clone(),
+            m.author.clone(),
+            m.topic.clone(),
+            m.intent,
+        );
         let w = windows.entry(key).or_insert((m.posted_at, m.posted_at));
         w.0 = w.0.min(m.posted_at);
         w.1 = w.1.max(m.posted_at);
@@ -251,7 +264,10 @@ pub async fn record_mentions(
 }
 
 /// Records replies heard for the first time.
-pub async fn record_replies(conn: &mut PgConnection, facts: &[ReplyFact]) -> Result<(), sqlx::Error> {
+pub async fn record_replies(
+    conn: &mut PgConnection,
+    facts: &[ReplyFact],
+) -> Result<(), sqlx::Error> {
     for chunk in facts.chunks(CHUNK) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO reply_facts (tenant_id, reply_id, case_id, sent_at, agent, queue, \
@@ -279,7 +295,10 @@ pub async fn record_replies(conn: &mut PgConnection, facts: &[ReplyFact]) -> Res
 }
 
 /// Every case fact of a tenant, for a recomputation.
-pub async fn all_cases(conn: &mut PgConnection, tenant_id: &str) -> Result<Vec<CaseFact>, sqlx::Error> {
+pub async fn all_cases(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+) -> Result<Vec<CaseFact>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {CASE_COLUMNS} FROM case_facts WHERE tenant_id = $1"
     ))

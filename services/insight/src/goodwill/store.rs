@@ -1,17 +1,12 @@
 //! The Goodwill Index's reads: mention counts from `driver_rollups`,
 //! conversations from `mention_facts`, SLA outcomes from `case_rollups`.
 
-use chrono::{DateTime, NaiveDate, Utc};
 use earshot_proto::insight::v1::Dimension;
 use sqlx::PgPool;
 
 use super::Counts;
 use crate::facts::NEGATIVE_BELOW;
 use crate::range::Days;
-
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc()
-}
 
 pub async fn counts(pool: &PgPool, tenant_id: &str, days: Days) -> Result<Counts, sqlx::Error> {
     let (mentions, positive, negative, recurrent): (i64, i64, i64, i64) = sqlx::query_as(
@@ -39,8 +34,8 @@ pub async fn counts(pool: &PgPool, tenant_id: &str, days: Days) -> Result<Counts
                   GROUP BY thread_key) AS conversations",
     )
     .bind(tenant_id)
-    .bind(day_start(days.from))
-    .bind(day_start(days.to + chrono::Duration::days(1)))
+    .bind(days.start())
+    .bind(days.end())
     .bind(NEGATIVE_BELOW)
     .fetch_one(pool)
     .await?;

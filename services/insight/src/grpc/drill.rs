@@ -13,7 +13,14 @@ pub async fn cases(
 ) -> Result<pb::ListCasesResponse, ServiceError> {
     let page = Page::parse(req.page_size, &req.page_token)?;
     let filter = drill::check_cases(req.filter.as_ref(), "filter")?;
-    let rows = store::cases(&ctx.pool, &caller.tenant_id, &filter, page.after_key(), page.limit).await?;
+    let rows = store::cases(
+        &ctx.pool,
+        &caller.tenant_id,
+        &filter,
+        page.after_key(),
+        page.limit,
+    )
+    .await?;
     Ok(pb::ListCasesResponse {
         next_page_token: page.next_token(&rows),
         cases: rows.iter().map(drill::case_fact).collect(),
@@ -27,8 +34,14 @@ pub async fn mentions(
 ) -> Result<pb::ListMentionsResponse, ServiceError> {
     let page = Page::parse(req.page_size, &req.page_token)?;
     let filter = drill::check_mentions(req.filter.as_ref(), "filter")?;
-    let rows =
-        store::mentions(&ctx.pool, &caller.tenant_id, &filter, page.after_key(), page.limit).await?;
+    let rows = store::mentions(
+        &ctx.pool,
+        &caller.tenant_id,
+        &filter,
+        page.after_key(),
+        page.limit,
+    )
+    .await?;
     Ok(pb::ListMentionsResponse {
         next_page_token: page.next_token(&rows),
         mentions: rows.iter().map(drill::mention_fact).collect(),

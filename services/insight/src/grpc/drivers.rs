@@ -18,6 +18,10 @@ pub async fn list(
     if req.limit > MAX_LIMIT {
         return Err(invalid("limit", format!("must be at most {MAX_LIMIT}")));
     }
-    let limit = if req.limit == 0 { DEFAULT_LIMIT } else { req.limit };
+    let limit = if req.limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        req.limit
+    };
     Ok(drivers::list(&ctx.pool, &caller.tenant_id, days, order, limit).await?)
 }

@@ -23,7 +23,10 @@ pub fn ratio(part: f64, whole: f64) -> f64 {
 /// Percentiles of one histogram.
 pub fn durations(histogram: &[(i16, i64)]) -> pb::Durations {
     pb::Durations {
-        count: histogram.iter().map(|(_, n)| u64::try_from(*n).unwrap_or(0)).sum(),
+        count: histogram
+            .iter()
+            .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
+            .sum(),
         p50_secs: quantile(histogram, 0.50),
         p90_secs: quantile(histogram, 0.90),
         p99_secs: quantile(histogram, 0.99),
@@ -40,7 +43,11 @@ fn attainment(target: &str, met: i64, breached: i64) -> pb::SlaAttainment {
 }
 
 /// One group's figures from its summed counters and its histograms by metric.
-pub fn group(key: String, c: &CaseCounters, hist: &BTreeMap<i16, Vec<(i16, i64)>>) -> pb::MetricsGroup {
+pub fn group(
+    key: String,
+    c: &CaseCounters,
+    hist: &BTreeMap<i16, Vec<(i16, i64)>>,
+) -> pb::MetricsGroup {
     let h = |m: Metric| durations(hist.get(&(m as i16)).map_or(&[][..], Vec::as_slice));
     let u = |n: i64| u64::try_from(n).unwrap_or(0);
     pb::MetricsGroup {
@@ -73,7 +80,8 @@ pub fn backlog(
     let mut open = open_before;
     days.days()
         .map(|day| {
-            open += opened.get(&day).copied().unwrap_or(0) - resolved.get(&day).copied().unwrap_or(0);
+            open +=
+                opened.get(&day).copied().unwrap_or(0) - resolved.get(&day).copied().unwrap_or(0);
             pb::BacklogPoint {
                 day: Some(to_day(day)),
                 open,
@@ -134,7 +142,10 @@ mod tests {
     #[test]
     fn the_backlog_carries_what_was_open_before_the_range() {
         let d = |n| NaiveDate::from_ymd_opt(2026, 3, n).expect("day");
-        let days = Days { from: d(1), to: d(3) };
+        let days = Days {
+            from: d(1),
+            to: d(3),
+        };
         let opened = BTreeMap::from([(d(1), 5), (d(3), 2)]);
         let resolved = BTreeMap::from([(d(2), 4)]);
         let points: Vec<i64> = backlog(days, 10, &opened, &resolved)

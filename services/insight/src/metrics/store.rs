@@ -79,7 +79,11 @@ pub struct DailyFlow {
     pub resolved: BTreeMap<NaiveDate, i64>,
 }
 
-pub async fn daily_flow(pool: &PgPool, tenant_id: &str, days: Days) -> Result<DailyFlow, sqlx::Error> {
+pub async fn daily_flow(
+    pool: &PgPool,
+    tenant_id: &str,
+    days: Days,
+) -> Result<DailyFlow, sqlx::Error> {
     let (opened_before, resolved_before): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT coalesce(sum(opened), 0)::int8 FROM case_rollups
                   WHERE tenant_id = $1 AND dim = 0 AND value = '' AND day < $2),

@@ -71,7 +71,8 @@ const LAST_BUCKET: i16 = 248;
 
 /// The histogram bucket of a time in seconds.
 pub fn bucket(secs: f64) -> i16 {
-    if !(secs >= 1.0) {
+    // NaN and anything under a second.
+    if secs.is_nan() || secs < 1.0 {
         return 0;
     }
     let b = (secs.log2() * BUCKETS_PER_DOUBLING).floor() as i64 + 1;
@@ -412,7 +413,11 @@ mod tests {
             let v = bucket_value(bucket(secs));
             assert!((v / secs - 1.0).abs() < 0.045, "{secs} -> {v}");
         }
-        let h = vec![(bucket(10.0), 50), (bucket(100.0), 40), (bucket(1_000.0), 10)];
+        let h = vec![
+            (bucket(10.0), 50),
+            (bucket(100.0), 40),
+            (bucket(1_000.0), 10),
+        ];
         assert!((quantile(&h, 0.5) / 10.0 - 1.0).abs() < 0.05);
         assert!((quantile(&h, 0.9) / 100.0 - 1.0).abs() < 0.05);
         assert!((quantile(&h, 0.99) / 1_000.0 - 1.0).abs() < 0.05);

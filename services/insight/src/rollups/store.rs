@@ -110,9 +110,19 @@ async fn apply_cases(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// `fairness_rollups`' key columns, one array each.
+type StratumColumns<'a> = (
+    Vec<&'a str>,
+    Vec<chrono::NaiveDate>,
+    Vec<&'a str>,
+    Vec<i16>,
+    Vec<&'a str>,
+    Vec<bool>,
+    Vec<i16>,
+);
+
 async fn apply_fairness(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx::Error> {
-    let mut keys: (Vec<&str>, Vec<chrono::NaiveDate>, Vec<&str>, Vec<i16>, Vec<&str>, Vec<bool>, Vec<i16>) =
-        Default::default();
+    let mut keys: StratumColumns = Default::default();
     let mut ints: [Vec<i64>; 6] = Default::default();
     let mut floats: [Vec<f64>; 4] = Default::default();
     for (k, s) in &d.fairness {
@@ -133,9 +143,10 @@ async fn apply_fairness(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx:
         ]) {
             col.push(v);
         }
-        for (col, v) in floats
-            .iter_mut()
-            .zip([s.goodwill_sum, s.goodwill_sq, s.log_res_sum, s.log_res_sq])
+        for (col, v) in
+            floats
+                .iter_mut()
+                .zip([s.goodwill_sum, s.goodwill_sq, s.log_res_sum, s.log_res_sq])
         {
             col.push(v);
         }
