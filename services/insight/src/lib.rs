@@ -15,6 +15,7 @@ pub mod facts;
 pub mod fairness;
 pub mod goodwill;
 pub mod grpc;
+pub mod improvements;
 pub mod metrics;
 pub mod range;
 pub mod rollups;
