@@ -6,16 +6,18 @@
 pub mod activity;
 pub mod authenticity;
 pub mod consistency;
-pub mod effort;
-pub mod erasure;
 pub mod drill;
 pub mod drivers;
+pub mod effort;
+pub mod erasure;
 pub mod events;
+pub mod export;
 pub mod facts;
 pub mod fairness;
 pub mod goodwill;
 pub mod grpc;
 pub mod improvements;
+pub mod lessons;
 pub mod metrics;
 pub mod range;
 pub mod rollups;
@@ -50,9 +52,14 @@ impl Service for InsightService {
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
-        Routes::new(InsightServiceServer::new(grpc::Insight { ctx: ctx.clone() })).add_service(
-            event_sink(ctx.pool.clone(), ctx.outbox.clone(), events::InsightEvents),
-        )
+        Routes::new(InsightServiceServer::new(grpc::Insight {
+            ctx: ctx.clone(),
+        }))
+        .add_service(event_sink(
+            ctx.pool.clone(),
+            ctx.outbox.clone(),
+            events::InsightEvents,
+        ))
     }
 
     /// Facts and rollups past their tenant's retention period are deleted here.
