@@ -47,7 +47,7 @@ impl EventHandler for EscalationEvents {
                 Some(event::Payload::CaseOpened(opened)) => cases.push(CaseHeard {
                     event_id,
                     tenant_id: e.tenant_id,
-                    event: CaseEvent::Opened(opened),
+                    event: CaseEvent::Opened(Box::new(opened)),
                 }),
                 Some(event::Payload::SlaBreached(breach)) => cases.push(CaseHeard {
                     event_id,

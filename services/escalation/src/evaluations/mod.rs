@@ -46,7 +46,8 @@ pub struct CaseHeard {
 }
 
 pub enum CaseEvent {
-    Opened(CaseOpened),
+    // Boxed: CaseOpened carries the case's whole facts.
+    Opened(Box<CaseOpened>),
     SlaBreached(SlaBreached),
 }
 
