@@ -125,7 +125,8 @@ CREATE TABLE case_rollups (
     res_breached     bigint   NOT NULL DEFAULT 0,
     inbound          bigint   NOT NULL DEFAULT 0,
     channel_switches bigint   NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, dim, value, day)
+    -- Day before value: a report reads one dimension over a range of days.
+    PRIMARY KEY (tenant_id, dim, day, value)
 );
 
 -- Histograms of times by opening day: metric 0 first response, 1 first
@@ -140,7 +141,7 @@ CREATE TABLE case_durations (
     day       date     NOT NULL,
     bucket    smallint NOT NULL,
     n         bigint   NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, dim, value, metric, day, bucket)
+    PRIMARY KEY (tenant_id, dim, day, value, metric, bucket)
 );
 
 -- Cases by the day they were resolved, for the backlog.
@@ -150,7 +151,7 @@ CREATE TABLE case_resolutions (
     value     text     NOT NULL,
     day       date     NOT NULL,
     n         bigint   NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, dim, value, day)
+    PRIMARY KEY (tenant_id, dim, day, value)
 );
 
 -- Cases by opening day and fairness stratum (driver × priority) and group:

@@ -167,6 +167,27 @@ pub fn jobs() -> Vec<RetentionJob> {
         retention!("case durations retention", "case_durations", "day"),
         retention!("case resolutions retention", "case_resolutions", "day"),
         retention!("fairness rollups retention", "fairness_rollups", "day"),
+        retention!(
+            "monthly case rollups retention",
+            "case_rollups_monthly",
+            "day"
+        ),
+        retention!(
+            "monthly case durations retention",
+            "case_durations_monthly",
+            "day"
+        ),
+        retention!(
+            "monthly fairness rollups retention",
+            "fairness_rollups_monthly",
+            "day"
+        ),
         retention!("driver rollups retention", "driver_rollups", "day"),
+        retention!(
+            "escalation facts retention",
+            "escalation_facts",
+            "raised_at"
+        ),
+        retention!("commitment facts retention", "commitment_facts", "due_at"),
     ]
 }

@@ -7,10 +7,10 @@ use earshot_proto::events::v1::{Event, RetentionChanged, event};
 use earshot_server::{EventHandler, ServiceError};
 use sqlx::PgConnection;
 
-use crate::activity;
 use crate::erasure::{self, Forget};
 use crate::facts::{self, store};
 use crate::rollups::{self, Deltas};
+use crate::{activity, operations};
 
 pub struct InsightEvents;
 
@@ -28,9 +28,15 @@ impl EventHandler for InsightEvents {
         let mut mentions = Vec::new();
         let mut replies = Vec::new();
         let mut forget = Vec::new();
+        let mut breaches = Vec::new();
+        let mut operations = Vec::new();
         let mut retention: Vec<(String, RetentionChanged)> = Vec::new();
         for e in events {
             let tenant = e.tenant_id.as_str();
+            if let Some(f) = operations::fact(&e) {
+                operations.push((e.tenant_id.clone(), f));
+                continue;
+            }
             match &e.payload {
                 Some(event::Payload::CaseOpened(o)) => {
                     cases.extend(
@@ -48,6 +54,11 @@ impl EventHandler for InsightEvents {
                 }
                 Some(event::Payload::MentionClassified(m)) => {
                     mentions.extend(facts::mention_fact(tenant, e.occurred_at.as_ref(), m));
+                }
+                // The case service tells a breach without a new version of
+                // the case: its facts say so only at the next change.
+                Some(event::Payload::SlaBreached(b)) => {
+                    breaches.extend(facts::breach(tenant, b));
                 }
                 Some(event::Payload::ReplySent(r)) => {
                     replies.extend(facts::reply_fact(tenant, e.occurred_at.as_ref(), r));
@@ -70,6 +81,7 @@ impl EventHandler for InsightEvents {
             .iter()
             .map(|c| c.tenant_id.clone())
             .chain(mentions.iter().map(|m| m.tenant_id.clone()))
+            .chain(breaches.iter().map(|b| b.tenant_id.clone()))
             .chain(forget.iter().map(|f| f.tenant_id.clone()))
             .collect();
         tenants.sort();
@@ -78,7 +90,11 @@ impl EventHandler for InsightEvents {
         let mut deltas = Deltas::default();
         store::record_cases(conn, cases, &mut deltas).await?;
         store::record_mentions(conn, mentions, &mut deltas).await?;
+        store::record_breaches(conn, &breaches, &mut deltas).await?;
         store::record_replies(conn, &replies).await?;
+        for (tenant, f) in &operations {
+            operations::store::record(conn, tenant, f).await?;
+        }
         deltas.prune();
         rollups::store::apply(conn, &deltas).await?;
         let answers = erasure::forget(conn, forget).await?;

@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod improvements;
 pub mod lessons;
 pub mod metrics;
+pub mod operations;
 pub mod range;
 pub mod rollups;
 pub mod stats;
@@ -27,7 +28,7 @@ pub mod stories;
 use std::sync::Arc;
 
 use earshot_proto::insight::v1::insight_service_server::InsightServiceServer;
-use earshot_server::scheduler::{Job, SchedulerSettings, scheduler};
+use earshot_server::scheduler::{Job, SchedulerSettings, named_scheduler, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
@@ -68,11 +69,27 @@ impl Service for InsightService {
             .into_iter()
             .map(|j| Arc::new(j) as Arc<dyn Job>)
             .collect();
-        vec![scheduler(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            SchedulerSettings::default(),
-            jobs,
-        )]
+        // Compaction has a loop of its own, so a long retention round never
+        // lets pending deltas pile up, and takes many batches' rows at once.
+        let compaction = SchedulerSettings {
+            poll: std::time::Duration::from_millis(250),
+            batch: 50_000,
+            ..SchedulerSettings::default()
+        };
+        vec![
+            scheduler(
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                SchedulerSettings::default(),
+                jobs,
+            ),
+            named_scheduler(
+                "rollups",
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                compaction,
+                vec![Arc::new(rollups::compaction::Compaction::new())],
+            ),
+        ]
     }
 }

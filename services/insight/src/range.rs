@@ -60,6 +60,111 @@ impl Days {
     }
 }
 
+/// A range as the rollups read it: whole months from the monthly tables,
+/// the ragged ends (at most two spans) from the daily ones. An unused span
+/// is empty (its first day after its last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grains {
+    pub daily: [(NaiveDate, NaiveDate); 2],
+    /// First days of the first and the last whole month.
+    pub monthly: (NaiveDate, NaiveDate),
+    /// The whole range, for the deltas not compacted yet (daily rows).
+    pub whole: (NaiveDate, NaiveDate),
+}
+
+/// A span no row falls in.
+const EMPTY: (NaiveDate, NaiveDate) = (
+    match NaiveDate::from_ymd_opt(1970, 1, 2) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    },
+    match NaiveDate::from_ymd_opt(1970, 1, 1) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    },
+);
+
+/// The first day of `day`'s month.
+pub fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+impl Grains {
+    /// The eight dates a [`rollup_source`] binds, in its order: the daily
+    /// spans, the months, and the whole range for the pending rows.
+    pub fn dates(&self) -> [NaiveDate; 8] {
+        [
+            self.daily[0].0,
+            self.daily[0].1,
+            self.daily[1].0,
+            self.daily[1].1,
+            self.monthly.0,
+            self.monthly.1,
+            self.whole.0,
+            self.whole.1,
+        ]
+    }
+}
+
+impl Days {
+    pub fn grains(&self) -> Grains {
+        let first_whole = if self.from.day() == 1 {
+            self.from
+        } else {
+            month_of(self.from) + chrono::Months::new(1)
+        };
+        let after_to = self.to + chrono::Days::new(1);
+        // The day after the last whole month.
+        let end_whole = month_of(after_to);
+        if first_whole >= end_whole {
+            return Grains {
+                daily: [(self.from, self.to), EMPTY],
+                monthly: EMPTY,
+                whole: (self.from, self.to),
+            };
+        }
+        let head = if self.from < first_whole {
+            (self.from, first_whole - chrono::Days::new(1))
+        } else {
+            EMPTY
+        };
+        let tail = if end_whole <= self.to {
+            (end_whole, self.to)
+        } else {
+            EMPTY
+        };
+        Grains {
+            daily: [head, tail],
+            monthly: (first_whole, end_whole - chrono::Months::new(1)),
+            whole: (self.from, self.to),
+        }
+    }
+}
+
+/// A `FROM` item reading rollup `table` over a range's [`Grains`]: daily
+/// rows at the ends, `{table}_monthly` for whole months and the deltas in
+/// `{table}_pending` not compacted yet, keeping rows that match `filter`;
+/// the eight dates bind as `$first` … `$first + 7`.
+pub fn rollup_source(table: &str, columns: &str, filter: &str, first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "(SELECT {columns} FROM {table} WHERE {filter}
+             AND (day BETWEEN {} AND {} OR day BETWEEN {} AND {})
+          UNION ALL
+          SELECT {columns} FROM {table}_monthly WHERE {filter} AND day BETWEEN {} AND {}
+          UNION ALL
+          SELECT {columns} FROM {table}_pending WHERE {filter} AND day BETWEEN {} AND {}) AS r",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7)
+    )
+}
+
 fn to_date(day: Option<&Day>, field: &str, v: &mut FieldViolations) -> Option<NaiveDate> {
     let Some(day) = day else {
         v.add(field, "is required");
@@ -129,6 +234,39 @@ mod tests {
             month: m,
             day: d,
         })
+    }
+
+    #[test]
+    fn a_range_reads_whole_months_monthly_and_its_ends_daily() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).expect("day");
+        let year = Days {
+            from: d(2026, 1, 15),
+            to: d(2026, 12, 10),
+        };
+        let g = year.grains();
+        assert_eq!(g.daily[0], (d(2026, 1, 15), d(2026, 1, 31)));
+        assert_eq!(g.daily[1], (d(2026, 12, 1), d(2026, 12, 10)));
+        assert_eq!(g.monthly, (d(2026, 2, 1), d(2026, 11, 1)));
+        let whole = Days {
+            from: d(2026, 2, 1),
+            to: d(2026, 2, 28),
+        }
+        .grains();
+        assert_eq!(whole.monthly, (d(2026, 2, 1), d(2026, 2, 1)));
+        assert!(whole.daily.iter().all(|(a, b)| a > b), "{whole:?}");
+        let inside = Days {
+            from: d(2026, 3, 3),
+            to: d(2026, 3, 20),
+        }
+        .grains();
+        assert_eq!(inside.daily[0], (d(2026, 3, 3), d(2026, 3, 20)));
+        assert!(inside.monthly.0 > inside.monthly.1);
+        let across = Days {
+            from: d(2026, 3, 30),
+            to: d(2026, 4, 2),
+        }
+        .grains();
+        assert_eq!(across.daily[0], (d(2026, 3, 30), d(2026, 4, 2)));
     }
 
     #[test]

@@ -32,15 +32,22 @@ async fn reports_and_drill_downs_export_whole_as_csv_and_ndjson() {
     // More cases than one page of the drill-down export.
     let cases: Vec<CaseSpec> = (0..1_234)
         .map(|i| {
-            let channel = if i % 2 == 0 { Channel::X } else { Channel::Email };
+            let channel = if i % 2 == 0 {
+                Channel::X
+            } else {
+                Channel::Email
+            };
             CaseSpec::new(channel, "delivery", opened + Duration::seconds(i * 60))
         })
         .collect();
     for chunk in cases.chunks(500) {
-        h.deliver(chunk.iter().map(|c| c.event("acme")).collect()).await;
+        h.deliver(chunk.iter().map(|c| c.event("acme")).collect())
+            .await;
     }
-    h.deliver(vec![CaseSpec::new(Channel::X, "delivery", opened).event("globex")])
-        .await;
+    h.deliver(vec![
+        CaseSpec::new(Channel::X, "delivery", opened).event("globex"),
+    ])
+    .await;
     let mut client = h.client("acme");
     let range = days(day(2026, 3, 1), day(2026, 3, 31));
 
@@ -57,9 +64,16 @@ async fn reports_and_drill_downs_export_whole_as_csv_and_ndjson() {
     .await;
     assert_eq!(rows, 2);
     let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("key,opened,resolved,first_response.count"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("key,opened,resolved,first_response.count"),
+        "{}",
+        lines[0]
+    );
     // Equal volumes in key order.
-    assert!(lines[1].starts_with("EMAIL,617,0,") && lines[2].starts_with("X,617,0,"), "{csv}");
+    assert!(
+        lines[1].starts_with("EMAIL,617,0,") && lines[2].starts_with("X,617,0,"),
+        "{csv}"
+    );
 
     let (ndjson, rows) = export(
         &mut client,
@@ -96,7 +110,10 @@ async fn reports_and_drill_downs_export_whole_as_csv_and_ndjson() {
     )
     .await;
     assert_eq!(rows, 0);
-    assert!(csv.starts_with("key.topic,key.intent,key.rule_id,contacts"), "{csv}");
+    assert!(
+        csv.starts_with("key.topic,key.intent,key.rule_id,contacts"),
+        "{csv}"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +123,11 @@ async fn bad_exports_are_refused_naming_the_field() {
     let range = days(day(2026, 3, 1), day(2026, 3, 31));
     let refused = |status: tonic::Status, field: &str| {
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        assert!(status.message().contains(field), "{field}: {}", status.message());
+        assert!(
+            status.message().contains(field),
+            "{field}: {}",
+            status.message()
+        );
     };
     let metrics = Report::ServiceMetrics(GetServiceMetricsRequest { range, group_by: 0 });
     for (req, field) in [
@@ -155,27 +176,46 @@ async fn the_lessons_digest_tells_the_traditional_teams_what_social_learned() {
     let mut events = Vec::new();
     for i in 0..2 {
         events.push(
-            MentionSpec::new(&format!("old{i}"), "delivery", Intent::Complaint, at("2026-03-03T10:00:00Z"))
-                .event(tenant),
+            MentionSpec::new(
+                &format!("old{i}"),
+                "delivery",
+                Intent::Complaint,
+                at("2026-03-03T10:00:00Z"),
+            )
+            .event(tenant),
         );
     }
     for i in 0..8 {
         events.push(
-            MentionSpec::new(&format!("old-b{i}"), "billing", Intent::Question, at("2026-03-04T10:00:00Z"))
-                .event(tenant),
+            MentionSpec::new(
+                &format!("old-b{i}"),
+                "billing",
+                Intent::Question,
+                at("2026-03-04T10:00:00Z"),
+            )
+            .event(tenant),
         );
         events.push(
-            MentionSpec::new(&format!("new{i}"), "delivery", Intent::Complaint, at("2026-03-10T10:00:00Z"))
-                .event(tenant),
+            MentionSpec::new(
+                &format!("new{i}"),
+                "delivery",
+                Intent::Complaint,
+                at("2026-03-10T10:00:00Z"),
+            )
+            .event(tenant),
         );
     }
     // Rated cases answered with the same words three times, citing an
     // article version first used this week.
     for i in 0..3 {
-        let case = CaseSpec::new(Channel::Email, "delivery", at("2026-03-10T09:00:00Z") + Duration::hours(i))
-            .replied(600, "ana")
-            .resolved(3_600)
-            .then(|f| f.csat = 5);
+        let case = CaseSpec::new(
+            Channel::Email,
+            "delivery",
+            at("2026-03-10T09:00:00Z") + Duration::hours(i),
+        )
+        .replied(600, "ana")
+        .resolved(3_600)
+        .then(|f| f.csat = 5);
         events.push(case.event(tenant));
         events.push(reply(
             tenant,
@@ -197,16 +237,30 @@ async fn the_lessons_digest_tells_the_traditional_teams_what_social_learned() {
         .expect("lessons")
         .into_inner();
     assert_eq!(lessons.rising_drivers.len(), 1);
-    assert_eq!(lessons.rising_drivers[0].key.as_ref().expect("key").topic, "delivery");
+    assert_eq!(
+        lessons.rising_drivers[0].key.as_ref().expect("key").topic,
+        "delivery"
+    );
     assert_eq!(lessons.knowledge.len(), 1);
     assert_eq!(
-        (lessons.knowledge[0].kb_article_id.as_str(), lessons.knowledge[0].replies),
+        (
+            lessons.knowledge[0].kb_article_id.as_str(),
+            lessons.knowledge[0].replies
+        ),
         ("kb-tracking", 3)
     );
     assert_eq!(lessons.best_replies.len(), 1);
     assert_eq!(lessons.best_replies[0].mean_csat, 5.0);
-    assert!(lessons.text.contains("phone and e-mail teams"), "{}", lessons.text);
-    assert!(lessons.text.contains("delivery (complaint): 8 contacts"), "{}", lessons.text);
+    assert!(
+        lessons.text.contains("phone and e-mail teams"),
+        "{}",
+        lessons.text
+    );
+    assert!(
+        lessons.text.contains("delivery (complaint): 8 contacts"),
+        "{}",
+        lessons.text
+    );
     // A reversed range is refused; none asks for last week.
     let bad = h
         .client(tenant)

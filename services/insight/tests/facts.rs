@@ -17,12 +17,21 @@ use uuid::Uuid;
 /// Every version of a case's life: opened, answered, resolved, maybe
 /// reopened and resolved again, with goodwill now and then.
 fn case_lives(rng: &mut Rng, n: usize) -> Vec<Vec<CaseSpec>> {
-    let channels = [Channel::X, Channel::Email, Channel::Phone, Channel::Instagram];
+    let channels = [
+        Channel::X,
+        Channel::Email,
+        Channel::Phone,
+        Channel::Instagram,
+    ];
     let topics = ["delivery", "billing", "login"];
     (0..n)
         .map(|i| {
             let opened = at("2026-03-02T08:00:00Z") + Duration::minutes((i * 97) as i64);
-            let mut c = CaseSpec::new(*rng.pick(&channels), topics[rng.below(topics.len())], opened);
+            let mut c = CaseSpec::new(
+                *rng.pick(&channels),
+                topics[rng.below(topics.len())],
+                opened,
+            );
             c.facts.followers = [0, 50, 20_000][rng.below(3)];
             let mut versions = vec![c.clone()];
             let c = c.replied(60 + rng.below(7_200) as i64, ["ana", "bo"][rng.below(2)]);
@@ -79,8 +88,17 @@ fn shuffle<T>(rng: &mut Rng, items: &mut [T]) {
 async fn stored_and_recomputed(h: &Harness, tenant: &str) -> (Deltas, Deltas) {
     let pool = h.pool().await;
     let mut conn = pool.acquire().await.expect("connection");
-    let stored = rollups::store::read(&mut conn, tenant).await.expect("read");
-    let recomputed = rollups::store::recompute(&mut conn, tenant).await.expect("recompute");
+    let stored = rollups::store::read(&mut conn, tenant, "")
+        .await
+        .expect("read");
+    let recomputed = rollups::store::recompute(&mut conn, tenant)
+        .await
+        .expect("recompute");
+    // The monthly rollups are the daily ones by month.
+    let monthly = rollups::store::read(&mut conn, tenant, "_monthly")
+        .await
+        .expect("read monthly");
+    assert_same(&monthly, &recomputed.monthly());
     (stored, recomputed)
 }
 
@@ -91,10 +109,27 @@ fn assert_same(stored: &Deltas, recomputed: &Deltas) {
     assert_eq!(stored.drivers, recomputed.drivers);
     // Float sums agree up to rounding; rows that cancelled may remain as ~0.
     for (k, r) in &recomputed.fairness {
-        let s = stored.fairness.get(k).unwrap_or_else(|| panic!("stratum {k:?} missing"));
+        let s = stored
+            .fairness
+            .get(k)
+            .unwrap_or_else(|| panic!("stratum {k:?} missing"));
         assert_eq!(
-            (s.cases, s.goodwill_cases, s.resolved, s.sla_met, s.sla_breached, s.moved_private),
-            (r.cases, r.goodwill_cases, r.resolved, r.sla_met, r.sla_breached, r.moved_private),
+            (
+                s.cases,
+                s.goodwill_cases,
+                s.resolved,
+                s.sla_met,
+                s.sla_breached,
+                s.moved_private
+            ),
+            (
+                r.cases,
+                r.goodwill_cases,
+                r.resolved,
+                r.sla_met,
+                r.sla_breached,
+                r.moved_private
+            ),
             "{k:?}"
         );
         for (a, b) in [
@@ -103,7 +138,10 @@ fn assert_same(stored: &Deltas, recomputed: &Deltas) {
             (s.log_res_sum, r.log_res_sum),
             (s.log_res_sq, r.log_res_sq),
         ] {
-            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{k:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{k:?}: {a} vs {b}"
+            );
         }
     }
     for (k, s) in &stored.fairness {
@@ -145,9 +183,27 @@ async fn rollups_equal_a_recomputation_whatever_the_order_and_redeliveries() {
     let (stored, recomputed) = stored_and_recomputed(&h, "acme").await;
     assert!(!recomputed.cases.is_empty() && !recomputed.drivers.is_empty());
     assert_same(&stored, &recomputed);
+    // Once compaction has folded every pending delta, still the same.
+    let pool = h.pool().await;
+    earshot_testkit::eventually("compaction folded the pending deltas", || {
+        let pool = pool.clone();
+        async move {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM case_rollups_pending)
+                      + (SELECT count(*) FROM case_durations_pending)
+                      + (SELECT count(*) FROM fairness_rollups_pending)",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            (pending == 0).then_some(())
+        }
+    })
+    .await;
+    let (stored, recomputed) = stored_and_recomputed(&h, "acme").await;
+    assert_same(&stored, &recomputed);
 
     // The facts are each case's last version.
-    let pool = h.pool().await;
     for versions in &lives {
         let last = versions.last().expect("a version");
         let version: i64 = sqlx::query_scalar("SELECT version FROM case_facts WHERE case_id = $1")
@@ -176,7 +232,8 @@ async fn drill_events_count_nothing_and_tenants_stay_apart() {
     let opened = at("2026-03-03T09:00:00Z");
     let mut drill = CaseSpec::new(Channel::X, "delivery", opened).event("acme");
     drill.drill = true;
-    let mut drill_mention = MentionSpec::new("amy", "delivery", Intent::Complaint, opened).event("acme");
+    let mut drill_mention =
+        MentionSpec::new("amy", "delivery", Intent::Complaint, opened).event("acme");
     drill_mention.drill = true;
     h.deliver(vec![drill, drill_mention]).await;
     h.deliver(vec![
@@ -245,7 +302,12 @@ async fn an_erasure_anonymises_the_customer_and_is_answered() {
     let h = Harness::start().await;
     let posted = at("2026-03-03T09:00:00Z");
     let first = MentionSpec::new("amy", "delivery", Intent::Complaint, posted);
-    let second = MentionSpec::new("amy", "delivery", Intent::Complaint, posted + Duration::days(1));
+    let second = MentionSpec::new(
+        "amy",
+        "delivery",
+        Intent::Complaint,
+        posted + Duration::days(1),
+    );
     let other = MentionSpec::new("ben", "delivery", Intent::Complaint, posted);
     let customer = Uuid::now_v7();
     let mut case = CaseSpec::new(Channel::X, "delivery", posted);
@@ -280,7 +342,11 @@ async fn an_erasure_anonymises_the_customer_and_is_answered() {
         .filter(|(id, _)| *id == first.id || *id == second.id)
         .collect();
     assert!(amy.iter().all(|(_, a)| a.is_empty()), "{authors:?}");
-    assert!(authors.iter().any(|(id, a)| *id == other.id && a == "x:ben"));
+    assert!(
+        authors
+            .iter()
+            .any(|(id, a)| *id == other.id && a == "x:ben")
+    );
     let profile: Option<Uuid> =
         sqlx::query_scalar("SELECT customer_id FROM case_facts WHERE case_id = $1")
             .bind(case.id)

@@ -24,7 +24,8 @@ async fn service_fixture(h: &Harness) -> Vec<CaseSpec> {
     let a = CaseSpec::new(Channel::X, "delivery", at("2026-03-02T10:00:00Z"))
         .replied(600, "ana")
         .resolved(7_200);
-    let mut b = CaseSpec::new(Channel::X, "billing", at("2026-03-02T11:00:00Z")).replied(3_600, "bo");
+    let mut b =
+        CaseSpec::new(Channel::X, "billing", at("2026-03-02T11:00:00Z")).replied(3_600, "bo");
     b.set_sla("FIRST_RESPONSE", "BREACHED");
     let b = b.then(|f| f.replies = 2).resolved(86_400);
     let c = CaseSpec::new(Channel::Email, "delivery", at("2026-03-03T09:00:00Z"))
@@ -39,7 +40,8 @@ async fn service_fixture(h: &Harness) -> Vec<CaseSpec> {
     let d = CaseSpec::new(Channel::Phone, "login", at("2026-03-03T12:00:00Z"));
     let e = CaseSpec::new(Channel::Chat, "login", at("2026-03-01T12:00:00Z"));
     let cases = vec![a, b, c, d, e];
-    h.deliver(cases.iter().map(|c| c.event("acme")).collect()).await;
+    h.deliver(cases.iter().map(|c| c.event("acme")).collect())
+        .await;
     cases
 }
 
@@ -60,12 +62,27 @@ async fn service_metrics_match_the_hand_computed_fixture() {
     let fr = all.first_response.as_ref().expect("first response");
     assert_eq!(fr.count, 3);
     // Sorted 60, 600, 3600: the median is 600, p90 and p99 the slowest.
-    assert!(close(fr.p50_secs, 600.0) && close(fr.p90_secs, 3_600.0), "{fr:?}");
+    assert!(
+        close(fr.p50_secs, 600.0) && close(fr.p90_secs, 3_600.0),
+        "{fr:?}"
+    );
     let res = all.resolution.as_ref().expect("resolution");
-    assert!(close(res.p50_secs, 86_400.0) && close(res.p99_secs, 90_000.0), "{res:?}");
-    assert_eq!(all.first_response_business.as_ref().expect("business").count, 3);
+    assert!(
+        close(res.p50_secs, 86_400.0) && close(res.p99_secs, 90_000.0),
+        "{res:?}"
+    );
+    assert_eq!(
+        all.first_response_business
+            .as_ref()
+            .expect("business")
+            .count,
+        3
+    );
     let fr_sla = &all.sla[0];
-    assert_eq!((fr_sla.target.as_str(), fr_sla.met, fr_sla.breached), ("FIRST_RESPONSE", 2, 1));
+    assert_eq!(
+        (fr_sla.target.as_str(), fr_sla.met, fr_sla.breached),
+        ("FIRST_RESPONSE", 2, 1)
+    );
     assert!((fr_sla.attainment - 2.0 / 3.0).abs() < 1e-9);
     assert!((all.reopen_rate - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(all.one_touch, 1);
@@ -119,7 +136,11 @@ async fn drill_down_lists_the_cases_behind_a_figure_page_by_page() {
         .await
         .expect("page 1")
         .into_inner();
-    assert_eq!(first.cases[0].case_id, cases[1].id.to_string(), "newest first");
+    assert_eq!(
+        first.cases[0].case_id,
+        cases[1].id.to_string(),
+        "newest first"
+    );
     let second = client
         .list_cases(ListCasesRequest {
             filter: Some(filter.clone()),
@@ -143,7 +164,10 @@ async fn drill_down_lists_the_cases_behind_a_figure_page_by_page() {
         .expect("breached")
         .into_inner();
     assert_eq!(breached.cases.len(), 1);
-    assert_eq!(breached.cases[0].sla_breached, vec!["FIRST_RESPONSE".to_owned()]);
+    assert_eq!(
+        breached.cases[0].sla_breached,
+        vec!["FIRST_RESPONSE".to_owned()]
+    );
     // Another tenant sees none of them.
     let other = h
         .client("globex")
@@ -193,7 +217,8 @@ async fn drivers_rise_recur_and_open_to_their_mentions() {
     mentions.push(m("hil", "billing", "2026-03-09T10:00:00Z"));
     // Out of order: the later ones first.
     mentions.reverse();
-    h.deliver(mentions.iter().map(|m| m.event("acme")).collect()).await;
+    h.deliver(mentions.iter().map(|m| m.event("acme")).collect())
+        .await;
     let mut client = h.client("acme");
     let range = days(day(2026, 3, 8), day(2026, 3, 14));
     let rising = client
@@ -209,7 +234,14 @@ async fn drivers_rise_recur_and_open_to_their_mentions() {
     assert_eq!(rising.drivers.len(), 1, "{rising:?}");
     let delivery = &rising.drivers[0];
     assert_eq!(delivery.key.as_ref().expect("key").topic, "delivery");
-    assert_eq!((delivery.contacts, delivery.previous_contacts, delivery.recurrent), (8, 2, 2));
+    assert_eq!(
+        (
+            delivery.contacts,
+            delivery.previous_contacts,
+            delivery.recurrent
+        ),
+        (8, 2, 2)
+    );
     assert!((delivery.share - 0.8).abs() < 1e-9 && delivery.trend_z > 2.0);
     assert_eq!(delivery.daily, vec![2, 1, 1, 1, 1, 1, 1]);
     let recurrent = client
@@ -226,14 +258,22 @@ async fn drivers_rise_recur_and_open_to_their_mentions() {
         .await
         .expect("mentions")
         .into_inner();
-    let authors: Vec<&str> = recurrent.mentions.iter().map(|m| m.author.as_str()).collect();
+    let authors: Vec<&str> = recurrent
+        .mentions
+        .iter()
+        .map(|m| m.author.as_str())
+        .collect();
     assert_eq!(authors, vec!["x:amy", "x:ivy"]);
 }
 
 fn refused<T: std::fmt::Debug>(answer: Result<tonic::Response<T>, tonic::Status>, field: &str) {
     let status = answer.expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert!(status.message().contains(field), "{field}: {}", status.message());
+    assert!(
+        status.message().contains(field),
+        "{field}: {}",
+        status.message()
+    );
 }
 
 #[tokio::test]
@@ -243,38 +283,53 @@ async fn bad_input_is_refused_naming_the_field() {
     let range = days(day(2026, 3, 1), day(2026, 3, 31));
     refused(
         client
-            .get_service_metrics(GetServiceMetricsRequest { range: None, group_by: 0 })
+            .get_service_metrics(GetServiceMetricsRequest {
+                range: None,
+                group_by: 0,
+            })
             .await,
         "range",
     );
     refused(
         client
-            .get_service_metrics(GetServiceMetricsRequest { range, group_by: 99 })
+            .get_service_metrics(GetServiceMetricsRequest {
+                range,
+                group_by: 99,
+            })
             .await,
         "group_by",
     );
     refused(
         client
-            .list_drivers(ListDriversRequest { range, order: 0, limit: 1_000 })
+            .list_drivers(ListDriversRequest {
+                range,
+                order: 0,
+                limit: 1_000,
+            })
             .await,
         "limit",
     );
     refused(
         client
-            .list_drivers(ListDriversRequest { range, order: 7, limit: 0 })
+            .list_drivers(ListDriversRequest {
+                range,
+                order: 7,
+                limit: 0,
+            })
             .await,
         "order",
     );
     refused(
-        client
-            .list_cases(ListCasesRequest::default())
-            .await,
+        client.list_cases(ListCasesRequest::default()).await,
         "filter",
     );
     refused(
         client
             .list_cases(ListCasesRequest {
-                filter: Some(CaseFilter { range, ..Default::default() }),
+                filter: Some(CaseFilter {
+                    range,
+                    ..Default::default()
+                }),
                 page_size: 10,
                 page_token: "not-a-token".into(),
             })
@@ -300,4 +355,111 @@ async fn bad_input_is_refused_naming_the_field() {
         .await
         .expect_err("denied");
     assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn breaches_escalations_and_overdue_promises_count_whatever_their_order() {
+    use earshot_proto::events::v1::{
+        CommitmentOverdue, EscalationAcknowledged, EscalationRaised, Event, SlaBreached, event,
+    };
+    let h = Harness::start().await;
+    let opened = at("2026-03-02T10:00:00Z");
+    let case = CaseSpec::new(Channel::X, "delivery", opened);
+    let told = |payload: event::Payload, producer: &str, when: &str| {
+        let mut e: Event = case.event("acme");
+        e.event_id = uuid::Uuid::now_v7().to_string();
+        e.producer = producer.into();
+        e.occurred_at = common::ts(at(when));
+        e.payload = Some(payload);
+        e
+    };
+    // The breach arrives with no new version of the case; the
+    // acknowledgement before the escalation it acknowledges.
+    h.deliver(vec![
+        case.event("acme"),
+        told(
+            event::Payload::SlaBreached(SlaBreached {
+                case_id: case.id.to_string(),
+                target: "FIRST_RESPONSE".into(),
+                ..Default::default()
+            }),
+            "case",
+            "2026-03-02T11:00:00Z",
+        ),
+        told(
+            event::Payload::EscalationAcknowledged(EscalationAcknowledged {
+                escalation_id: "esc-1".into(),
+                team: "LEGAL".into(),
+                ..Default::default()
+            }),
+            "escalation",
+            "2026-03-02T10:10:00Z",
+        ),
+    ])
+    .await;
+    h.deliver(vec![
+        told(
+            event::Payload::EscalationRaised(EscalationRaised {
+                escalation_id: "esc-1".into(),
+                case_id: case.id.to_string(),
+                severity: "SEV2".into(),
+                team: "LEGAL".into(),
+                trigger: "CASE".into(),
+                ..Default::default()
+            }),
+            "escalation",
+            "2026-03-02T10:00:00Z",
+        ),
+        told(
+            event::Payload::CommitmentOverdue(CommitmentOverdue {
+                case_id: case.id.to_string(),
+                commitment_id: "promise-1".into(),
+                made_by: "ana".into(),
+                due_at: common::ts(at("2026-03-03T09:00:00Z")),
+                ..Default::default()
+            }),
+            "case",
+            "2026-03-03T09:00:00Z",
+        ),
+    ])
+    .await;
+    let m = h
+        .client("acme")
+        .get_service_metrics(GetServiceMetricsRequest {
+            range: days(day(2026, 3, 2), day(2026, 3, 3)),
+            group_by: 0,
+        })
+        .await
+        .expect("metrics")
+        .into_inner();
+    let fr = &m.groups[0].sla[0];
+    assert_eq!(
+        (fr.met, fr.breached),
+        (0, 1),
+        "the breach counts before the case changes again"
+    );
+    let legal = &m.escalations[0];
+    assert_eq!(
+        (legal.team.as_str(), legal.raised, legal.acknowledged),
+        ("LEGAL", 1, 1)
+    );
+    assert!((legal.ack_p50_secs - 600.0).abs() < 1e-6, "{legal:?}");
+    assert_eq!(m.commitments_overdue[0].agent, "ana");
+    assert_eq!(m.commitments_overdue[0].overdue, 1);
+    // A later version that answered late still says breached.
+    let late = case.replied(7_200, "ana").then(|f| {
+        f.sla[0].state = "BREACHED".into();
+    });
+    h.deliver(vec![late.event("acme")]).await;
+    let m = h
+        .client("acme")
+        .get_service_metrics(GetServiceMetricsRequest {
+            range: days(day(2026, 3, 2), day(2026, 3, 3)),
+            group_by: 0,
+        })
+        .await
+        .expect("metrics")
+        .into_inner();
+    assert_eq!(m.groups[0].sla[0].breached, 1);
+    assert_eq!(m.groups[0].first_response.as_ref().expect("fr").count, 1);
 }

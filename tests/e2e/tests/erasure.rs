@@ -15,7 +15,9 @@ use earshot_proto::case::v1::{
 };
 use earshot_proto::common::v1::Author;
 use earshot_proto::escalation::v1::ListEvaluationsRequest;
-use earshot_proto::insight::v1::{Day, GetSummaryRequest};
+use earshot_proto::insight::v1::{
+    Day, DayRange, GetSummaryRequest, ListMentionsRequest, MentionFilter,
+};
 use earshot_proto::listening::v1::{GetMentionRequest, MentionInput};
 use tonic::Code;
 
@@ -196,16 +198,50 @@ async fn a_forgotten_customer_is_erased_by_every_service_and_no_one_else_is() {
     );
 
     let done = completed(&acme, &first.erasure_id).await;
-    // Listening: both of her mentions; insight keeps counts only. Escalation
-    // erases the evaluations of the mention her case holds (the mention's and
-    // its case opening's) when case tells it, or before, when listening's
-    // report (which names both) comes first.
+    // Listening: both of her mentions. Escalation erases the evaluations of
+    // the mention her case holds (the mention's and its case opening's) when
+    // case tells it, or before, when listening's report (which names both)
+    // comes first. Insight anonymises what it heard of her by then (her
+    // mentions, her case's profile) and the rest when listening's report
+    // names her mentions: in the end its facts name Bob, not her.
     assert_eq!(records_of(&done, "listening"), Some(2), "{done:?}");
     assert!(
         records_of(&done, "escalation").is_some_and(|n| n <= 2),
         "{done:?}"
     );
-    assert_eq!(records_of(&done, "insight"), Some(0), "{done:?}");
+    assert!(
+        records_of(&done, "insight").is_some_and(|n| n <= 3),
+        "{done:?}"
+    );
+    let today = day_of(SystemTime::now());
+    eventually("insight's facts name bob and not jane", || {
+        let mut insight = acme.insight.clone();
+        async move {
+            let authors: Vec<String> = insight
+                .list_mentions(ListMentionsRequest {
+                    filter: Some(MentionFilter {
+                        range: Some(DayRange {
+                            from: Some(today),
+                            to: Some(today),
+                        }),
+                        ..Default::default()
+                    }),
+                    page_size: 100,
+                    page_token: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .mentions
+                .into_iter()
+                .map(|m| m.author)
+                .collect();
+            (authors.iter().any(|a| a.ends_with(":bob-9922"))
+                && !authors.iter().any(|a| a.contains("jd-4711")))
+            .then_some(())
+        }
+    })
+    .await;
 
     // Idempotent: the same request, and another request for her, answer the
     // first erasure; the same request for someone else is refused.

@@ -196,6 +196,47 @@ pub fn case_fact(tenant_id: &str, case_id: &str, f: &CaseFacts) -> Option<CaseFa
     })
 }
 
+/// An SLA clock the case service saw breached, before the case's next
+/// version says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub tenant_id: String,
+    pub case_id: Uuid,
+    /// 0 first response, 1 next response, 2 resolution.
+    pub target: usize,
+}
+
+pub fn breach(tenant_id: &str, b: &earshot_proto::events::v1::SlaBreached) -> Option<Breach> {
+    let target = match b.target.as_str() {
+        "FIRST_RESPONSE" => 0,
+        "NEXT_RESPONSE" => 1,
+        "RESOLUTION" => 2,
+        _ => return None,
+    };
+    Some(Breach {
+        tenant_id: tenant_id.to_owned(),
+        case_id: Uuid::parse_str(&b.case_id).ok()?,
+        target,
+    })
+}
+
+impl CaseFact {
+    /// The facts with a running (or paused, or unknown) clock marked
+    /// breached; a clock already met or breached stays as its version says.
+    pub fn breached(&self, target: usize) -> CaseFact {
+        let mut out = self.clone();
+        let slot = match target {
+            0 => &mut out.sla_first_response,
+            1 => &mut out.sla_next_response,
+            _ => &mut out.sla_resolution,
+        };
+        if *slot != SLA_MET && *slot != SLA_BREACHED {
+            *slot = SLA_BREACHED;
+        }
+        out
+    }
+}
+
 /// A mention as insight keeps it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MentionFact {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::{CaseFact, MentionFact, ReplyFact};
+use super::{Breach, CaseFact, MentionFact, ReplyFact};
 use crate::rollups::Deltas;
 
 /// Rows per statement: 37 binds a case stays under PostgreSQL's 65 535.
@@ -64,7 +64,7 @@ pub async fn record_cases(
     let (tenants, ids): (Vec<String>, Vec<Uuid>) = newest.keys().cloned().unzip();
     let old: Vec<CaseFact> = sqlx::query_as(&format!(
         "SELECT {CASE_COLUMNS} FROM case_facts
-          WHERE (tenant_id, case_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))"
+          WHERE case_id = ANY($2) AND tenant_id = ANY($1)"
     ))
     .bind(&tenants)
     .bind(&ids)
@@ -143,6 +143,63 @@ async fn upsert_cases(conn: &mut PgConnection, rows: &[CaseFact]) -> Result<(), 
     Ok(())
 }
 
+/// Marks breached the clocks the case service said were, on the facts as
+/// they stand (a breach of a case not heard of yet waits for its facts,
+/// which will say so), adding the change to `deltas`.
+pub async fn record_breaches(
+    conn: &mut PgConnection,
+    breaches: &[Breach],
+    deltas: &mut Deltas,
+) -> Result<(), sqlx::Error> {
+    if breaches.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<&str> = breaches.iter().map(|b| b.tenant_id.as_str()).collect();
+    let ids: Vec<Uuid> = breaches.iter().map(|b| b.case_id).collect();
+    let current: Vec<CaseFact> = sqlx::query_as(&format!(
+        "SELECT {CASE_COLUMNS} FROM case_facts
+          WHERE case_id = ANY($2) AND tenant_id = ANY($1)"
+    ))
+    .bind(&tenants)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut changed = Vec::new();
+    for old in current {
+        let new = breaches
+            .iter()
+            .filter(|b| b.tenant_id == old.tenant_id && b.case_id == old.case_id)
+            .fold(old.clone(), |f, b| f.breached(b.target));
+        if new != old {
+            deltas.add_case(&old, -1);
+            deltas.add_case(&new, 1);
+            changed.push(new);
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<&str> = changed.iter().map(|f| f.tenant_id.as_str()).collect();
+    let ids: Vec<Uuid> = changed.iter().map(|f| f.case_id).collect();
+    let states: [Vec<i16>; 3] =
+        [0, 1, 2].map(|i| changed.iter().map(|f| f.sla_states()[i]).collect());
+    sqlx::query(
+        "UPDATE case_facts f
+            SET sla_first_response = u.fr, sla_next_response = u.nr, sla_resolution = u.res
+           FROM unnest($1::text[], $2::uuid[], $3::int2[], $4::int2[], $5::int2[])
+                AS u(tenant_id, case_id, fr, nr, res)
+          WHERE f.tenant_id = u.tenant_id AND f.case_id = u.case_id",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(&states[0])
+    .bind(&states[1])
+    .bind(&states[2])
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Tenant, author, topic and intent: whose contacts about what recur.
 type AuthorDriver = (String, String, String, i16);
 
@@ -216,6 +273,15 @@ pub async fn record_mentions(
         lows.push(lo);
         highs.push(hi);
     }
+    // A table that grew since its statistics were taken looks small to the
+    // planner, which then scans all of it for every batch; the neighbours of
+    // a few authors are a few index probes, so this statement is told so.
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET LOCAL enable_hashjoin = off")
+        .execute(&mut *conn)
+        .await?;
     let flipped: Vec<MentionFact> = sqlx::query_as(&format!(
         "WITH keys AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int2[],
@@ -252,6 +318,12 @@ pub async fn record_mentions(
     .bind(&highs)
     .fetch_all(&mut *conn)
     .await?;
+    sqlx::query("SET LOCAL enable_seqscan = DEFAULT")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET LOCAL enable_hashjoin = DEFAULT")
+        .execute(&mut *conn)
+        .await?;
     for now in flipped {
         let before = MentionFact {
             recurrent: !now.recurrent,

@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 
 use super::{Cell, HighReach, Stratum, Tally};
-use crate::range::Days;
+use crate::range::{Days, rollup_source};
 use crate::rollups::FairnessSums;
 
 #[derive(sqlx::FromRow)]
@@ -33,22 +33,35 @@ pub async fn cells(
     days: Days,
     high: HighReach,
 ) -> Result<Vec<Cell>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT topic, intent, priority, social, reach >= $4 AS high_reach,
+    let source = rollup_source(
+        "fairness_rollups",
+        "topic, intent, priority, social, reach, cases, goodwill_cases, goodwill_sum, \
+         goodwill_sq, resolved, log_res_sum, log_res_sq, sla_met, sla_breached, moved_private",
+        "tenant_id = $1",
+        3,
+    );
+    let [a, b, c, d, e, f, g, h] = days.grains().dates();
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT topic, intent, priority, social, reach >= $2 AS high_reach,
                 sum(cases)::int8 AS cases, sum(goodwill_cases)::int8 AS goodwill_cases,
                 sum(goodwill_sum) AS goodwill_sum, sum(goodwill_sq) AS goodwill_sq,
                 sum(resolved)::int8 AS resolved, sum(log_res_sum) AS log_res_sum,
                 sum(log_res_sq) AS log_res_sq, sum(sla_met)::int8 AS sla_met,
                 sum(sla_breached)::int8 AS sla_breached, sum(moved_private)::int8 AS moved_private
-           FROM fairness_rollups
-          WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
+           FROM {source}
           GROUP BY 1, 2, 3, 4, 5
-         HAVING sum(cases) > 0",
-    )
+         HAVING sum(cases) > 0"
+    ))
     .bind(tenant_id)
-    .bind(days.from)
-    .bind(days.to)
     .bind(high.min_reach())
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .bind(d)
+    .bind(e)
+    .bind(f)
+    .bind(g)
+    .bind(h)
     .fetch_all(pool)
     .await?;
     Ok(rows

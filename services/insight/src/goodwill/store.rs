@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 use super::Counts;
 use crate::facts::NEGATIVE_BELOW;
-use crate::range::Days;
+use crate::range::{Days, rollup_source};
 
 pub async fn counts(pool: &PgPool, tenant_id: &str, days: Days) -> Result<Counts, sqlx::Error> {
     let (mentions, positive, negative, recurrent): (i64, i64, i64, i64) = sqlx::query_as(
@@ -39,16 +39,28 @@ pub async fn counts(pool: &PgPool, tenant_id: &str, days: Days) -> Result<Counts
     .bind(NEGATIVE_BELOW)
     .fetch_one(pool)
     .await?;
-    let (sla_met, sla_breached): (i64, i64) = sqlx::query_as(
+    let source = rollup_source(
+        "case_rollups",
+        "fr_met, nr_met, res_met, fr_breached, nr_breached, res_breached",
+        "tenant_id = $1 AND dim = $2 AND value = ''",
+        3,
+    );
+    let [a, b, c, d, e, f, g, h] = days.grains().dates();
+    let (sla_met, sla_breached): (i64, i64) = sqlx::query_as(&format!(
         "SELECT coalesce(sum(fr_met + nr_met + res_met), 0)::int8,
                 coalesce(sum(fr_breached + nr_breached + res_breached), 0)::int8
-           FROM case_rollups
-          WHERE tenant_id = $1 AND dim = $4 AND value = '' AND day BETWEEN $2 AND $3",
-    )
+           FROM {source}"
+    ))
     .bind(tenant_id)
-    .bind(days.from)
-    .bind(days.to)
     .bind(Dimension::Unspecified as i16)
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .bind(d)
+    .bind(e)
+    .bind(f)
+    .bind(g)
+    .bind(h)
     .fetch_one(pool)
     .await?;
     Ok(Counts {

@@ -107,9 +107,13 @@ pub async fn service_metrics(
         .collect();
     groups.sort_by(|a, b| b.opened.cmp(&a.opened).then_with(|| a.key.cmp(&b.key)));
     let flow = store::daily_flow(pool, tenant_id, days).await?;
+    let (escalations, commitments_overdue) =
+        crate::operations::summary(pool, tenant_id, days).await?;
     Ok(pb::GetServiceMetricsResponse {
         groups,
         backlog: backlog(days, flow.open_before, &flow.opened, &flow.resolved),
+        escalations,
+        commitments_overdue,
     })
 }
 

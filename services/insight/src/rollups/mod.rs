@@ -3,6 +3,7 @@
 //! contribution and takes back its old one, and a recomputation adds every
 //! fact's once, so incremental rollups and a rebuild cannot disagree.
 
+pub mod compaction;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use chrono::NaiveDate;
 use earshot_proto::insight::v1::Dimension;
 
 use crate::facts::{self, CaseFact, MentionFact, SLA_BREACHED, SLA_MET};
+use crate::range::month_of;
 
 /// The dimensions every case is rolled up by, "all cases" first.
 pub const DIMENSIONS: [Dimension; 7] = [
@@ -346,6 +348,38 @@ impl Deltas {
         self.resolutions.retain(|_, n| *n != 0);
         self.fairness.retain(|_, s| !s.is_zero());
         self.drivers.retain(|_, c| c.iter().any(|n| *n != 0));
+    }
+
+    /// The deltas of the monthly rollups: the same keys on their month's
+    /// first day (resolutions and drivers have none).
+    pub fn monthly(&self) -> Deltas {
+        let mut out = Deltas::default();
+        for (k, c) in &self.cases {
+            let key = DimKey {
+                day: month_of(k.day),
+                ..k.clone()
+            };
+            let row = out.cases.entry(key).or_default();
+            for (r, n) in row.iter_mut().zip(c) {
+                *r += n;
+            }
+        }
+        for (k, n) in &self.durations {
+            let key = DurationKey {
+                day: month_of(k.day),
+                ..k.clone()
+            };
+            *out.durations.entry(key).or_default() += n;
+        }
+        for (k, s) in &self.fairness {
+            let key = StratumKey {
+                day: month_of(k.day),
+                ..k.clone()
+            };
+            out.fairness.entry(key).or_default().add(s, 1);
+        }
+        out.prune();
+        out
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,7 +9,12 @@ use super::{
 };
 use crate::facts;
 
-/// Adds a batch's deltas to the rollups, each table in key order.
+/// Adds a batch's deltas. The three tables every case change touches
+/// (counters, time histograms, fairness strata) take them as rows appended
+/// to their `_pending` table — no conflict to look up, no row to rewrite —
+/// and compaction folds those into the daily and monthly rollups, many
+/// batches at a time; reports read the pending rows too. Resolutions and
+/// drivers are added in place, in key order.
 pub async fn apply(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx::Error> {
     if !d.cases.is_empty() {
         apply_cases(conn, d).await?;
@@ -27,11 +32,9 @@ pub async fn apply(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx::Erro
             n.push(*v);
         }
         sqlx::query(
-            "INSERT INTO case_durations (tenant_id, dim, value, metric, day, bucket, n)
+            "INSERT INTO case_durations_pending (tenant_id, dim, value, metric, day, bucket, n)
              SELECT * FROM unnest($1::text[], $2::int2[], $3::text[], $4::int2[], $5::date[],
-                                  $6::int2[], $7::int8[])
-             ON CONFLICT (tenant_id, dim, value, metric, day, bucket)
-             DO UPDATE SET n = case_durations.n + excluded.n",
+                                  $6::int2[], $7::int8[])",
         )
         .bind(&t)
         .bind(&dim)
@@ -92,15 +95,9 @@ async fn apply_cases(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx::Er
         .map(|i| format!("${}::int8[]", i + 5))
         .collect::<Vec<_>>()
         .join(", ");
-    let sums = CASE_COUNTERS
-        .iter()
-        .map(|c| format!("{c} = case_rollups.{c} + excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
-        "INSERT INTO case_rollups (tenant_id, dim, value, day, {names})
-         SELECT * FROM unnest($1::text[], $2::int2[], $3::text[], $4::date[], {arrays})
-         ON CONFLICT (tenant_id, dim, value, day) DO UPDATE SET {sums}"
+        "INSERT INTO case_rollups_pending (tenant_id, dim, value, day, {names})
+         SELECT * FROM unnest($1::text[], $2::int2[], $3::text[], $4::date[], {arrays})"
     );
     let mut q = sqlx::query(&sql).bind(&t).bind(&dim).bind(&val).bind(&day);
     for col in &columns {
@@ -152,25 +149,14 @@ async fn apply_fairness(conn: &mut PgConnection, d: &Deltas) -> Result<(), sqlx:
         }
     }
     sqlx::query(
-        "INSERT INTO fairness_rollups (tenant_id, day, topic, intent, priority, social, reach,
-                                       cases, goodwill_cases, resolved, sla_met, sla_breached,
-                                       moved_private, goodwill_sum, goodwill_sq, log_res_sum,
-                                       log_res_sq)
+        "INSERT INTO fairness_rollups_pending (tenant_id, day, topic, intent, priority, social,
+                                               reach, cases, goodwill_cases, resolved, sla_met,
+                                               sla_breached, moved_private, goodwill_sum,
+                                               goodwill_sq, log_res_sum, log_res_sq)
          SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int2[], $5::text[],
                               $6::bool[], $7::int2[], $8::int8[], $9::int8[], $10::int8[],
                               $11::int8[], $12::int8[], $13::int8[], $14::float8[],
-                              $15::float8[], $16::float8[], $17::float8[])
-         ON CONFLICT (tenant_id, day, topic, intent, priority, social, reach) DO UPDATE SET
-             cases = fairness_rollups.cases + excluded.cases,
-             goodwill_cases = fairness_rollups.goodwill_cases + excluded.goodwill_cases,
-             resolved = fairness_rollups.resolved + excluded.resolved,
-             sla_met = fairness_rollups.sla_met + excluded.sla_met,
-             sla_breached = fairness_rollups.sla_breached + excluded.sla_breached,
-             moved_private = fairness_rollups.moved_private + excluded.moved_private,
-             goodwill_sum = fairness_rollups.goodwill_sum + excluded.goodwill_sum,
-             goodwill_sq = fairness_rollups.goodwill_sq + excluded.goodwill_sq,
-             log_res_sum = fairness_rollups.log_res_sum + excluded.log_res_sum,
-             log_res_sq = fairness_rollups.log_res_sq + excluded.log_res_sq",
+                              $15::float8[], $16::float8[], $17::float8[])",
     )
     .bind(&keys.0)
     .bind(&keys.1)
@@ -246,12 +232,35 @@ pub async fn recompute(conn: &mut PgConnection, tenant_id: &str) -> Result<Delta
     Ok(d)
 }
 
-/// A tenant's rollups as stored, without rows that add nothing.
-pub async fn read(conn: &mut PgConnection, tenant_id: &str) -> Result<Deltas, sqlx::Error> {
+/// A tenant's rollups as stored (compacted or pending), without rows that
+/// add nothing: the daily tables (`suffix` "") or the monthly ones
+/// ("_monthly", which have no resolutions or drivers).
+pub async fn read(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    suffix: &str,
+) -> Result<Deltas, sqlx::Error> {
     let mut d = Deltas::default();
-    let names = CASE_COUNTERS.join(", ");
+    // The deltas not compacted yet count too, by day or by month.
+    let day = if suffix.is_empty() {
+        "day"
+    } else {
+        "date_trunc('month', day)::date"
+    };
+    let with_pending = |table: &str| {
+        format!(
+            "(SELECT * FROM {table}{suffix} WHERE tenant_id = $1
+              UNION ALL SELECT * FROM {table}_pending WHERE tenant_id = $1) AS r"
+        )
+    };
+    let names = CASE_COUNTERS
+        .iter()
+        .map(|c| format!("sum({c})::int8"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows: Vec<(i16, String, chrono::NaiveDate, Vec<i64>)> = sqlx::query_as(&format!(
-        "SELECT dim, value, day, ARRAY[{names}] FROM case_rollups WHERE tenant_id = $1"
+        "SELECT dim, value, {day}, ARRAY[{names}] FROM {} GROUP BY 1, 2, 3",
+        with_pending("case_rollups")
     ))
     .bind(tenant_id)
     .fetch_all(&mut *conn)
@@ -267,9 +276,10 @@ pub async fn read(conn: &mut PgConnection, tenant_id: &str) -> Result<Deltas, sq
         };
         d.cases.insert(key, c);
     }
-    let rows: Vec<(i16, String, i16, chrono::NaiveDate, i16, i64)> = sqlx::query_as(
-        "SELECT dim, value, metric, day, bucket, n FROM case_durations WHERE tenant_id = $1",
-    )
+    let rows: Vec<(i16, String, i16, chrono::NaiveDate, i16, i64)> = sqlx::query_as(&format!(
+        "SELECT dim, value, metric, {day}, bucket, sum(n)::int8 FROM {} GROUP BY 1, 2, 3, 4, 5",
+        with_pending("case_durations")
+    ))
     .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -284,19 +294,21 @@ pub async fn read(conn: &mut PgConnection, tenant_id: &str) -> Result<Deltas, sq
         };
         d.durations.insert(key, n);
     }
-    let rows: Vec<(i16, String, chrono::NaiveDate, i64)> =
-        sqlx::query_as("SELECT dim, value, day, n FROM case_resolutions WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (dim, value, day, n) in rows {
-        let key = DimKey {
-            tenant_id: tenant_id.to_owned(),
-            dim,
-            value,
-            day,
-        };
-        d.resolutions.insert(key, n);
+    if suffix.is_empty() {
+        let rows: Vec<(i16, String, chrono::NaiveDate, i64)> =
+            sqlx::query_as("SELECT dim, value, day, n FROM case_resolutions WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (dim, value, day, n) in rows {
+            let key = DimKey {
+                tenant_id: tenant_id.to_owned(),
+                dim,
+                value,
+                day,
+            };
+            d.resolutions.insert(key, n);
+        }
     }
     type FairRow = (
         chrono::NaiveDate,
@@ -308,12 +320,14 @@ pub async fn read(conn: &mut PgConnection, tenant_id: &str) -> Result<Deltas, sq
         Vec<i64>,
         Vec<f64>,
     );
-    let rows: Vec<FairRow> = sqlx::query_as(
-        "SELECT day, topic, intent, priority, social, reach,
-                ARRAY[cases, goodwill_cases, resolved, sla_met, sla_breached, moved_private],
-                ARRAY[goodwill_sum, goodwill_sq, log_res_sum, log_res_sq]
-           FROM fairness_rollups WHERE tenant_id = $1",
-    )
+    let rows: Vec<FairRow> = sqlx::query_as(&format!(
+        "SELECT {day}, topic, intent, priority, social, reach,
+                ARRAY[sum(cases), sum(goodwill_cases), sum(resolved), sum(sla_met),
+                      sum(sla_breached), sum(moved_private)]::int8[],
+                ARRAY[sum(goodwill_sum), sum(goodwill_sq), sum(log_res_sum), sum(log_res_sq)]
+           FROM {} GROUP BY 1, 2, 3, 4, 5, 6",
+        with_pending("fairness_rollups")
+    ))
     .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -343,22 +357,24 @@ pub async fn read(conn: &mut PgConnection, tenant_id: &str) -> Result<Deltas, sq
             },
         );
     }
-    let rows: Vec<(chrono::NaiveDate, String, i16, String, Vec<i64>)> = sqlx::query_as(
-        "SELECT day, topic, intent, rule_id, ARRAY[contacts, recurrent, negative, positive]
-           FROM driver_rollups WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (day, topic, intent, rule_id, c) in rows {
-        let key = DriverDayKey {
-            tenant_id: tenant_id.to_owned(),
-            day,
-            topic,
-            intent,
-            rule_id,
-        };
-        d.drivers.insert(key, [c[0], c[1], c[2], c[3]]);
+    if suffix.is_empty() {
+        let rows: Vec<(chrono::NaiveDate, String, i16, String, Vec<i64>)> = sqlx::query_as(
+            "SELECT day, topic, intent, rule_id, ARRAY[contacts, recurrent, negative, positive]
+               FROM driver_rollups WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (day, topic, intent, rule_id, c) in rows {
+            let key = DriverDayKey {
+                tenant_id: tenant_id.to_owned(),
+                day,
+                topic,
+                intent,
+                rule_id,
+            };
+            d.drivers.insert(key, [c[0], c[1], c[2], c[3]]);
+        }
     }
     d.prune();
     Ok(d)

@@ -118,7 +118,12 @@ pub fn days(from: Day, to: Day) -> Option<DayRange> {
     })
 }
 
-fn envelope(producer: &str, tenant: &str, occurred: DateTime<Utc>, payload: event::Payload) -> Event {
+fn envelope(
+    producer: &str,
+    tenant: &str,
+    occurred: DateTime<Utc>,
+    payload: event::Payload,
+) -> Event {
     Event {
         event_id: Uuid::now_v7().to_string(),
         tenant_id: tenant.into(),
@@ -230,7 +235,10 @@ impl CaseSpec {
                 version: 1,
                 status: "NEW".into(),
                 channel: channel as i32,
-                public: matches!(channel, Channel::X | Channel::Facebook | Channel::Instagram | Channel::Review),
+                public: matches!(
+                    channel,
+                    Channel::X | Channel::Facebook | Channel::Instagram | Channel::Review
+                ),
                 topic: topic.into(),
                 intent: Intent::Complaint as i32,
                 priority: "NORMAL".into(),
