@@ -20,7 +20,7 @@ use earshot_proto::escalation::v1::{
     start_drill_request,
 };
 
-use super::{Authed, clip};
+use super::{Authed, clip, until};
 
 type Client = EscalationServiceClient<Authed>;
 
@@ -33,25 +33,6 @@ fn team(n: i32) -> String {
         Team::try_from(n).unwrap_or(Team::Unspecified).as_str_name(),
         "TEAM_",
     )
-}
-
-/// Waits, with a deadline, until `found` holds of what `look` answers.
-async fn until<T, F, Fut>(what: &str, mut look: F, found: impl Fn(&T) -> bool) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = look().await?;
-        if found(&now) {
-            return Ok(now);
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{what}: not seen within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn escalations(client: &mut Client, drills: bool) -> anyhow::Result<Vec<Escalation>> {

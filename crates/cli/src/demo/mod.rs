@@ -13,7 +13,9 @@ use std::time::Duration;
 use earshot_auth::{AuthConfig, BearerAuth};
 use earshot_config::Env;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
-use earshot_proto::case::v1::{Agent, ClaimCaseRequest, ListCasesRequest, PutAgentRequest};
+use earshot_proto::case::v1::{
+    Agent, ClaimCaseRequest, GetCaseRequest, ListCasesRequest, PutAgentRequest,
+};
 use earshot_proto::common::v1::{Author, Channel, Intent, Urgency};
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
 use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
@@ -29,6 +31,7 @@ use tonic::transport::Channel as GrpcChannel;
 use crate::{DEV_SCOPES, PORTS, dev_secret};
 
 mod escalation;
+mod insight;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
 
@@ -225,6 +228,29 @@ async fn connect(host: &str, port: u16, token: &BearerAuth) -> anyhow::Result<Au
             )
         })?;
     Ok(InterceptedService::new(channel, token.clone()))
+}
+
+/// Waits, with a deadline, until `found` holds of what `look` answers.
+pub(crate) async fn until<T, F, Fut>(
+    what: &str,
+    mut look: F,
+    found: impl Fn(&T) -> bool,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = look().await?;
+        if found(&now) {
+            return Ok(now);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{what}: not seen within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn clip(text: &str, chars: usize) -> String {
@@ -444,7 +470,23 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
             version,
             release: false,
         };
-        let held = ana.claim_case(claim(first.version)).await?.into_inner();
+        // The case moves on while the demo looks (an escalation raises its
+        // priority): claim the version it is at, reading it again if it
+        // changed in between.
+        let mut attempt = 0;
+        let held = loop {
+            let current = ana
+                .get_case(GetCaseRequest {
+                    case_id: first.case_id.clone(),
+                })
+                .await?
+                .into_inner();
+            match ana.claim_case(claim(current.version)).await {
+                Ok(held) => break held.into_inner(),
+                Err(s) if s.code() == tonic::Code::Aborted && attempt < 5 => attempt += 1,
+                Err(s) => return Err(s.into()),
+            }
+        };
         let refused = ben.claim_case(claim(held.version)).await.err();
         println!(
             "            {} claimed {}; {} trying too: {}",
@@ -462,6 +504,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
         after.mentions - before.mentions,
         after.cases_opened - before.cases_opened
     );
+    insight::show(&mut listening, &mut insight, &run_id).await?;
     Ok(())
 }
 
