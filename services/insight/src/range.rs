@@ -147,9 +147,11 @@ impl Days {
 /// the eight dates bind as `$first` … `$first + 7`.
 pub fn rollup_source(table: &str, columns: &str, filter: &str, first: usize) -> String {
     let p = |i: usize| format!("${}", first + i);
+    // One branch per span, each a plain range of its table's key.
     format!(
-        "(SELECT {columns} FROM {table} WHERE {filter}
-             AND (day BETWEEN {} AND {} OR day BETWEEN {} AND {})
+        "(SELECT {columns} FROM {table} WHERE {filter} AND day BETWEEN {} AND {}
+          UNION ALL
+          SELECT {columns} FROM {table} WHERE {filter} AND day BETWEEN {} AND {}
           UNION ALL
           SELECT {columns} FROM {table}_monthly WHERE {filter} AND day BETWEEN {} AND {}
           UNION ALL
