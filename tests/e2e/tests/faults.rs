@@ -26,7 +26,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 async fn quiet(suite: &Suite) {
     let pool = suite.db.pool("listening").await;
-    eventually("every outbox is drained", || {
+    eventually("every outbox is drained and every rollup compacted", || {
         let pool = pool.clone();
         async move {
             let mut pending = 0i64;
@@ -38,6 +38,20 @@ async fn quiet(suite: &Suite) {
                 .await
                 .ok();
                 pending += n.unwrap_or(0);
+            }
+            // Insight folds the rollup deltas its batches appended on a
+            // loop of its own: quiet once that is done too.
+            for table in [
+                "case_rollups_pending",
+                "case_durations_pending",
+                "fairness_rollups_pending",
+            ] {
+                let n: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT count(*) FROM insight.{table}"))
+                        .fetch_one(&pool)
+                        .await
+                        .ok();
+                pending += n.unwrap_or(1);
             }
             (pending == 0).then_some(())
         }
