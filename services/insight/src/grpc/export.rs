@@ -90,60 +90,34 @@ pub async fn start(
     let Some(report) = req.report else {
         return Err(invalid("report", "is required: say what to export"));
     };
+    // A report's own handler answers; its rows are one repeated field.
+    macro_rules! report {
+        ($handler:path, $req:expr, $name:literal, $field:ident) => {{
+            let answer = $handler(ctx, caller, $req)
+                .await
+                .map_err(|e| prefixed(e, $name))?;
+            rows(&answer.$field)
+        }};
+    }
     let (header, rows) = match report {
-        Report::ServiceMetrics(r) => {
-            let answer = metrics::get(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "service_metrics"))?;
-            rows(&answer.groups)
-        }
-        Report::Drivers(r) => {
-            let answer = drivers::list(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "drivers"))?;
-            rows(&answer.drivers)
-        }
+        Report::ServiceMetrics(r) => report!(metrics::get, r, "service_metrics", groups),
+        Report::Drivers(r) => report!(drivers::list, r, "drivers", drivers),
         Report::Fairness(r) => {
             let answer = fairness::get(ctx, caller, r)
                 .await
                 .map_err(|e| prefixed(e, "fairness"))?;
             let mut header = vec!["comparison".to_owned()];
+            header.extend(rows::<pb::FairnessMeasure>(&[]).0);
             let mut out = Vec::new();
             for c in &answer.comparisons {
-                let (h, r) = rows(&c.measures);
-                header.truncate(1);
-                header.extend(h);
-                out.extend(labelled("comparison", &c.name, r));
-            }
-            if answer.comparisons.is_empty() {
-                header.extend(rows::<pb::FairnessMeasure>(&[]).0);
+                out.extend(labelled("comparison", &c.name, rows(&c.measures).1));
             }
             (header, out)
         }
-        Report::Authenticity(r) => {
-            let answer = authenticity::get(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "authenticity"))?;
-            rows(&answer.rows)
-        }
-        Report::Effort(r) => {
-            let answer = effort::get(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "effort"))?;
-            rows(&answer.rows)
-        }
-        Report::Consistency(r) => {
-            let answer = consistency::get(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "consistency"))?;
-            rows(&answer.findings)
-        }
-        Report::Goodwill(r) => {
-            let answer = goodwill::get(ctx, caller, r)
-                .await
-                .map_err(|e| prefixed(e, "goodwill"))?;
-            rows(&answer.components)
-        }
+        Report::Authenticity(r) => report!(authenticity::get, r, "authenticity", rows),
+        Report::Effort(r) => report!(effort::get, r, "effort", rows),
+        Report::Consistency(r) => report!(consistency::get, r, "consistency", findings),
+        Report::Goodwill(r) => report!(goodwill::get, r, "goodwill", components),
         Report::SuccessStories(mut r) => {
             // Every page of the range.
             let mut all = Vec::new();

@@ -350,8 +350,9 @@ impl Deltas {
         self.drivers.retain(|_, c| c.iter().any(|n| *n != 0));
     }
 
-    /// The deltas of the monthly rollups: the same keys on their month's
-    /// first day (resolutions and drivers have none).
+    /// The same sums by month (keys on their month's first day; resolutions
+    /// and drivers have no monthly table): what compaction writes to the
+    /// `_monthly` tables in SQL, so a recomputation can be compared with them.
     pub fn monthly(&self) -> Deltas {
         let mut out = Deltas::default();
         for (k, c) in &self.cases {
