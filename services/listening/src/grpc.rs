@@ -2,16 +2,17 @@
 //! request, delegates, translates.
 
 use earshot_auth::caller;
-use earshot_proto::common::v1::{Channel, Intent};
+use earshot_proto::common::v1::{Channel, Intent, SentimentLabel};
 use earshot_proto::listening::v1::listening_service_server::ListeningService;
 use earshot_proto::listening::v1::{
-    BacktestRuleRequest, BacktestRuleResponse, CreateRuleRequest, DeleteRuleRequest,
-    GetListeningAccuracyRequest, GetListeningSettingsRequest, GetMentionRequest, GetRuleRequest,
-    IngestMentionsRequest, IngestMentionsResponse, IngestPayloadRequest, IngestPayloadResponse,
-    LabelMentionRequest, ListMentionsRequest, ListMentionsResponse, ListRuleVersionsRequest,
+    ActivateModelVersionRequest, BacktestRuleRequest, BacktestRuleResponse, CreateRuleRequest,
+    DeleteRuleRequest, GetListeningAccuracyRequest, GetListeningSettingsRequest, GetMentionRequest,
+    GetRuleRequest, IngestMentionsRequest, IngestMentionsResponse, IngestPayloadRequest,
+    IngestPayloadResponse, LabelMentionRequest, ListMentionsRequest, ListMentionsResponse,
+    ListModelVersionsRequest, ListModelVersionsResponse, ListRuleVersionsRequest,
     ListRuleVersionsResponse, ListRulesRequest, ListRulesResponse, ListeningAccuracy,
-    ListeningSettings, Mention, MentionLabel, Rule, StreamMentionsAck, StreamMentionsRequest,
-    UpdateListeningSettingsRequest, UpdateRuleRequest,
+    ListeningSettings, Mention, MentionLabel, ModelVersion, Rule, StreamMentionsAck,
+    StreamMentionsRequest, UpdateListeningSettingsRequest, UpdateRuleRequest,
 };
 use earshot_server::convert::{from_timestamp, parse_id};
 use earshot_server::{Page, ServiceContext, ServiceError, invalid};
@@ -25,6 +26,7 @@ use crate::ingest::{Ingestor, payload, stream};
 use crate::mention::store::{self, DroppedFilter, MentionFilter};
 use crate::pipeline::noise::DropReason;
 use crate::tenant::accuracy::{self, Backtest, LabelInput};
+use crate::tenant::adaptation;
 use crate::tenant::rules::{self, Change};
 use crate::tenant::settings;
 
@@ -55,6 +57,13 @@ fn sentiment_bound(value: Option<f64>, field: &str) -> Result<Option<f64>, Servi
     }
 }
 
+fn confidence(value: Option<f64>, field: &str) -> Result<Option<f64>, ServiceError> {
+    match value {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(invalid(field, "must be between 0 and 1")),
+        other => Ok(other),
+    }
+}
+
 /// Longest `ListMentionsRequest.topic`, in bytes (a topic key is at most 64).
 const MAX_TOPIC_BYTES: usize = 64;
 /// Longest `ListMentionsRequest.author`, in bytes (an author's id is at most 256).
@@ -79,6 +88,19 @@ fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceErr
     {
         return Err(invalid("sentiment_min", "must not exceed sentiment_max"));
     }
+    let sentiment_label = match SentimentLabel::try_from(req.sentiment_label) {
+        Ok(SentimentLabel::Unspecified) => None,
+        Ok(label) => Some(label as i16),
+        Err(_) => {
+            return Err(invalid(
+                "sentiment_label",
+                "must be a known sentiment label",
+            ));
+        }
+    };
+    let min_intent_confidence = confidence(req.min_intent_confidence, "min_intent_confidence")?;
+    let min_sentiment_confidence =
+        confidence(req.min_sentiment_confidence, "min_sentiment_confidence")?;
     let dropped = match req.dropped_reason.trim() {
         "" => DroppedFilter::Kept,
         "*" => DroppedFilter::Any,
@@ -122,6 +144,9 @@ fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceErr
         author: text(req.author.trim_start_matches('@')),
         channel,
         actionable: req.actionable,
+        sentiment_label,
+        min_intent_confidence,
+        min_sentiment_confidence,
         dropped,
     })
 }
@@ -356,6 +381,50 @@ impl ListeningService for Listening {
         let accuracy =
             accuracy::listening_accuracy(&self.ctx.pool, &self.ingestor.profiles, &tenant).await?;
         Ok(Response::new(accuracy))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_model_versions(
+        &self,
+        request: Request<ListModelVersionsRequest>,
+    ) -> Result<Response<ListModelVersionsResponse>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let rows = adaptation::store::versions(&self.ctx.pool, &tenant)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(ListModelVersionsResponse {
+            versions: rows
+                .into_iter()
+                .map(adaptation::store::VersionRow::to_proto)
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn activate_model_version(
+        &self,
+        request: Request<ActivateModelVersionRequest>,
+    ) -> Result<Response<ModelVersion>, Status> {
+        let tenant = caller(&request)?.tenant_id.clone();
+        let version = request.into_inner().version;
+        // Versions are small numbers; a huge one simply does not exist.
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        let pool = &self.ctx.pool;
+        if !adaptation::store::activate(pool, &tenant, version)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            return Err(ServiceError::NotFound(format!("model version {version}")).into());
+        }
+        let rows = adaptation::store::versions(pool, &tenant)
+            .await
+            .map_err(ServiceError::from)?;
+        let chosen = rows
+            .into_iter()
+            .find(|r| r.version == version)
+            .map(adaptation::store::VersionRow::to_proto)
+            .unwrap_or_default();
+        Ok(Response::new(chosen))
     }
 
     #[tracing::instrument(skip_all)]

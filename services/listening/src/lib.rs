@@ -15,7 +15,8 @@
 //! * [`pipeline`]: the per-mention stages (normalise, noise, sentiment,
 //!   classify), [`query`]: the rule language, [`adapters`]: each source's
 //!   payload as a [`MentionInput`](earshot_proto::listening::v1::MentionInput).
-//!   Pure functions, none of them importing another layer.
+//!   Pure functions, none of them importing another layer; [`training`]:
+//!   the corpora and recipe the shipped models are made and measured by.
 
 pub mod adapters;
 pub mod erasure;
@@ -25,6 +26,7 @@ pub mod mention;
 pub mod pipeline;
 pub mod query;
 pub mod tenant;
+pub mod training;
 
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
@@ -54,6 +56,8 @@ impl Service for ListeningService {
     fn routes(ctx: &ServiceContext) -> Routes {
         // The lexicons load here rather than inside the first ingest.
         pipeline::sentiment::preload();
+        let models = pipeline::model::Models::shipped();
+        tracing::info!(model = %models.id, "learned models loaded");
         let ingestor = ingest::Ingestor {
             pool: ctx.pool.clone(),
             outbox: ctx.outbox.clone(),
@@ -71,13 +75,17 @@ impl Service for ListeningService {
         ))
     }
 
-    /// Mentions past their tenant's retention period are deleted here.
+    /// Mentions past their tenant's retention period are deleted here, and
+    /// tenants' correction layers refitted from their labels.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
         vec![scheduler(
             ctx.pool.clone(),
             ctx.outbox.clone(),
             SchedulerSettings::default(),
-            vec![std::sync::Arc::new(erasure::job())],
+            vec![
+                std::sync::Arc::new(erasure::job()),
+                std::sync::Arc::new(tenant::adaptation::store::RefitJob),
+            ],
         )]
     }
 }

@@ -138,6 +138,7 @@ impl Ingestor {
             let r = &mut results[*index];
             if inserted.contains(&mention.id) {
                 r.mention_id = mention.id.to_string();
+                r.classification = Some(mention.classification.clone());
                 if mention.dropped.is_none() {
                     events.push(mention_classified(tenant_id, mention));
                 }

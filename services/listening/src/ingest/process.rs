@@ -3,15 +3,14 @@
 //! rules. Pure CPU work over one tenant profile; buffers are reused across
 //! the mentions of a batch.
 
-use earshot_proto::common::v1::{RuleMatch, Sentiment};
+use earshot_proto::common::v1::RuleMatch;
 use earshot_proto::listening::v1::Entities;
 use uuid::Uuid;
 
 use crate::mention::{NewMention, NoiseKeys, ValidMention, rebuild_document};
-use crate::pipeline::classify::classify;
+use crate::pipeline::hear;
 use crate::pipeline::noise::{Candidate, NoiseSettings, NoiseWindow};
 use crate::pipeline::normalise::normalise;
-use crate::pipeline::sentiment::polarity_scores_with_cues;
 use crate::query::{Document, MatchScratch, RuleRef};
 use crate::tenant::profile::TenantProfile;
 
@@ -67,21 +66,13 @@ impl<'a> Pipeline<'a> {
     /// see [`judge_noise`].
     pub fn process(&mut self, m: ValidMention) -> NewMention {
         let normalised = normalise(&m.text, &m.language);
-        let (scores, sentiment_cues) = polarity_scores_with_cues(&normalised.text);
-        let mut classification = classify(
+        let classification = hear(
             &normalised.text,
             m.author.followers,
             m.author.verified,
-            scores.compound,
             self.profile.taxonomy(),
+            self.profile.adapted(),
         );
-        classification.sentiment = Some(Sentiment {
-            compound: scores.compound,
-            positive: scores.pos,
-            neutral: scores.neu,
-            negative: scores.neg,
-            cues: sentiment_cues.into_iter().map(str::to_owned).collect(),
-        });
 
         // A source's own language tag (with its region) wins over detection.
         let language = if m.language.is_empty() {

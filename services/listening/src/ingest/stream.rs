@@ -99,22 +99,23 @@ pub async fn store_and_ack(
                     .ingest(&tenant_id, mentions)
                     .await
                     .map_err(tonic::Status::from)?;
-                let rejections = response
-                    .results
-                    .into_iter()
-                    .filter(|r| r.status == IngestStatus::Rejected as i32)
-                    .map(|mut r| {
-                        let position = r.index + start;
-                        reindex(&mut r, position);
-                        r
-                    })
-                    .collect();
+                let (mut rejections, mut accepted_items) = (Vec::new(), Vec::new());
+                for mut r in response.results {
+                    let position = r.index + start;
+                    reindex(&mut r, position);
+                    if r.status == IngestStatus::Rejected as i32 {
+                        rejections.push(r);
+                    } else if r.status == IngestStatus::Accepted as i32 {
+                        accepted_items.push(r);
+                    }
+                }
                 Ok::<_, tonic::Status>(StreamMentionsAck {
                     durable_through: start + count,
                     accepted: response.accepted,
                     duplicates: response.duplicates,
                     rejected: response.rejected,
                     rejections,
+                    accepted_items,
                 })
             }
         })

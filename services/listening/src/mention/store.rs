@@ -158,6 +158,9 @@ pub async fn insert_new(
     let mut dropped_reasons = Vec::with_capacity(n);
     let mut dropped_details = Vec::with_capacity(n);
     let mut details = Vec::with_capacity(n);
+    let mut sentiment_labels = Vec::with_capacity(n);
+    let mut intent_confidences = Vec::with_capacity(n);
+    let mut sentiment_confidences = Vec::with_capacity(n);
     for m in mentions {
         ids.push(m.id);
         sources.push(m.source.as_str());
@@ -178,7 +181,11 @@ pub async fn insert_new(
         raws.push(m.raw.as_deref());
         shares.push(m.share);
         detected.push(m.language_detected);
-        sentiments.push(m.classification.sentiment.as_ref().map(|s| s.compound));
+        let sentiment = m.classification.sentiment.as_ref();
+        sentiments.push(sentiment.map(|s| s.compound));
+        sentiment_labels.push(sentiment.map(|s| i16::try_from(s.label).unwrap_or(0)));
+        sentiment_confidences.push(sentiment.map(|s| s.confidence as f32));
+        intent_confidences.push(m.classification.intent_confidence as f32);
         topics.push(join(
             m.classification.topics.iter().map(|t| t.topic.as_str()),
         ));
@@ -192,23 +199,25 @@ pub async fn insert_new(
              author_external_id, author_handle, author_name, author_followers, author_verified,
              body, language, thread_key, posted_at, received_at, intent, actionable, raw,
              is_share, language_detected, sentiment, topics, rule_ids, dropped_reason,
-             dropped_detail, details)
+             dropped_detail, details, sentiment_label, intent_confidence, sentiment_confidence)
          SELECT u.id, $1, u.source, u.external_id, u.channel, u.is_public, u.author_id, u.handle,
              u.name, u.followers, u.verified, u.body, u.language, u.thread, u.posted, $17,
              u.intent, u.actionable, u.raw::jsonb, u.share, u.detected, u.sentiment,
              CASE WHEN u.topics = '' THEN '{}'::text[] ELSE string_to_array(u.topics, E'\\x1f') END,
              CASE WHEN u.rules = '' THEN '{}'::uuid[]
                   ELSE string_to_array(u.rules, E'\\x1f')::uuid[] END,
-             u.dropped_reason, u.dropped_detail, u.details
+             u.dropped_reason, u.dropped_detail, u.details, u.sentiment_label,
+             u.intent_confidence, u.sentiment_confidence
            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int2[], $6::bool[], $7::text[],
                        $8::text[], $9::text[], $10::int8[], $11::bool[], $12::text[], $13::text[],
                        $14::text[], $15::timestamptz[], $16::int2[], $18::bool[], $19::text[],
                        $20::bool[], $21::bool[], $22::float8[], $23::text[], $24::text[],
-                       $25::text[], $26::text[], $27::bytea[])
+                       $25::text[], $26::text[], $27::bytea[], $28::int2[], $29::float4[],
+                       $30::float4[])
              AS u(id, source, external_id, channel, is_public, author_id, handle, name,
                   followers, verified, body, language, thread, posted, intent, actionable, raw,
                   share, detected, sentiment, topics, rules, dropped_reason, dropped_detail,
-                  details)
+                  details, sentiment_label, intent_confidence, sentiment_confidence)
          ON CONFLICT ON CONSTRAINT mentions_identity DO NOTHING
          RETURNING id",
     )
@@ -239,6 +248,9 @@ pub async fn insert_new(
     .bind(&dropped_reasons)
     .bind(&dropped_details)
     .bind(&details)
+    .bind(&sentiment_labels)
+    .bind(&intent_confidences)
+    .bind(&sentiment_confidences)
     .fetch_all(conn)
     .await?;
     Ok(inserted.into_iter().collect())
@@ -335,6 +347,9 @@ pub struct MentionFilter {
     pub author: Option<String>,
     pub channel: Option<i16>,
     pub actionable: Option<bool>,
+    pub sentiment_label: Option<i16>,
+    pub min_intent_confidence: Option<f64>,
+    pub min_sentiment_confidence: Option<f64>,
     pub dropped: DroppedFilter,
 }
 
@@ -387,6 +402,16 @@ pub async fn search(
     }
     if let Some(max) = filter.sentiment_max {
         q.push(" AND sentiment <= ").push_bind(max);
+    }
+    if let Some(label) = filter.sentiment_label {
+        q.push(" AND sentiment_label = ").push_bind(label);
+    }
+    if let Some(min) = filter.min_intent_confidence {
+        q.push(" AND intent_confidence >= ").push_bind(min as f32);
+    }
+    if let Some(min) = filter.min_sentiment_confidence {
+        q.push(" AND sentiment_confidence >= ")
+            .push_bind(min as f32);
     }
     if let Some(topic) = &filter.topic {
         q.push(" AND topics @> ARRAY[")

@@ -1392,6 +1392,8 @@ fn decide(
         urgency,
         topics: topics(lower, taxonomy),
         actionability: actionability as i32,
+        cue_intent: intent as i32,
+        ..Default::default()
     }
 }
 

@@ -1,10 +1,161 @@
 //! The stages every mention goes through before it is stored, each a pure
 //! function of the text (and, for noise, the tenant's recent mentions):
-//! [`normalise`], [`noise`], [`sentiment`], [`classify`]. They know nothing
-//! of the mention model, the store or the tenant, so `ingest` composes them
-//! and `tenant` configures them without either being imported back.
+//! [`normalise`], [`noise`], then [`hear`]: [`sentiment`] (VADER), the
+//! [`classify`] cue lists and the learned [`model`]s. They know nothing of
+//! the mention model, the store or the tenant, so `ingest` composes them and
+//! `tenant` configures them without either being imported back.
 
 pub mod classify;
+pub mod model;
 pub mod noise;
 pub mod normalise;
 pub mod sentiment;
+
+use std::cell::RefCell;
+
+use earshot_proto::common::v1::{Actionability, Classification, Intent, Sentiment, Urgency};
+
+use classify::{Taxonomy, classify};
+use model::features::Signals;
+use model::{BUCKETS, Correction, Models, Prediction, featurise};
+
+/// Below this probability of needing a reply, an urgency cue alone
+/// ("stolen", "hospital") does not make chatter a cry for help.
+pub const URGENT_NEEDS_REPLY: f32 = 0.25;
+/// From this probability of needing a reply, a mention is a cry for help.
+pub const NEEDS_REPLY: f32 = 0.5;
+
+/// A tenant's correction layer and its version, as classification uses it.
+#[derive(Debug, Clone, Copy)]
+pub struct Adapted<'a> {
+    pub version: u32,
+    pub correction: &'a Correction,
+}
+
+/// What the models read of a (normalised) text: VADER's compound, the cue
+/// lists' intent and the hashed features of both with the words. Training
+/// and [`hear`] both come through here, so they share one tokeniser.
+pub fn model_input(text: &str, vader_compound: f64, cue_intent: Intent, out: &mut Vec<u32>) {
+    let signals = Signals {
+        vader_compound,
+        cue_intent,
+    };
+    featurise(text, signals, BUCKETS, out);
+}
+
+/// The hashed features of a raw text, as ingest would compute them: what
+/// the trainer and the accuracy command feed the models.
+pub fn features_of_raw(raw: &str) -> Vec<u32> {
+    let text = normalise::normalise(raw, "").text;
+    let vader = sentiment::polarity_scores(&text);
+    let cues = classify(
+        &text,
+        0,
+        false,
+        vader.compound,
+        classify::default_taxonomy(),
+    );
+    let mut out = Vec::new();
+    model_input(&text, vader.compound, intent_of(cues.intent), &mut out);
+    out
+}
+
+fn intent_of(raw: i32) -> Intent {
+    Intent::try_from(raw).unwrap_or(Intent::Other)
+}
+
+thread_local! {
+    static FEATURES: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Classifies one mention's normalised text: VADER, the cue lists (intent
+/// cues, urgency, topics), then the learned models over all of it, through
+/// the tenant's correction layer when it has one.
+pub fn hear(
+    text: &str,
+    author_followers: u64,
+    author_verified: bool,
+    taxonomy: &Taxonomy,
+    adapted: Option<Adapted<'_>>,
+) -> Classification {
+    hear_with(
+        Models::shipped(),
+        text,
+        author_followers,
+        author_verified,
+        taxonomy,
+        adapted,
+    )
+}
+
+/// [`hear`] with other models than the shipped ones: the accuracy command
+/// measures models it trained itself through the very path ingest takes.
+pub fn hear_with(
+    models: &Models,
+    text: &str,
+    author_followers: u64,
+    author_verified: bool,
+    taxonomy: &Taxonomy,
+    adapted: Option<Adapted<'_>>,
+) -> Classification {
+    let (vader, vader_cues) = sentiment::polarity_scores_with_cues(text);
+    let mut c = classify(
+        text,
+        author_followers,
+        author_verified,
+        vader.compound,
+        taxonomy,
+    );
+    let cue_intent = intent_of(c.intent);
+    let prediction = FEATURES.with_borrow_mut(|features| {
+        model_input(text, vader.compound, cue_intent, features);
+        models.predict(features, adapted.map(|a| a.correction))
+    });
+    let (intent, intent_confidence) = prediction.intent();
+    let (label, sentiment_confidence) = prediction.sentiment_label();
+    let needs_reply = prediction.needs_reply();
+    let urgent = c
+        .urgency
+        .iter()
+        .any(|u| u.urgency != Urgency::MediaAttention as i32);
+    let actionability = actionability(&prediction, urgent);
+
+    c.cue_intent = cue_intent as i32;
+    c.intent = intent as i32;
+    c.intent_confidence = f64::from(intent_confidence);
+    c.needs_reply_confidence = f64::from(needs_reply);
+    c.actionability = actionability as i32;
+    c.actionable = actionability == Actionability::CryForHelp;
+    c.sentiment = Some(Sentiment {
+        compound: f64::from(prediction.sentiment_score()),
+        negative: f64::from(prediction.sentiment[0]),
+        neutral: f64::from(prediction.sentiment[1]),
+        positive: f64::from(prediction.sentiment[2]),
+        cues: vader_cues.into_iter().map(str::to_owned).collect(),
+        label: label as i32,
+        confidence: f64::from(sentiment_confidence),
+        vader_compound: vader.compound,
+    });
+    c.model = match adapted {
+        Some(a) => format!("{}+tenant.v{}", models.id, a.version),
+        None => models.id.clone(),
+    };
+    c
+}
+
+/// A cry for help when a reply is more likely needed than not (or somewhat
+/// likely, with an outage, safety, legal or churn cue); a high five for
+/// praise that is not negative; else neither. A question mark alone decides
+/// nothing: the model weighs it with everything else.
+pub fn actionability(p: &Prediction, urgent: bool) -> Actionability {
+    let needs_reply = p.needs_reply();
+    if needs_reply >= NEEDS_REPLY || (urgent && needs_reply >= URGENT_NEEDS_REPLY) {
+        Actionability::CryForHelp
+    } else if p.intent().0 == Intent::Praise
+        && p.sentiment_label().0 != earshot_proto::common::v1::SentimentLabel::Negative
+    {
+        Actionability::HighFive
+    } else {
+        Actionability::None
+    }
+}

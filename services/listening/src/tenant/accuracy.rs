@@ -103,6 +103,7 @@ pub async fn label(
     if let Some(rule_id) = input.rule_id {
         rules::get(pool, tenant_id, rule_id).await?;
     }
+    let mut tx = pool.begin().await?;
     let row: LabelRow = sqlx::query_as(
         "INSERT INTO mention_labels
              (tenant_id, mention_id, rule_id, relevant, intent, sentiment, labelled_by, labelled_at)
@@ -119,8 +120,11 @@ pub async fn label(
     .bind(input.sentiment)
     .bind(labelled_by)
     .bind(Utc::now())
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    // Counted with the label, so the refit job never misses one.
+    super::adaptation::store::count_label(&mut tx, tenant_id).await?;
+    tx.commit().await?;
     Ok(label_to_proto(row))
 }
 
@@ -379,7 +383,11 @@ pub async fn listening_accuracy(
     .bind(tenant_id)
     .fetch_one(pool)
     .await?;
+    let (active, since_refit) = super::adaptation::store::state(pool, tenant_id).await?;
     Ok(ListeningAccuracy {
+        model: active.map(super::adaptation::store::VersionRow::to_proto),
+        labels_since_refit: u32::try_from(since_refit).unwrap_or(0),
+        refit_every: super::adaptation::REFIT_EVERY as u32,
         rules: rows
             .into_iter()
             .map(|row| RuleAccuracy {

@@ -17,7 +17,9 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::mention::{NoiseKeys, store};
+use crate::pipeline::Adapted;
 use crate::pipeline::classify::{Taxonomy, default_taxonomy};
+use crate::pipeline::model::Correction;
 use crate::pipeline::noise::{Candidate, DropReason, NoiseSettings, NoiseWindow};
 use crate::query::{Expr, RuleRef, RuleSet, parse};
 
@@ -28,6 +30,8 @@ pub struct TenantProfile {
     /// The tenant's own taxonomy; `None` for the default one.
     custom_taxonomy: Option<Taxonomy>,
     pub noise: NoiseSettings,
+    /// The tenant's active correction layer, with its version.
+    pub correction: Option<(u32, Correction)>,
 }
 
 impl TenantProfile {
@@ -40,7 +44,17 @@ impl TenantProfile {
             rule_names: HashMap::new(),
             custom_taxonomy: None,
             noise: NoiseSettings::default(),
+            correction: None,
         }
+    }
+
+    pub fn adapted(&self) -> Option<Adapted<'_>> {
+        self.correction
+            .as_ref()
+            .map(|(version, correction)| Adapted {
+                version: *version,
+                correction,
+            })
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
@@ -169,6 +183,7 @@ pub async fn rebuild_window(
 async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantProfile, sqlx::Error> {
     let rows = super::rules::active(pool, tenant_id).await?;
     let settings = super::settings::load(pool, tenant_id).await?;
+    let correction = super::adaptation::store::active(pool, tenant_id).await?;
     let mut rule_names = HashMap::with_capacity(rows.len());
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
@@ -206,5 +221,6 @@ async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantPro
             brand_handles: settings.brand_handles,
             ..NoiseSettings::default()
         },
+        correction,
     })
 }
