@@ -159,3 +159,57 @@ pub fn actionability(p: &Prediction, urgent: bool) -> Actionability {
         Actionability::None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Training reads texts through [`features_of_raw`], ingest through
+    /// [`hear`] after normalising: both must give the models the very same
+    /// features, so the same probabilities.
+    #[test]
+    fn training_and_ingest_share_one_tokeniser() {
+        let tweets = earshot_testkit::corpus::vader_tweets().expect("data/vader-icwsm2014");
+        for tweet in tweets.iter().take(500) {
+            let text = normalise::normalise(&tweet.text, "").text;
+            let heard = hear(&text, 0, false, classify::default_taxonomy(), None);
+            let p = Models::shipped().predict(&features_of_raw(&tweet.text), None);
+            let s = heard.sentiment.as_ref().expect("sentiment");
+            assert_eq!(s.negative, f64::from(p.sentiment[0]), "{}", tweet.text);
+            assert_eq!(s.positive, f64::from(p.sentiment[2]), "{}", tweet.text);
+            assert_eq!(
+                heard.intent_confidence,
+                f64::from(p.intent().1),
+                "{}",
+                tweet.text
+            );
+            assert_eq!(heard.needs_reply_confidence, f64::from(p.needs_reply()));
+        }
+    }
+
+    #[test]
+    fn a_question_mark_alone_is_no_cry_for_help() {
+        let other = Prediction {
+            sentiment: [0.1, 0.8, 0.1],
+            intent: [0.1, 0.05, 0.1, 0.0, 0.0, 0.0, 0.75],
+        };
+        assert_eq!(actionability(&other, false), Actionability::None);
+        // An urgency cue lowers the bar, but not to nothing.
+        assert_eq!(actionability(&other, true), Actionability::CryForHelp);
+        let chatter = Prediction {
+            intent: [0.05, 0.05, 0.1, 0.0, 0.0, 0.0, 0.8],
+            ..other
+        };
+        assert_eq!(actionability(&chatter, true), Actionability::None);
+        let praise = Prediction {
+            sentiment: [0.05, 0.15, 0.8],
+            intent: [0.0, 0.05, 0.05, 0.85, 0.0, 0.0, 0.05],
+        };
+        assert_eq!(actionability(&praise, false), Actionability::HighFive);
+        let sarcastic = Prediction {
+            sentiment: [0.7, 0.2, 0.1],
+            ..praise
+        };
+        assert_eq!(actionability(&sarcastic, false), Actionability::None);
+    }
+}

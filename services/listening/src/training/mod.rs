@@ -16,6 +16,10 @@ use crate::pipeline::model::Models;
 use corpus::{CorpusError, Item, Source, Split, load_all};
 use recipe::{featurise, train_models};
 
+/// Labels the adaptation measure fits a correction layer to, as many as a
+/// tenant's agents give in a few days.
+pub const ADAPTATION_LABELS: usize = 500;
+
 /// Names a training run by what it learnt from: the same corpora and
 /// recipe give the same id (and the same weights).
 fn model_id(items: &[Item]) -> String {
@@ -64,6 +68,15 @@ pub fn accuracy(models: &Models, data_dir: &Path) -> Result<String, CorpusError>
     ));
     out.push_str(&report::classes("Per class, all test splits", &pooled));
 
+    let adapted: Vec<_> = present
+        .iter()
+        .filter_map(|&source| {
+            let (n, before, after) = report::adaptation(models, &items, source, ADAPTATION_LABELS)?;
+            Some((source.name().to_owned(), n, before, after))
+        })
+        .collect();
+    out.push_str(&report::adaptation_table(&adapted));
+
     let featured = featurise(&items);
     let mut cross = Vec::new();
     for &left_out in &present {
@@ -80,4 +93,70 @@ pub fn accuracy(models: &Models, data_dir: &Path) -> Result<String, CorpusError>
         &cross,
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::corpus::{Source, Split, load_all, repo_data_dir};
+    use super::recipe::{featurise, train_models};
+    use super::report::{held_out, score};
+    use crate::pipeline::model::Models;
+
+    /// The shipped models on the test split (never trained on) of each
+    /// corpus the repository carries. Floors, not measures: the accuracy
+    /// command measures (see the README); these catch a model that broke.
+    #[test]
+    fn shipped_models_stay_above_their_floors_on_held_out_data() {
+        let (items, missing) = load_all(&repo_data_dir()).expect("the repository's corpora");
+        assert!(!missing.contains(&Source::Banking77) && !missing.contains(&Source::Bitext));
+        let sources = [
+            Source::VaderTweets,
+            Source::VaderReviews,
+            Source::Banking77,
+            Source::Bitext,
+            Source::Team,
+        ];
+        let (rows, _) = held_out(Models::shipped(), &items, &sources);
+        for (name, s) in &rows {
+            println!(
+                "{name}: sentiment {:.3} (VADER {:.3}), intent {:.3}, complaint {:?}, needs reply {:?}",
+                s.sentiment.accuracy(),
+                s.vader.accuracy(),
+                s.intent.accuracy(),
+                s.complaint().map(|c| c.f1),
+                s.needs_reply().map(|c| c.f1),
+            );
+        }
+        let by =
+            |source: Source| &rows[sources.iter().position(|&s| s == source).expect("listed")].1;
+        assert!(by(Source::VaderTweets).sentiment.accuracy() >= 0.70);
+        assert!(by(Source::VaderReviews).sentiment.accuracy() >= 0.62);
+        assert!(by(Source::Team).sentiment.accuracy() >= 0.72);
+        assert!(by(Source::Team).intent.accuracy() >= 0.62);
+        assert!(by(Source::Team).complaint().is_some_and(|c| c.f1 >= 0.70));
+        assert!(
+            by(Source::Banking77)
+                .needs_reply()
+                .is_some_and(|c| c.recall >= 0.95)
+        );
+        assert!(by(Source::Bitext).intent.accuracy() >= 0.93);
+        assert!(by(Source::Bitext).complaint().is_some_and(|c| c.f1 >= 0.9));
+    }
+
+    /// The same corpora and recipe give the same weights, bit for bit.
+    #[test]
+    fn training_is_deterministic() {
+        let (items, _) = load_all(&repo_data_dir()).expect("the repository's corpora");
+        let team: Vec<_> = items
+            .into_iter()
+            .filter(|i| i.source == Source::Team)
+            .collect();
+        let featured = featurise(&team);
+        let a = train_models(&featured, &|_| true, "a".into());
+        let b = train_models(&featured, &|_| true, "a".into());
+        assert_eq!(a.to_bytes(), b.to_bytes());
+        // And learnt something from them: better than chance on their train split.
+        let s = score(&a, team.iter().filter(|i| i.split() == Split::Train));
+        assert!(s.intent.accuracy() > 0.8, "{}", s.intent.accuracy());
+    }
 }

@@ -8,9 +8,10 @@ use earshot_proto::common::v1::{Actionability, Intent, SentimentLabel};
 
 use super::corpus::{Item, Source, Split};
 use crate::pipeline::classify::default_taxonomy;
+use crate::pipeline::model::adapt::{self, Corrected, HeldOut};
 use crate::pipeline::model::eval::{ClassScores, Confusion, binary};
 use crate::pipeline::model::linear::Target;
-use crate::pipeline::model::{INTENTS, Models, SENTIMENTS, needs_reply};
+use crate::pipeline::model::{Correction, INTENTS, Models, SENTIMENTS, needs_reply};
 use crate::pipeline::normalise::normalise;
 use crate::pipeline::{hear_with, sentiment};
 
@@ -230,4 +231,73 @@ pub fn held_out(
         })
         .collect();
     (rows, score(models, items.iter().filter(test)))
+}
+
+/// What `labels` corrections from one corpus's train split do for that
+/// corpus's test split: the shipped models alone, then with a correction
+/// layer fitted to them, as a tenant's refit would.
+pub fn adaptation(
+    models: &Models,
+    items: &[Item],
+    source: Source,
+    labels: usize,
+) -> Option<(usize, HeldOut, HeldOut)> {
+    let corrected = |item: &Item| Corrected {
+        features: crate::pipeline::features_of_raw(&item.text),
+        sentiment: item.sentiment,
+        intent: match item.intent {
+            Some(Target::Is(k)) => Some(k),
+            _ => None,
+        },
+    };
+    let of_source = items.iter().filter(|i| i.source == source);
+    let train: Vec<Corrected> = of_source
+        .clone()
+        .filter(|i| i.split() == Split::Train)
+        .map(corrected)
+        .filter(|c| c.sentiment.is_some() || c.intent.is_some())
+        .take(labels)
+        .collect();
+    if train.is_empty() {
+        return None;
+    }
+    let test: Vec<Corrected> = of_source
+        .filter(|i| i.split() == Split::Test)
+        .map(corrected)
+        .collect();
+    let correction = Correction::fit(models, &train);
+    Some((
+        train.len(),
+        adapt::held_out(models, None, &test),
+        adapt::held_out(models, Some(&correction), &test),
+    ))
+}
+
+/// The adaptation rows: sentiment accuracy, intent accuracy and complaint
+/// F1 before → after.
+pub fn adaptation_table(rows: &[(String, usize, HeldOut, HeldOut)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nAdaptation: a correction layer fitted to labels from a corpus's train split, scored on its test split\n"
+    );
+    let _ = writeln!(
+        out,
+        "| corpus | labels | sentiment acc before → after | intent acc before → after | complaint F1 before → after |"
+    );
+    let _ = writeln!(out, "| --- | ---: | --- | --- | --- |");
+    let both = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{} → {}", pct(a), pct(b)),
+        _ => "–".to_owned(),
+    };
+    for (name, n, before, after) in rows {
+        let _ = writeln!(
+            out,
+            "| {name} | {n} | {} | {} | {} |",
+            both(before.sentiment_accuracy, after.sentiment_accuracy),
+            both(before.intent_accuracy, after.intent_accuracy),
+            both(before.complaint_f1, after.complaint_f1),
+        );
+    }
+    out
 }
