@@ -18,8 +18,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use earshot_listening::pipeline::classify::{classify, default_taxonomy};
+use earshot_listening::pipeline::model::{BUCKETS, Models};
 use earshot_listening::pipeline::sentiment::polarity_scores_with_cues;
+use earshot_listening::pipeline::{hear, model_input};
 use earshot_listening::query::{Document, DocumentMeta, MatchScratch, Rule, RuleSet};
+use earshot_proto::common::v1::Intent;
 use earshot_testkit::corpus;
 use earshot_testkit::throughput::{per_second, thread_cpu_time};
 // splitmix64: deterministic runs.
@@ -318,9 +321,15 @@ fn meta(m: &Mention) -> DocumentMeta<'_> {
     }
 }
 
-/// Everything listening concludes about a mention: VADER sentiment (with
-/// its cues), then intent, urgency, topics and actionability.
+/// Everything listening concludes about a mention, as ingest does it:
+/// VADER sentiment (with its cues), the cue lists (intent cues, urgency,
+/// topics), then the learned sentiment and intent models and actionability.
 fn classify_fully(m: &Mention) -> earshot_proto::common::v1::Classification {
+    hear(&m.text, m.followers, m.verified, default_taxonomy(), None)
+}
+
+/// VADER and the cue lists alone: classification before the learned models.
+fn classify_with_cues_only(m: &Mention) -> earshot_proto::common::v1::Classification {
     let (sentiment, _cues) = polarity_scores_with_cues(&m.text);
     classify(
         &m.text,
@@ -380,6 +389,37 @@ fn main() {
             ));
         }
     });
+    // The learned models alone: features and both heads, given VADER and the cues.
+    let cue_intents: Vec<(f64, Intent)> = corpus
+        .iter()
+        .zip(&compounds)
+        .map(|(m, &compound)| {
+            let c = classify(
+                &m.text,
+                m.followers,
+                m.verified,
+                compound,
+                default_taxonomy(),
+            );
+            (
+                compound,
+                Intent::try_from(c.intent).unwrap_or(Intent::Other),
+            )
+        })
+        .collect();
+    let mut features = Vec::new();
+    let mut feature_count = 0usize;
+    for (m, &(compound, intent)) in corpus.iter().zip(&cue_intents) {
+        model_input(&m.text, compound, intent, &mut features);
+        feature_count += features.len();
+    }
+    let models = Models::shipped();
+    let model_rate = per_second(corpus.len(), budget, || {
+        for (m, &(compound, intent)) in corpus.iter().zip(&cue_intents) {
+            model_input(&m.text, compound, intent, &mut features);
+            black_box(models.predict(&features, None));
+        }
+    });
     let mut reused = Document::default();
     let build_rate = per_second(corpus.len(), budget, || {
         for m in &corpus {
@@ -395,10 +435,15 @@ fn main() {
     println!("one core, mentions per second of {clock} (best of 5 rounds)");
     println!("VADER sentiment with cues: {sentiment_rate:>10.0} mentions/s");
     println!(
-        "classify (sentiment, intent, urgency, topics, actionability): {classify_rate:>10.0} mentions/s"
+        "classify (VADER, cue lists, learned models, actionability): {classify_rate:>10.0} mentions/s"
     );
     println!(
-        "intent, urgency, topics, actionability (sentiment given): {classify_only_rate:>10.0} mentions/s"
+        "cue lists: intent cues, urgency, topics (sentiment given): {classify_only_rate:>10.0} mentions/s"
+    );
+    println!(
+        "learned models (features + sentiment and intent heads, {:.1} features/mention, {} buckets): {model_rate:>10.0} mentions/s",
+        feature_count as f64 / corpus.len() as f64,
+        BUCKETS
     );
     println!("document only: {build_rate:>10.0} mentions/s");
     // `EARSHOT_BENCH_RULES=10000` runs one size only; `EARSHOT_BENCH_WORKLOAD=broad` one workload.
@@ -423,7 +468,7 @@ fn main() {
             println!("    {}", rule.query);
         }
         println!(
-            "{:>6} | {:>10} | {:>8} | {:>6} | {:>6} | {:>9} | {:>8} | {:>11} | {:>12} | {:>14} | {:>20}",
+            "{:>6} | {:>10} | {:>8} | {:>6} | {:>6} | {:>9} | {:>8} | {:>11} | {:>12} | {:>14} | {:>20} | {:>30}",
             "rules",
             "compile ms",
             "patterns",
@@ -434,7 +479,8 @@ fn main() {
             "matched/doc",
             "match docs/s",
             "doc+match /s",
-            "classify+doc+match/s"
+            "classify+doc+match/s",
+            "cues-only classify+doc+match/s"
         );
         for &n in &sizes {
             bench_size(&vocab, &corpus, &docs, n, broad, budget, &mut reused);
@@ -479,6 +525,16 @@ fn bench_size(
             black_box(&out);
         }
     });
+    // The same without the learned models (VADER and the cue lists only, as
+    // classification was before them), for their cost in the same run.
+    let cues_only_rate = per_second(corpus.len(), budget, || {
+        for m in corpus {
+            black_box(classify_with_cues_only(m));
+            reused.rebuild(&m.text, &meta(m));
+            set.matches_with(reused, &mut scratch, &mut out);
+            black_box(&out);
+        }
+    });
     let full_rate = per_second(corpus.len(), budget, || {
         for m in corpus {
             black_box(classify_fully(m));
@@ -488,7 +544,7 @@ fn bench_size(
         }
     });
     println!(
-        "{:>6} | {:>10.1} | {:>8} | {:>6} | {:>6} | {:>5} KiB | {:>8.2} | {:>11.2} | {:>12.0} | {:>14.0} | {:>20.0}",
+        "{:>6} | {:>10.1} | {:>8} | {:>6} | {:>6} | {:>5} KiB | {:>8.2} | {:>11.2} | {:>12.0} | {:>14.0} | {:>20.0} | {:>30.0}",
         n,
         compile_ms,
         stats.patterns,
@@ -500,5 +556,6 @@ fn bench_size(
         match_rate,
         pipeline_rate,
         full_rate,
+        cues_only_rate,
     );
 }

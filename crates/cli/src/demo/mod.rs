@@ -2,7 +2,9 @@
 //! from every kind of channel and shows what each service made of it.
 //!
 //! Escalation's part (guidelines firing, an incident and its holding
-//! statement, a spike backtest, a scored drill) is in [`escalation`].
+//! statement, a spike backtest, a scored drill) is in [`escalation`];
+//! insight's in [`insight`]; the learned models' and a tenant's
+//! corrections in [`models`].
 //!
 //! The customer requests are real: from banking77 (PolyAI, CC BY 4.0) and the
 //! Bitext customer-support sample (CDLA-Sharing 1.0); see data/README.md.
@@ -32,6 +34,7 @@ use crate::{DEV_SCOPES, PORTS, dev_secret};
 
 mod escalation;
 mod insight;
+mod models;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
 
@@ -363,8 +366,8 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
         rule.name, rule.version, rule.query
     );
     println!(
-        "  {:<9} {:<12} {:<11} {:>6} {:<22} {:<26} {:<5} text",
-        "channel", "intent", "reply", "tone", "topics / urgency", "cues", "rule"
+        "  {:<9} {:<12} {:>4} {:<11} {:>6} {:<22} {:<26} {:<5} text",
+        "channel", "intent", "conf", "reply", "tone", "topics / urgency", "cues", "rule"
     );
     let mut ids = HashSet::new();
     let (mut actionable, mut kept) = (0u64, 0u64);
@@ -405,8 +408,9 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
             }))
             .collect();
         println!(
-            "  {channel:<9} {:<12} {:<11} {tone:>+6.2} {:<22} {:<26} {:<5} {}",
+            "  {channel:<9} {:<12} {:>4.2} {:<11} {tone:>+6.2} {:<22} {:<26} {:<5} {}",
             intent.as_str_name().trim_start_matches("INTENT_"),
+            c.intent_confidence,
             if c.actionable { "needs reply" } else { "-" },
             clip(&signals.join(", "), 22),
             clip(&c.cues.join(", "), 26),
@@ -505,6 +509,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
         after.cases_opened - before.cases_opened
     );
     insight::show(&mut listening, &mut insight, &run_id).await?;
+    models::show(&mut listening, &run_id).await?;
     Ok(())
 }
 
@@ -522,12 +527,12 @@ mod tests {
         let actionable = a
             .iter()
             .filter(|m| {
-                earshot_listening::pipeline::classify::classify(
+                earshot_listening::pipeline::hear(
                     &m.text,
                     0,
                     false,
-                    0.0,
                     earshot_listening::pipeline::classify::default_taxonomy(),
+                    None,
                 )
                 .actionable
             })

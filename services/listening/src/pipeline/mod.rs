@@ -22,8 +22,10 @@ use model::{BUCKETS, Correction, Models, Prediction, featurise};
 /// Below this probability of needing a reply, an urgency cue alone
 /// ("stolen", "hospital") does not make chatter a cry for help.
 pub const URGENT_NEEDS_REPLY: f32 = 0.25;
-/// From this probability of needing a reply, a mention is a cry for help.
-pub const NEEDS_REPLY: f32 = 0.5;
+/// From this probability of needing a reply, a mention is a cry for help
+/// (above an even chance: chatter that merely looks like a question should
+/// not open a case).
+pub const NEEDS_REPLY: f32 = 0.6;
 
 /// A tenant's correction layer and its version, as classification uses it.
 #[derive(Debug, Clone, Copy)]

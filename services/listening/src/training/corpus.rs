@@ -335,6 +335,18 @@ pub fn bitext(dir: &Path) -> Result<Vec<Item>, CorpusError> {
     Ok(out)
 }
 
+/// VADER's compound from which a non-complaint with a praise cue is
+/// labelled praise (a weak label: the dataset says only "no complaint").
+const CLEAR_PRAISE: f64 = 0.5;
+
+fn clear_praise(raw: &str) -> bool {
+    use crate::pipeline::{classify, normalise, sentiment};
+    let text = normalise::normalise(raw, "").text;
+    let compound = sentiment::polarity_scores(&text).compound;
+    let cues = classify::classify(&text, 0, false, compound, classify::default_taxonomy());
+    compound >= CLEAR_PRAISE && cues.intent == Intent::Praise as i32
+}
+
 /// complaints-acl2019: `id,text,label,domain` with no header row.
 pub fn complaints(dir: &Path) -> Result<Vec<Item>, CorpusError> {
     let path = dir.join("complaints-data.csv");
@@ -353,16 +365,25 @@ pub fn complaints(dir: &Path) -> Result<Vec<Item>, CorpusError> {
         })?;
         let complaint = row.get(2) == Some("1");
         let complaint_index = intent_index(Intent::Complaint).expect("an intent");
+        let text = row.get(1).unwrap_or_default();
+        let random = row.get(3).is_some_and(|d| d.starts_with("random"));
+        // A complaint is negative; a random tweet or reply (addressed to no
+        // brand) is chatter; a tweet to a brand that is no complaint may be
+        // anything, unless it is praise by its cues and clearly positive.
+        let (sentiment, intent) = if complaint {
+            (Some(0), Target::Is(complaint_index))
+        } else if random {
+            (None, is(Intent::Other).expect("an intent"))
+        } else if clear_praise(text) {
+            (Some(2), is(Intent::Praise).expect("an intent"))
+        } else {
+            (None, Target::Not(complaint_index))
+        };
         out.push(Item {
-            text: row.get(1).unwrap_or_default().to_owned(),
+            text: text.to_owned(),
             source: Source::Complaints,
-            // A complaint is negative; a non-complaint may be anything.
-            sentiment: complaint.then_some(0),
-            intent: Some(if complaint {
-                Target::Is(complaint_index)
-            } else {
-                Target::Not(complaint_index)
-            }),
+            sentiment,
+            intent: Some(intent),
             detail: if complaint {
                 "complaint"
             } else {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::pipeline::model::Models;
+use crate::pipeline::model::{Models, adapt};
 use corpus::{CorpusError, Item, Source, Split, load_all};
 use recipe::{featurise, train_models};
 
@@ -68,17 +68,9 @@ pub fn accuracy(models: &Models, data_dir: &Path) -> Result<String, CorpusError>
     ));
     out.push_str(&report::classes("Per class, all test splits", &pooled));
 
-    let adapted: Vec<_> = present
-        .iter()
-        .filter_map(|&source| {
-            let (n, before, after) = report::adaptation(models, &items, source, ADAPTATION_LABELS)?;
-            Some((source.name().to_owned(), n, before, after))
-        })
-        .collect();
-    out.push_str(&report::adaptation_table(&adapted));
-
     let featured = featurise(&items);
     let mut cross = Vec::new();
+    let mut adapted = Vec::new();
     for &left_out in &present {
         let without = train_models(
             &featured,
@@ -87,11 +79,17 @@ pub fn accuracy(models: &Models, data_dir: &Path) -> Result<String, CorpusError>
         );
         let scores = report::score(&without, items.iter().filter(|i| i.source == left_out));
         cross.push((format!("{} (all of it)", left_out.name()), scores));
+        if let Some((n, before, after)) =
+            report::adaptation(&without, &items, left_out, ADAPTATION_LABELS, adapt::CONFIG)
+        {
+            adapted.push((left_out.name().to_owned(), n, before, after));
+        }
     }
     out.push_str(&report::table(
         "Cross-domain: trained by the same recipe without the corpus, tested on all of it",
         &cross,
     ));
+    out.push_str(&report::adaptation_table(&adapted));
     Ok(out)
 }
 
@@ -100,7 +98,7 @@ mod tests {
     use super::corpus::{Source, Split, load_all, repo_data_dir};
     use super::recipe::{featurise, train_models};
     use super::report::{held_out, score};
-    use crate::pipeline::model::Models;
+    use crate::pipeline::model::{Models, adapt};
 
     /// The shipped models on the test split (never trained on) of each
     /// corpus the repository carries. Floors, not measures: the accuracy
@@ -129,18 +127,17 @@ mod tests {
         }
         let by =
             |source: Source| &rows[sources.iter().position(|&s| s == source).expect("listed")].1;
-        assert!(by(Source::VaderTweets).sentiment.accuracy() >= 0.70);
-        assert!(by(Source::VaderReviews).sentiment.accuracy() >= 0.62);
-        assert!(by(Source::Team).sentiment.accuracy() >= 0.72);
-        assert!(by(Source::Team).intent.accuracy() >= 0.62);
-        assert!(by(Source::Team).complaint().is_some_and(|c| c.f1 >= 0.70));
-        assert!(
-            by(Source::Banking77)
-                .needs_reply()
-                .is_some_and(|c| c.recall >= 0.95)
-        );
-        assert!(by(Source::Bitext).intent.accuracy() >= 0.93);
-        assert!(by(Source::Bitext).complaint().is_some_and(|c| c.f1 >= 0.9));
+        // Measured with listening-1.4c67f2dbeb60: 0.797, 0.695, 0.847, 0.782,
+        // 0.916, 0.843, 0.998, 0.995, 1.0.
+        assert!(by(Source::VaderTweets).sentiment.accuracy() >= 0.75);
+        assert!(by(Source::VaderReviews).sentiment.accuracy() >= 0.65);
+        assert!(by(Source::Team).sentiment.accuracy() >= 0.80);
+        assert!(by(Source::Team).intent.accuracy() >= 0.72);
+        assert!(by(Source::Team).complaint().is_some_and(|c| c.f1 >= 0.85));
+        assert!(by(Source::Team).needs_reply().is_some_and(|c| c.f1 >= 0.78));
+        assert!(by(Source::Banking77).needs_reply().is_some_and(|c| c.recall >= 0.95));
+        assert!(by(Source::Bitext).intent.accuracy() >= 0.95);
+        assert!(by(Source::Bitext).complaint().is_some_and(|c| c.f1 >= 0.95));
     }
 
     /// The same corpora and recipe give the same weights, bit for bit.

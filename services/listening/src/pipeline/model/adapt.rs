@@ -18,13 +18,14 @@ pub struct Corrected {
     pub features: Vec<u32>,
     /// Head index in [`SENTIMENTS`], when the agents gave a sentiment.
     pub sentiment: Option<usize>,
-    /// Head index in [`INTENTS`], when the agents gave an intent.
-    pub intent: Option<usize>,
+    /// The intent target, when the label says one (agents always name the
+    /// intent; a corpus may say only "not a complaint").
+    pub intent: Option<Target>,
 }
 
 /// How a correction is fitted: many passes over few labels, a stronger
 /// penalty than the shipped model's so that it corrects rather than replaces.
-const CONFIG: TrainConfig = TrainConfig {
+pub const CONFIG: TrainConfig = TrainConfig {
     epochs: 30,
     learning_rate: 0.3,
     l2: 1e-4,
@@ -46,6 +47,10 @@ impl Correction {
     /// Fits both heads' corrections to `labelled` (each head from the
     /// examples that carry its label).
     pub fn fit(models: &Models, labelled: &[Corrected]) -> Correction {
+        Self::fit_with(models, labelled, CONFIG)
+    }
+
+    pub fn fit_with(models: &Models, labelled: &[Corrected], config: TrainConfig) -> Correction {
         let buckets = models.table.buckets;
         let mut correction = Correction {
             bias: [0.0; OUTPUTS],
@@ -56,7 +61,7 @@ impl Correction {
             (
                 0usize,
                 SENTIMENTS.len(),
-                (|c: &Corrected| c.sentiment) as fn(&Corrected) -> Option<usize>,
+                (|c: &Corrected| c.sentiment.map(Target::Is)) as fn(&Corrected) -> Option<Target>,
             ),
             (SENTIMENTS.len(), INTENTS.len(), |c: &Corrected| c.intent),
         ] {
@@ -68,7 +73,7 @@ impl Correction {
                     Some((
                         Example {
                             features: c.features.clone(),
-                            target: Target::Is(label),
+                            target: label,
                             weight: 1.0,
                         },
                         z[offset..offset + classes].to_vec(),
@@ -78,7 +83,7 @@ impl Correction {
             if examples.is_empty() {
                 continue;
             }
-            let head = train(&examples, Some(&offsets), classes, buckets, CONFIG);
+            let head = train(&examples, Some(&offsets), classes, buckets, config);
             correction.bias[offset..offset + classes].copy_from_slice(&head.bias);
             let mut touched: Vec<u32> = examples
                 .iter()
@@ -194,11 +199,15 @@ pub fn held_out(
             let predicted = SENTIMENTS.iter().position(|&l| l == label).unwrap_or(1);
             sentiment.add(s, predicted);
         }
-        if let Some(i) = c.intent {
-            let (label, _) = p.intent();
-            let predicted = INTENTS.iter().position(|&l| l == label).unwrap_or(0);
+        let (label, _) = p.intent();
+        let predicted = INTENTS.iter().position(|&l| l == label).unwrap_or(0);
+        if let Some(Target::Is(i)) = c.intent {
             intent.add(i, predicted);
-            truth.push(i == complaint);
+        }
+        if let Some(Target::Is(k) | Target::Not(k)) = c.intent
+            && (k == complaint || matches!(c.intent, Some(Target::Is(_))))
+        {
+            truth.push(c.intent == Some(Target::Is(complaint)));
             said.push(predicted == complaint);
         }
     }

@@ -101,10 +101,10 @@ pub fn tokens(text: &str, out: &mut Vec<u64>) {
             {
                 chars.next();
             }
-        } else if c == '?' || c == '!' {
-            let mut buf = [0u8; 4];
-            out.push(xxh3_64(c.encode_utf8(&mut buf).as_bytes()));
-        } else if !c.is_whitespace() && !c.is_ascii() && !is_punctuation(c) {
+        } else if c == '?'
+            || c == '!'
+            || (!c.is_ascii() && !c.is_whitespace() && !is_punctuation(c))
+        {
             let mut buf = [0u8; 4];
             out.push(xxh3_64(c.encode_utf8(&mut buf).as_bytes()));
         }

@@ -19,6 +19,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::pipeline::features_of_raw;
 use crate::pipeline::model::adapt::{Corrected, HeldOut, held_out};
+use crate::pipeline::model::linear::Target;
 use crate::pipeline::model::{Correction, Models, intent_index, sentiment_of_score};
 
 /// New labels that start a refit.
@@ -40,7 +41,7 @@ pub struct LabelledText {
 
 /// Whether a labelled mention is held out of refits to score them.
 pub fn is_held_out(mention_id: Uuid) -> bool {
-    xxh3_64(mention_id.as_bytes()) % 5 == 0
+    xxh3_64(mention_id.as_bytes()).is_multiple_of(5)
 }
 
 /// The head targets a label gives: an intent correction (an irrelevant
@@ -96,7 +97,7 @@ pub fn refit(models: &Models, labels: &[LabelledText]) -> Refit {
         let corrected = Corrected {
             features: features_of_raw(&label.text),
             sentiment,
-            intent,
+            intent: intent.map(Target::Is),
         };
         if is_held_out(label.mention_id) {
             test.push(corrected);

@@ -211,14 +211,14 @@ async fn refit_one(tx: &mut Transaction<'static, Postgres>) -> Result<u64, sqlx:
     let Some((tenant_id, written, last_version)) = due else {
         return Ok(0);
     };
-    let labels = labelled(&mut **tx, &tenant_id).await?;
+    let labels = labelled(tx, &tenant_id).await?;
     let models = Models::shipped();
     let made: Refit = tokio::task::spawn_blocking(move || refit(models, &labels))
         .await
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
     let version = last_version + 1;
     let activate = made.activate();
-    insert_version(&mut **tx, &tenant_id, version, &models.id, &made).await?;
+    insert_version(tx, &tenant_id, version, &models.id, &made).await?;
     sqlx::query(
         "UPDATE tenant_models
             SET labels_at_refit = $2, last_version = $3,
@@ -240,7 +240,7 @@ async fn refit_one(tx: &mut Transaction<'static, Postgres>) -> Result<u64, sqlx:
     .bind(KEEP_VERSIONS)
     .execute(&mut **tx)
     .await?;
-    bump_revision(&mut **tx, &tenant_id).await?;
+    bump_revision(tx, &tenant_id).await?;
     tracing::info!(
         tenant_id,
         version,
