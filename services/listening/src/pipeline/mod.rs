@@ -13,7 +13,9 @@ pub mod sentiment;
 
 use std::cell::RefCell;
 
-use earshot_proto::common::v1::{Actionability, Classification, Intent, Sentiment, Urgency};
+use earshot_proto::common::v1::{
+    Actionability, Classification, Intent, Sentiment, SentimentLabel, Urgency,
+};
 
 use classify::{Taxonomy, classify};
 use model::features::Signals;
@@ -113,14 +115,26 @@ pub fn hear_with(
         model_input(text, vader.compound, cue_intent, features);
         models.predict(features, adapted.map(|a| a.correction))
     });
-    let (intent, intent_confidence) = prediction.intent();
     let (label, sentiment_confidence) = prediction.sentiment_label();
+    let addressed = addresses_someone(text);
+    let (intent, intent_confidence) = match prediction.intent() {
+        // Anger at someone named is a complaint to them, in whatever words.
+        (Intent::Other, _)
+            if addressed
+                && label == SentimentLabel::Negative
+                && sentiment_confidence >= ADDRESSED_ANGER =>
+        {
+            c.cues.push("negative, addressed to someone".to_owned());
+            (Intent::Complaint, prediction.sentiment[0])
+        }
+        heard => heard,
+    };
     let needs_reply = prediction.needs_reply();
     let urgent = c
         .urgency
         .iter()
         .any(|u| u.urgency != Urgency::MediaAttention as i32);
-    let actionability = actionability(&prediction, urgent);
+    let actionability = actionability(&prediction, intent, addressed, urgent);
 
     c.cue_intent = cue_intent as i32;
     c.intent = intent as i32;
@@ -145,16 +159,42 @@ pub fn hear_with(
     c
 }
 
+/// From this probability of negative sentiment, an `other` mention that
+/// addresses someone (a handle in it) is a complaint.
+pub const ADDRESSED_ANGER: f32 = 0.7;
+/// From this probability of positive sentiment, a mention that addresses
+/// someone and needs no reply deserves a thank-you.
+pub const ADDRESSED_JOY: f32 = 0.7;
+
+/// Whether the text names someone with a handle (`@acme`): said to them.
+fn addresses_someone(text: &str) -> bool {
+    text.split_whitespace()
+        .any(|w| w.len() > 1 && (w.starts_with('@') || w.starts_with(".@")))
+}
+
 /// A cry for help when a reply is more likely needed than not (or somewhat
-/// likely, with an outage, safety, legal or churn cue); a high five for
-/// praise that is not negative; else neither. A question mark alone decides
-/// nothing: the model weighs it with everything else.
-pub fn actionability(p: &Prediction, urgent: bool) -> Actionability {
+/// likely, with an outage, safety, legal or churn cue), or for a complaint;
+/// a high five for praise that is not negative, or a clearly positive word
+/// to someone that asks nothing; else neither. A question mark alone
+/// decides nothing: the model weighs it with everything else.
+pub fn actionability(
+    p: &Prediction,
+    intent: Intent,
+    addressed: bool,
+    urgent: bool,
+) -> Actionability {
     let needs_reply = p.needs_reply();
-    if needs_reply >= NEEDS_REPLY || (urgent && needs_reply >= URGENT_NEEDS_REPLY) {
+    let (sentiment, confidence) = p.sentiment_label();
+    if needs_reply >= NEEDS_REPLY
+        || intent == Intent::Complaint
+        || (urgent && needs_reply >= URGENT_NEEDS_REPLY)
+    {
         Actionability::CryForHelp
-    } else if p.intent().0 == Intent::Praise
-        && p.sentiment_label().0 != earshot_proto::common::v1::SentimentLabel::Negative
+    } else if (intent == Intent::Praise && sentiment != SentimentLabel::Negative)
+        || (addressed
+            && sentiment == SentimentLabel::Positive
+            && confidence >= ADDRESSED_JOY
+            && !matches!(intent, Intent::Idea | Intent::SalesLead))
     {
         Actionability::HighFive
     } else {
@@ -179,12 +219,6 @@ mod tests {
             let s = heard.sentiment.as_ref().expect("sentiment");
             assert_eq!(s.negative, f64::from(p.sentiment[0]), "{}", tweet.text);
             assert_eq!(s.positive, f64::from(p.sentiment[2]), "{}", tweet.text);
-            assert_eq!(
-                heard.intent_confidence,
-                f64::from(p.intent().1),
-                "{}",
-                tweet.text
-            );
             assert_eq!(heard.needs_reply_confidence, f64::from(p.needs_reply()));
         }
     }
@@ -195,23 +229,38 @@ mod tests {
             sentiment: [0.1, 0.8, 0.1],
             intent: [0.1, 0.05, 0.1, 0.0, 0.0, 0.0, 0.75],
         };
-        assert_eq!(actionability(&other, false), Actionability::None);
+        assert_eq!(
+            actionability(&other, Intent::Other, false, false),
+            Actionability::None
+        );
         // An urgency cue lowers the bar, but not to nothing.
-        assert_eq!(actionability(&other, true), Actionability::CryForHelp);
+        assert_eq!(
+            actionability(&other, Intent::Other, false, true),
+            Actionability::CryForHelp
+        );
         let chatter = Prediction {
             intent: [0.05, 0.05, 0.1, 0.0, 0.0, 0.0, 0.8],
             ..other
         };
-        assert_eq!(actionability(&chatter, true), Actionability::None);
+        assert_eq!(
+            actionability(&chatter, Intent::Other, false, true),
+            Actionability::None
+        );
         let praise = Prediction {
             sentiment: [0.05, 0.15, 0.8],
             intent: [0.0, 0.05, 0.05, 0.85, 0.0, 0.0, 0.05],
         };
-        assert_eq!(actionability(&praise, false), Actionability::HighFive);
+        assert_eq!(
+            actionability(&praise, Intent::Praise, false, false),
+            Actionability::HighFive
+        );
         let sarcastic = Prediction {
             sentiment: [0.7, 0.2, 0.1],
             ..praise
         };
-        assert_eq!(actionability(&sarcastic, false), Actionability::None);
+        assert_eq!(
+            actionability(&sarcastic, Intent::Praise, false, false),
+            Actionability::None
+        );
     }
 }

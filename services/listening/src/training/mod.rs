@@ -98,7 +98,7 @@ mod tests {
     use super::corpus::{Source, Split, load_all, repo_data_dir};
     use super::recipe::{featurise, train_models};
     use super::report::{held_out, score};
-    use crate::pipeline::model::{Models, adapt};
+    use crate::pipeline::model::Models;
 
     /// The shipped models on the test split (never trained on) of each
     /// corpus the repository carries. Floors, not measures: the accuracy
@@ -135,7 +135,11 @@ mod tests {
         assert!(by(Source::Team).intent.accuracy() >= 0.72);
         assert!(by(Source::Team).complaint().is_some_and(|c| c.f1 >= 0.85));
         assert!(by(Source::Team).needs_reply().is_some_and(|c| c.f1 >= 0.78));
-        assert!(by(Source::Banking77).needs_reply().is_some_and(|c| c.recall >= 0.95));
+        assert!(
+            by(Source::Banking77)
+                .needs_reply()
+                .is_some_and(|c| c.recall >= 0.95)
+        );
         assert!(by(Source::Bitext).intent.accuracy() >= 0.95);
         assert!(by(Source::Bitext).complaint().is_some_and(|c| c.f1 >= 0.95));
     }

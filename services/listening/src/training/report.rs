@@ -29,6 +29,8 @@ pub struct Scores {
     reply: (Vec<bool>, Vec<bool>),
     /// Praise items heard as high fives.
     pub praise: (u64, u64),
+    /// `other` items (chatter) heard as cries for help.
+    pub chatter: (u64, u64),
 }
 
 impl Scores {
@@ -40,8 +42,12 @@ impl Scores {
         (!self.complaint.0.is_empty()).then(|| binary(&self.complaint.0, &self.cue_complaint))
     }
 
+    /// Needs-a-reply scores, when some items need one.
     pub fn needs_reply(&self) -> Option<ClassScores> {
-        (!self.reply.0.is_empty()).then(|| binary(&self.reply.0, &self.reply.1))
+        self.reply
+            .0
+            .contains(&true)
+            .then(|| binary(&self.reply.0, &self.reply.1))
     }
 }
 
@@ -66,6 +72,7 @@ pub fn score<'a>(models: &Models, items: impl IntoIterator<Item = &'a Item>) -> 
         cue_complaint: Vec::new(),
         reply: (Vec::new(), Vec::new()),
         praise: (0, 0),
+        chatter: (0, 0),
     };
     for item in items {
         s.items += 1;
@@ -90,6 +97,10 @@ pub fn score<'a>(models: &Models, items: impl IntoIterator<Item = &'a Item>) -> 
                 s.intent.add(truth, said);
                 s.reply.0.push(needs_reply(INTENTS[truth]));
                 s.reply.1.push(c.actionable);
+                if INTENTS[truth] == Intent::Other {
+                    s.chatter.1 += 1;
+                    s.chatter.0 += u64::from(c.actionable);
+                }
                 if INTENTS[truth] == Intent::Praise {
                     s.praise.1 += 1;
                     s.praise.0 += u64::from(c.actionability == Actionability::HighFive as i32);
@@ -137,29 +148,37 @@ fn prf(s: Option<ClassScores>) -> String {
 
 /// One markdown row per set: items, sentiment accuracy (VADER's beside),
 /// intent accuracy, complaint F1 (P / R) with the cue lists' beside,
-/// needs-a-reply F1 (P / R), praise heard as high fives.
+/// needs-a-reply F1 (P / R), praise heard as high fives, chatter kept out
+/// of cases.
 pub fn table(title: &str, rows: &[(String, Scores)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n{title}\n");
     let _ = writeln!(
         out,
-        "| set | items | sentiment acc (VADER) | intent acc | complaint F1 (P / R) | cues' complaint F1 | needs-a-reply F1 (P / R) | praise → high five |"
+        "| set | items | sentiment acc (VADER) | intent acc | complaint F1 (P / R) | cues' complaint F1 | needs-a-reply F1 (P / R) | praise → high five | chatter kept out |"
     );
-    let _ = writeln!(out, "| --- | ---: | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| --- | ---: | --- | --- | --- | --- | --- | --- | --- |"
+    );
     for (name, s) in rows {
         let sentiment = if s.sentiment.total() == 0 {
             "–".to_owned()
         } else {
             format!("{} ({})", acc(&s.sentiment), acc(&s.vader))
         };
-        let praise = if s.praise.1 == 0 {
-            "–".to_owned()
-        } else {
-            pct(s.praise.0 as f64 / s.praise.1 as f64)
+        let share = |(n, of): (u64, u64)| {
+            if of == 0 {
+                "–".to_owned()
+            } else {
+                pct(n as f64 / of as f64)
+            }
         };
+        let praise = share(s.praise);
+        let chatter = share((s.chatter.1 - s.chatter.0, s.chatter.1));
         let _ = writeln!(
             out,
-            "| {name} | {} | {sentiment} | {} | {} | {} | {} | {praise} |",
+            "| {name} | {} | {sentiment} | {} | {} | {} | {} | {praise} | {chatter} |",
             s.items,
             acc(&s.intent),
             prf(s.complaint()),

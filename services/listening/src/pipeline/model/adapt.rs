@@ -215,7 +215,7 @@ pub fn held_out(
     HeldOut {
         sentiment_accuracy: some(&sentiment),
         intent_accuracy: some(&intent),
-        complaint_f1: (!truth.is_empty()).then(|| binary(&truth, &said).f1),
+        complaint_f1: truth.contains(&true).then(|| binary(&truth, &said).f1),
         sentiment_labels: sentiment.total(),
         intent_labels: intent.total(),
     }
