@@ -301,6 +301,7 @@ fn generate_rules(vocab: &Vocab, n: usize, broad: bool, rng: &mut Rng) -> Vec<Ru
                 id: Uuid::from_u128(i as u128),
                 version: 1,
                 query,
+                options: Default::default(),
             }
         })
         .collect()

@@ -12,7 +12,8 @@ use earshot_proto::listening::v1::{
     ListModelVersionsRequest, ListModelVersionsResponse, ListRuleVersionsRequest,
     ListRuleVersionsResponse, ListRulesRequest, ListRulesResponse, ListeningAccuracy,
     ListeningSettings, Mention, MentionLabel, ModelVersion, Rule, StreamMentionsAck,
-    StreamMentionsRequest, UpdateListeningSettingsRequest, UpdateRuleRequest,
+    StreamMentionsRequest, UpdateListeningSettingsRequest, UpdateRuleRequest, ValidateQueryRequest,
+    ValidateQueryResponse,
 };
 use earshot_server::convert::{from_timestamp, parse_id};
 use earshot_server::{Page, ServiceContext, ServiceError, invalid};
@@ -25,6 +26,7 @@ use uuid::Uuid;
 use crate::ingest::{Ingestor, payload, stream};
 use crate::mention::store::{self, DroppedFilter, MentionFilter};
 use crate::pipeline::noise::DropReason;
+use crate::query::RuleOptions;
 use crate::tenant::accuracy::{self, Backtest, LabelInput};
 use crate::tenant::adaptation;
 use crate::tenant::rules::{self, Change};
@@ -250,6 +252,7 @@ impl ListeningService for Listening {
             &req.request_id,
             &req.name,
             &req.query,
+            req.fold_accents,
         )
         .await?;
         Ok(Response::new(rules::to_proto(row)))
@@ -266,6 +269,7 @@ impl ListeningService for Listening {
         let change = Change::Edit {
             name: &req.name,
             query: &req.query,
+            fold_accents: req.fold_accents,
         };
         let row = rules::change(
             &self.ctx.pool,
@@ -337,6 +341,28 @@ impl ListeningService for Listening {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn validate_query(
+        &self,
+        request: Request<ValidateQueryRequest>,
+    ) -> Result<Response<ValidateQueryResponse>, Status> {
+        caller(&request)?;
+        let req = request.into_inner();
+        let sample = rules::Sample {
+            text: &req.text,
+            language: &req.language,
+            source: &req.source,
+            followers: req.followers,
+            verified: req.verified,
+        };
+        let options = RuleOptions {
+            fold_accents: req.fold_accents,
+        };
+        Ok(Response::new(rules::validate(
+            &req.query, options, &sample,
+        )?))
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn backtest_rule(
         &self,
         request: Request<BacktestRuleRequest>,
@@ -345,6 +371,9 @@ impl ListeningService for Listening {
         let req = request.into_inner();
         let backtest = Backtest {
             query: &req.query,
+            options: RuleOptions {
+                fold_accents: req.fold_accents,
+            },
             rule_id: optional_id(&req.rule_id, "rule_id")?,
             from: optional_time(req.from.as_ref(), "from")?,
             to: optional_time(req.to.as_ref(), "to")?,

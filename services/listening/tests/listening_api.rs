@@ -64,6 +64,7 @@ async fn create_rule(
             request_id: format!("create-{name}"),
             name: name.into(),
             query: query.into(),
+            ..Default::default()
         })
         .await
         .expect("created")
@@ -117,6 +118,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
             request_id: "r2".into(),
             name: "broken".into(),
             query: "(refund OR".into(),
+            ..Default::default()
         })
         .await
         .expect_err("does not parse");
@@ -132,6 +134,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
             request_id: "r3".into(),
             name: " ".into(),
             query: "card".into(),
+            ..Default::default()
         })
         .await
         .expect_err("no name");
@@ -141,6 +144,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
             request_id: "r4".into(),
             name: "Refunds".into(),
             query: "card".into(),
+            ..Default::default()
         })
         .await
         .expect_err("name taken");
@@ -238,6 +242,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
             request_id: "r5".into(),
             name: "x".into(),
             query: "x".into(),
+            ..Default::default()
         })
         .await
         .expect_err("scope");

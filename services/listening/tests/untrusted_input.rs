@@ -198,6 +198,7 @@ async fn rule_queries_and_settings_with_a_nul_are_refused_by_field() {
             request_id: "r1".into(),
             name: "cards".into(),
             query: "card\u{0}".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a NUL in the query");

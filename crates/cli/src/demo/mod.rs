@@ -286,6 +286,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
             request_id: "demo-rule-cards".into(),
             name: DEMO_RULE.0.into(),
             query: DEMO_RULE.1.into(),
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -269,6 +269,7 @@ mod tests {
             id: rule,
             version: 3,
             query: "card* AND @acme".into(),
+            options: Default::default(),
         }])
         .expect("valid rule");
         profile.rule_names.insert(rule, "cards".into());

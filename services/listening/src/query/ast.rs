@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::text;
+
 /// A boolean listening query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
@@ -13,9 +15,12 @@ pub enum Expr {
     Word(String),
     /// Words starting with a prefix: `deliver*`.
     Prefix(String),
-    /// Two or more consecutive words, ignoring punctuation between them:
-    /// `"still waiting"`. Any word may end in a wildcard.
+    /// Consecutive words, ignoring punctuation between them:
+    /// `"still waiting"`; any word may carry wildcards. Two or more words,
+    /// or one word with `?` or an inner `*` (`colo*r`).
     Phrase(Vec<PhraseWord>),
+    /// A word matched in exactly this case: `{BT}`. Kept as written (NFC).
+    CaseSensitive(String),
     /// `#hashtag`, without the `#`.
     Hashtag(String),
     /// `@handle`, without the `@`.
@@ -26,20 +31,36 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     /// Both sides occur with at most `distance` words between them, in
-    /// either order.
+    /// either order, or with `ordered` the left one first (`NEAR/3f`).
     Near {
         left: Box<Expr>,
         right: Box<Expr>,
         distance: u32,
+        ordered: bool,
     },
 }
 
 /// One word of a phrase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhraseWord {
+    /// The word, or with `glob` a pattern where `?` is one character and
+    /// `*` any number of them (`customi?e`, `colo*r`).
     pub text: String,
     /// Matches any word starting with `text`.
     pub prefix: bool,
+    /// `text` is a pattern (never together with `prefix`).
+    pub glob: bool,
+}
+
+impl PhraseWord {
+    /// The literal start of the word: all of it, or a pattern's text before
+    /// its first wildcard.
+    pub fn literal(&self) -> &str {
+        match self.text.find(['?', '*']) {
+            Some(i) if self.glob => &self.text[..i],
+            _ => &self.text,
+        }
+    }
 }
 
 /// A metadata filter.
@@ -97,6 +118,64 @@ impl Expr {
             _ => false,
         }
     }
+
+    /// True when the expression needs something to be present (a word, a
+    /// tag, a handle): `NOT juice` and `lang:en NOT juice` do not, so as a
+    /// rule they would match nearly every mention.
+    pub fn looks_for_something(&self) -> bool {
+        match self {
+            Expr::Filter(_) | Expr::Not(_) => false,
+            Expr::And(children) => children.iter().any(Expr::looks_for_something),
+            Expr::Or(children) => children.iter().all(Expr::looks_for_something),
+            _ => true,
+        }
+    }
+
+    /// The same expression with accents folded out of its words, tags and
+    /// handles (see [`super::RuleOptions::fold_accents`]); case-sensitive
+    /// terms stay as written.
+    pub fn accents_folded(&self) -> Expr {
+        let fold = |s: &str| text::fold_accents(s);
+        match self {
+            Expr::Word(w) => Expr::Word(fold(w)),
+            Expr::Prefix(p) => Expr::Prefix(fold(p)),
+            Expr::Phrase(words) => Expr::Phrase(
+                words
+                    .iter()
+                    .map(|w| PhraseWord {
+                        text: fold(&w.text),
+                        ..w.clone()
+                    })
+                    .collect(),
+            ),
+            Expr::CaseSensitive(_) | Expr::Filter(_) => self.clone(),
+            Expr::Hashtag(t) => Expr::Hashtag(fold(t)),
+            Expr::Handle(h) => Expr::Handle(fold(h)),
+            Expr::Not(inner) => Expr::Not(Box::new(inner.accents_folded())),
+            Expr::And(children) => Expr::And(children.iter().map(Expr::accents_folded).collect()),
+            Expr::Or(children) => Expr::Or(children.iter().map(Expr::accents_folded).collect()),
+            Expr::Near {
+                left,
+                right,
+                distance,
+                ordered,
+            } => Expr::Near {
+                left: Box::new(left.accents_folded()),
+                right: Box::new(right.accents_folded()),
+                distance: *distance,
+                ordered: *ordered,
+            },
+        }
+    }
+
+    /// True when a `NOT` occurs anywhere.
+    pub fn has_not(&self) -> bool {
+        match self {
+            Expr::Not(_) => true,
+            Expr::And(children) | Expr::Or(children) => children.iter().any(Expr::has_not),
+            _ => false,
+        }
+    }
 }
 
 fn needs_quotes(value: &str) -> bool {
@@ -143,6 +222,8 @@ impl fmt::Display for Expr {
         match self {
             Expr::Word(w) => f.write_str(w),
             Expr::Prefix(p) => write!(f, "{p}*"),
+            // A lone pattern word needs no quotes: `colo*r`.
+            Expr::Phrase(words) if words.len() == 1 => write!(f, "{}", words[0]),
             Expr::Phrase(words) => {
                 f.write_str("\"")?;
                 for (i, w) in words.iter().enumerate() {
@@ -153,6 +234,7 @@ impl fmt::Display for Expr {
                 }
                 f.write_str("\"")
             }
+            Expr::CaseSensitive(w) => write!(f, "{{{w}}}"),
             Expr::Hashtag(t) => write!(f, "#{t}"),
             Expr::Handle(h) => write!(f, "@{h}"),
             Expr::Filter(filter) => write!(f, "{filter}"),
@@ -163,7 +245,11 @@ impl fmt::Display for Expr {
                 left,
                 right,
                 distance,
-            } => write!(f, "({left} NEAR/{distance} {right})"),
+                ordered,
+            } => {
+                let order = if *ordered { "f" } else { "" };
+                write!(f, "({left} NEAR/{distance}{order} {right})")
+            }
         }
     }
 }

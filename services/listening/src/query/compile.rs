@@ -36,6 +36,7 @@ use uuid::Uuid;
 use super::Document;
 use super::ast::{Cmp, Expr, Filter, PhraseWord};
 use super::parser::{ParseError, parse};
+use super::text;
 
 /// One listening rule of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,16 @@ pub struct Rule {
     pub id: Uuid,
     pub version: u32,
     pub query: String,
+    pub options: RuleOptions,
+}
+
+/// How a rule compares its words with a mention's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleOptions {
+    /// `nino` matches "Niño" and `niño` "Nino": accents and other combining
+    /// marks are ignored on both sides (never in a case-sensitive term).
+    /// Off by default, as on X, where `nino` does not match "niño".
+    pub fold_accents: bool,
 }
 
 /// A matched rule: its id and the version that matched.
@@ -97,7 +108,14 @@ const OP_NOT: u32 = 2; // [child]
 const OP_AND: u32 = 3; // [children…]
 const OP_OR: u32 = 4; // [children…]
 const OP_NEAR: u32 = 5; // [distance, left, right]
-const OP_PHRASE: u32 = 6; // [lit, anchor, words, (len | prefix << 31, bytes…)…]
+const OP_PHRASE: u32 = 6; // [lit, anchor, words, (len | prefix << 31 | glob << 30, bytes…)…]
+const OP_CASE: u32 = 7; // [lit, len, bytes…]
+
+/// Phrase word record flags, beside the byte length.
+const RECORD_PREFIX: u32 = 1 << 31;
+const RECORD_GLOB: u32 = 1 << 30;
+/// NEAR distance flag: the left side must come first.
+const NEAR_ORDERED: u32 = 1 << 31;
 
 /// A tenant's rules, compiled for matching many documents.
 #[derive(Debug, Clone)]
@@ -131,6 +149,8 @@ pub struct RuleSet {
     full: Vec<u8>,
     /// Rules without clauses.
     always: Vec<u32>,
+    /// The rules that fold accents, matched against the folded document.
+    folding: Option<Box<RuleSet>>,
 }
 
 /// Reusable buffers for [`RuleSet::matches_with`]; keep one per thread.
@@ -148,6 +168,8 @@ pub struct MatchScratch {
     lit_seen: Vec<u32>,
     /// Per rule: `generation << 8 | clauses ticked off`.
     ticked: Vec<u32>,
+    /// The accent-folded document, for rule sets with rules that fold.
+    folded: Document,
 }
 
 impl MatchScratch {
@@ -200,6 +222,7 @@ impl RuleSet {
                     version: rule.version,
                 },
                 expr,
+                rule.options,
             ));
         }
         Ok(Self::from_parsed(parsed))
@@ -207,6 +230,25 @@ impl RuleSet {
 
     /// Compiles already parsed rules.
     pub fn from_parsed<I, E>(rules: I) -> Self
+    where
+        I: IntoIterator<Item = (RuleRef, E, RuleOptions)>,
+        E: Borrow<Expr>,
+    {
+        let (folding, exact): (Vec<_>, Vec<_>) = rules
+            .into_iter()
+            .partition(|(_, _, options)| options.fold_accents);
+        let mut set = Self::compile_exact(exact.into_iter().map(|(rule, expr, _)| (rule, expr)));
+        if !folding.is_empty() {
+            let folded = folding
+                .into_iter()
+                .map(|(rule, expr, _)| (rule, expr.borrow().accents_folded()));
+            set.folding = Some(Box::new(Self::compile_exact(folded)));
+        }
+        set
+    }
+
+    /// Compiles rules that compare words as they are.
+    fn compile_exact<I, E>(rules: I) -> Self
     where
         I: IntoIterator<Item = (RuleRef, E)>,
         E: Borrow<Expr>,
@@ -281,30 +323,44 @@ impl RuleSet {
             postings,
             full,
             always,
+            folding: None,
         }
     }
 
     /// Number of rules.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.folding.as_ref().map_or(0, |f| f.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.len() == 0
     }
 
     pub fn stats(&self) -> RuleSetStats {
-        RuleSetStats {
+        let own = RuleSetStats {
             rules: self.rules.len(),
             literals: self.literals,
             patterns: self.pattern_lits.len(),
             always_evaluated: self.always.len(),
             exact: self.entries.iter().filter(|&&e| e & EXACT != 0).count(),
             automaton_bytes: self.trie.as_ref().map_or(0, |a| a.memory_usage()),
+        };
+        let Some(folding) = &self.folding else {
+            return own;
+        };
+        let other = folding.stats();
+        RuleSetStats {
+            rules: own.rules + other.rules,
+            literals: own.literals + other.literals,
+            patterns: own.patterns + other.patterns,
+            always_evaluated: own.always_evaluated + other.always_evaluated,
+            exact: own.exact + other.exact,
+            automaton_bytes: own.automaton_bytes + other.automaton_bytes,
         }
     }
 
-    /// The rules that match `doc`, in the order they were compiled.
+    /// The rules that match `doc`: those comparing words as they are, then
+    /// those folding accents, each in the order they were compiled.
     ///
     /// Allocates scratch space sized to the rule set on every call; a hot
     /// loop should keep a [`MatchScratch`] per thread and call
@@ -319,6 +375,21 @@ impl RuleSet {
     /// (cleared first).
     pub fn matches_with(&self, doc: &Document, scratch: &mut MatchScratch, out: &mut Vec<RuleRef>) {
         out.clear();
+        self.match_into(doc, scratch, out);
+        if let Some(folding) = &self.folding {
+            if doc.folds_to_itself() {
+                folding.match_into(doc, scratch, out);
+            } else {
+                let mut folded = std::mem::take(&mut scratch.folded);
+                folded.fold_from(doc);
+                folding.match_into(&folded, scratch, out);
+                scratch.folded = folded;
+            }
+        }
+    }
+
+    /// Appends the rules of this set (not of its folding part) that match.
+    fn match_into(&self, doc: &Document, scratch: &mut MatchScratch, out: &mut Vec<RuleRef>) {
         let generation = scratch.begin(self.literals, self.rules.len());
         let hits = &mut scratch.hits;
         if let Some(trie) = &self.trie {
@@ -702,6 +773,22 @@ impl Builder {
                 let lit = self.map_lit(MapKind::Hashtag, t, TAG_COST);
                 self.lit(lit)
             }
+            Expr::CaseSensitive(word) => {
+                // Found by its lowercase word, then checked in the text as written.
+                let lit = self.word_lit(&text::normalize(word), false);
+                let at = self.open(OP_CASE);
+                let bytes = word.as_bytes();
+                self.code.extend([lit, bytes.len() as u32]);
+                self.code.extend(bytes.chunks(4).map(pack));
+                self.close(at);
+                Compiled {
+                    clauses: vec![Clause {
+                        cost: self.lit_cost[lit as usize],
+                        lits: vec![lit],
+                    }],
+                    exact: false,
+                }
+            }
             Expr::Handle(h) => {
                 let lit = self.map_lit(MapKind::Handle, h, TAG_COST);
                 self.lit(lit)
@@ -788,9 +875,11 @@ impl Builder {
                 left,
                 right,
                 distance,
+                ordered,
             } => {
                 let at = self.open(OP_NEAR);
-                self.code.push(*distance);
+                self.code
+                    .push(distance | if *ordered { NEAR_ORDERED } else { 0 });
                 let mut clauses = self.compile(left).clauses;
                 clauses.extend(self.compile(right).clauses);
                 self.close(at);
@@ -806,18 +895,24 @@ impl Builder {
     /// anchor), checking the other words in place. Every word that is not
     /// common is a clause: all must occur for the phrase to.
     fn phrase(&mut self, words: &[PhraseWord]) -> Compiled {
+        // A pattern word is found by its literal start, as a prefix.
+        let key = |w: &PhraseWord| (w.literal().to_owned(), w.prefix || w.glob);
         let anchor = words
             .iter()
             .enumerate()
-            .min_by_key(|(_, w)| word_cost(&w.text, w.prefix))
+            .min_by_key(|(_, w)| {
+                let (text, prefix) = key(w);
+                word_cost(&text, prefix)
+            })
             .map_or(0, |(i, _)| i);
-        let lit = self.word_lit(&words[anchor].text, words[anchor].prefix);
+        let (text, prefix) = key(&words[anchor]);
+        let lit = self.word_lit(&text, prefix);
         // Each pair of consecutive exact words is a clause of its own (very
         // selective, even for "is okay"); so is each word that is not common.
         let exact_lits: Vec<u32> = words
             .iter()
             .map(|w| {
-                if w.prefix {
+                if w.prefix || w.glob {
                     NONE
                 } else {
                     self.word_lit(&w.text, false)
@@ -846,9 +941,10 @@ impl Builder {
         let exact = words.len() == 2 && clauses.len() == 1;
         if !exact {
             for (i, w) in words.iter().enumerate() {
-                let cost = word_cost(&w.text, w.prefix);
+                let (text, prefix) = key(w);
+                let cost = word_cost(&text, prefix);
                 if i == anchor || cost < COMMON_COST {
-                    let lit = self.word_lit(&w.text, w.prefix);
+                    let lit = self.word_lit(&text, prefix);
                     clauses.push(Clause {
                         cost,
                         lits: vec![lit],
@@ -860,8 +956,9 @@ impl Builder {
         self.code.extend([lit, anchor as u32, words.len() as u32]);
         for w in words {
             let bytes = w.text.as_bytes();
-            self.code
-                .push(bytes.len() as u32 | u32::from(w.prefix) << 31);
+            let flags =
+                if w.prefix { RECORD_PREFIX } else { 0 } | if w.glob { RECORD_GLOB } else { 0 };
+            self.code.push(bytes.len() as u32 | flags);
             self.code.extend(bytes.chunks(4).map(pack));
         }
         self.close(at);
@@ -876,11 +973,30 @@ fn pack(chunk: &[u8]) -> u32 {
     u32::from_le_bytes(word)
 }
 
-/// Does `word` equal (or, for a prefix, start with) the phrase word whose
-/// record (`len | prefix << 31`, packed bytes) is `record`?
+/// Byte length of the word of a phrase word record or case-sensitive term.
+fn record_len(header: u32) -> usize {
+    (header & !(RECORD_PREFIX | RECORD_GLOB)) as usize
+}
+
+/// The bytes of a record of `len` bytes packed into `packed`.
+fn unpack(packed: &[u32], len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = packed.iter().flat_map(|w| w.to_le_bytes()).collect();
+    bytes.truncate(len);
+    bytes
+}
+
+/// Does `word` equal (or, for a prefix, start with; for a pattern, fit) the
+/// phrase word whose record (`len | flags`, packed bytes) is `record`?
 fn word_matches(record: &[u32], word: &[u8]) -> bool {
-    let len = (record[0] & !(1 << 31)) as usize;
-    let prefix = record[0] >> 31 == 1;
+    let len = record_len(record[0]);
+    if record[0] & RECORD_GLOB != 0 {
+        let pattern = unpack(&record[1..1 + len.div_ceil(4)], len);
+        return match (std::str::from_utf8(&pattern), std::str::from_utf8(word)) {
+            (Ok(pattern), Ok(word)) => text::glob_matches(pattern, word),
+            _ => false,
+        };
+    }
+    let prefix = record[0] & RECORD_PREFIX != 0;
     if word.len() < len || (!prefix && word.len() != len) {
         return false;
     }
@@ -943,6 +1059,13 @@ impl Eval<'_> {
                 });
                 found
             }
+            OP_CASE => {
+                let len = code[pc + 2] as usize;
+                self.has(code[pc + 1])
+                    && self
+                        .doc
+                        .contains_exactly(&unpack(&code[pc + 3..pc + 3 + len.div_ceil(4)], len))
+            }
             _ => {
                 let mut spans = Vec::new();
                 self.spans(pc, &mut spans);
@@ -984,7 +1107,7 @@ impl Eval<'_> {
             }
             let mut record = pc + 4;
             let all = spans[start as usize..end as usize].iter().all(|&(a, b)| {
-                let len = (code[record] & !(1 << 31)) as usize;
+                let len = record_len(code[record]);
                 let ok = word_matches(&code[record..], &text[a as usize..b as usize]);
                 record += 1 + len.div_ceil(4);
                 ok
@@ -1013,7 +1136,8 @@ impl Eval<'_> {
                 }
             }
             OP_NEAR => {
-                let distance = code[pc + 1];
+                let distance = code[pc + 1] & !NEAR_ORDERED;
+                let ordered = code[pc + 1] & NEAR_ORDERED != 0;
                 let left = pc + 2;
                 let right = left + node_len(code[left]);
                 let mut lefts = Vec::new();
@@ -1027,7 +1151,7 @@ impl Eval<'_> {
                     for &(b0, b1) in &rights {
                         let gap = if a1 <= b0 {
                             b0 - a1
-                        } else if b1 <= a0 {
+                        } else if b1 <= a0 && !ordered {
                             a0 - b1
                         } else {
                             // Overlapping occurrences are one occurrence, not two near each other.
@@ -1054,6 +1178,7 @@ mod tests {
             id: Uuid::from_u128(i as u128),
             version: 1,
             query: (*q).to_owned(),
+            options: RuleOptions::default(),
         }))
         .expect("valid rules")
     }

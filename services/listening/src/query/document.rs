@@ -1,6 +1,8 @@
 //! The matching input: one mention, normalised and tokenised once, then
 //! matched against any number of rule sets.
 
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
+
 use super::text::{self, Span};
 
 /// Longest text (in bytes, after normalisation) that is matched; the rest of
@@ -35,6 +37,8 @@ pub struct DocumentMeta<'a> {
 /// five allocations whatever the text, and [`Document::rebuild`] reuses them.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
+    /// The text as written (NFC), for case-sensitive terms.
+    raw: String,
     text: String,
     tokens: Vec<Span>,
     /// Language, source, hashtags and handles, normalised, back to back.
@@ -80,13 +84,18 @@ impl Document {
 
     /// Makes this the document of another mention, reusing its buffers.
     pub fn rebuild(&mut self, text: &str, meta: &DocumentMeta<'_>) {
+        self.raw.clear();
+        let text = &text[..floor_char_boundary(text, MAX_TEXT_BYTES)];
+        if text.is_ascii() || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes
+        {
+            self.raw.push_str(text);
+        } else {
+            self.raw.extend(text.nfc());
+        }
         self.text.clear();
         text::normalize_into(text, &mut self.text);
         if self.text.len() > MAX_TEXT_BYTES {
-            let mut cut = MAX_TEXT_BYTES;
-            while !self.text.is_char_boundary(cut) {
-                cut -= 1;
-            }
+            let cut = floor_char_boundary(&self.text, MAX_TEXT_BYTES);
             self.text.truncate(cut);
         }
         self.tokens.clear();
@@ -128,6 +137,49 @@ impl Document {
         });
         self.followers = meta.followers;
         self.verified = meta.verified;
+    }
+
+    /// True when folding accents changes nothing: text and metadata are ASCII.
+    pub(crate) fn folds_to_itself(&self) -> bool {
+        self.text.is_ascii() && self.meta.is_ascii()
+    }
+
+    /// Makes this the accent-folded copy of `doc`: same words in the same
+    /// places, without their accents.
+    pub(crate) fn fold_from(&mut self, doc: &Document) {
+        self.raw.clear();
+        self.raw.push_str(&doc.raw);
+        self.text.clear();
+        text::fold_accents_into(&doc.text, &mut self.text);
+        self.tokens.clear();
+        text::tokenize(&self.text, &mut self.tokens);
+        self.meta.clear();
+        let mut fold = |span: Span| {
+            let start = self.meta.len();
+            text::fold_accents_into(doc.meta_str(span), &mut self.meta);
+            (start as u32, self.meta.len() as u32)
+        };
+        self.lang = fold(doc.lang);
+        self.source = fold(doc.source);
+        self.hashtags.clear();
+        self.hashtags.extend(doc.hashtags.iter().map(|&s| fold(s)));
+        self.handles.clear();
+        self.handles.extend(doc.handles.iter().map(|&s| fold(s)));
+        self.followers = doc.followers;
+        self.verified = doc.verified;
+    }
+
+    /// True when `word` occurs in the text exactly as given (case and all),
+    /// as a whole word.
+    pub(crate) fn contains_exactly(&self, word: &[u8]) -> bool {
+        let Ok(word) = std::str::from_utf8(word) else {
+            return false;
+        };
+        self.raw.match_indices(word).any(|(at, _)| {
+            let before = self.raw[..at].chars().next_back();
+            let after = self.raw[at + word.len()..].chars().next();
+            !before.is_some_and(text::is_word_char) && !after.is_some_and(text::is_word_char)
+        })
     }
 
     /// The normalised text.
@@ -187,6 +239,17 @@ impl Document {
     fn meta_str(&self, (a, b): Span) -> &str {
         &self.meta[a as usize..b as usize]
     }
+}
+
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
 }
 
 fn push_meta(buf: &mut String, value: &str) -> Span {

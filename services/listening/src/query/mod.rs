@@ -15,14 +15,18 @@
 //! | word | `card` | the whole word, any case (`Card`, `CARD`, `#card`, `@card`), not `cards` |
 //! | phrase | `"still waiting"` | consecutive words; punctuation between them is ignored (`still... waiting`) |
 //! | wildcard | `deliver*` | words starting with `deliver` (also inside phrases: `"deliver* late"`) |
+//! | pattern | `customi?e`, `colo*r` | `?` one character, `*` any number (none included) inside a word: customise, customize; color, colour |
+//! | case-sensitive | `{BT}` | the word exactly as written: `BT`, not `bt` or `Bt` |
 //! | hashtag | `#fail` | the hashtag, from metadata or the text |
 //! | handle | `@acme` | a mentioned handle, from metadata or the text |
-//! | language | `lang:en` | `en`, `en-GB`, …; `lang:pt-br` only `pt-BR` (`_` = `-`) |
+//! | language | `lang:en`, `language:en` | `en`, `en-GB`, …; `lang:pt-br` only `pt-BR` (`_` = `-`) |
 //! | source | `source:twitter`, `source:"app store"` | the source, any case |
-//! | followers | `followers:>1000` (`>=`, `<`, `<=`, `=`, none = `=`; `10k`, `1.5m`) | the author's followers |
-//! | verified | `verified:true`, `verified:false` | the author's verified flag |
+//! | followers | `followers:>1000` (`>=`, `<`, `<=`, `=`, none = `=`; `10k`, `1.5m`), `authorFollowers:[1000 TO 5000]` (`*` open), `followers_count:500` (at least), `followers_count:1000..5000` | the author's followers |
+//! | verified | `verified:true`, `verified:false`, `authorVerified:true`, `is:verified` | the author's verified flag |
 //! | NOT | `NOT spam`, `a AND NOT b`, `a NOT b` | negation |
 //! | NEAR | `card NEAR/3 stolen` | both within 3 words of each other (3 words or fewer between them), either order; `NEAR/0` = adjacent |
+//! | ordered NEAR | `card NEAR/3f stolen`, `card ONEAR/3 stolen` | the same, `card` first |
+//! | proximity phrase | `"apple juice"~5` | `apple NEAR/5 juice`; more words chain: `"a b c"~2` is `(a NEAR/2 b) NEAR/2 c` |
 //! | AND | `a AND b`, `a b` | both; **adjacent terms are ANDed** |
 //! | OR | `a OR b` | either |
 //! | grouping | `(a OR b) AND c` | |
@@ -40,9 +44,9 @@
 //! query   := or END
 //! or      := and ("OR" and)*
 //! and     := near (["AND"] near)*
-//! near    := unary ("NEAR/" digits unary)*
+//! near    := unary (("NEAR/" | "ONEAR/") digits ["f"] unary)*
 //! unary   := "NOT" unary | primary
-//! primary := "(" or ")" | PHRASE | TERM | FILTER
+//! primary := "(" or ")" | PHRASE ["~" digits] | "{" WORD "}" | TERM | FILTER
 //! ```
 //!
 //! Lexical rules:
@@ -56,10 +60,25 @@
 //!   `wi-fi` the phrase `"wi fi"`, and `Café` matches `CAFE\u{301}`.
 //!   (Lowercasing is not full case folding: `straße` does not match
 //!   `STRASSE`.) Han, kana and emoji characters are one word each.
-//! * `*` may only end a word (`deliver*`, not `*ing` or `del*ry`); hashtags
-//!   and handles have no wildcards.
-//! * `name:value` is a filter; unknown names (`http:`) are errors, quote the
-//!   term to search for it as text. `-word`/`+word` are errors (use NOT).
+//! * A wildcard follows at least one letter or digit of its word
+//!   (`deliver*`, `colo*r`, `customi?e`, not `*ing`); a `?` ends no question
+//!   (`why?` is a warning: it needs one more character). Hashtags and handles
+//!   have no wildcards; case-sensitive terms are one word without them.
+//! * `name:value` is a filter; other tools' names are aliases where they
+//!   mean the same (`language:`, `authorFollowers:`, `followers_count:`,
+//!   `authorVerified:`, `is:verified`) and errors naming the Earshot way
+//!   where they do not (`site:`, `country:`, `from:`, `has:`); unknown
+//!   names (`http:`) are errors, quote the term to search for it as text.
+//!   `-word`/`+word`, fuzzy `word~` and boosts `word^2` are errors.
+//! * A hyphenated term is a phrase (`anti-aging` is `"anti aging"`) with a
+//!   warning, since some tools also match `antiaging`; OR and AND (or terms
+//!   side by side) mixed without parentheses parse by the precedence above,
+//!   with a warning showing the grouping.
+//! * [`parse_rule`], for rules being written, also refuses a rule that only
+//!   excludes (`NOT juice`, `lang:en NOT juice`): it would match nearly
+//!   every mention.
+//! * Accent folding is an option of the rule ([`RuleOptions`]), off by
+//!   default as on X: with it `nino` matches "Niño" and `niño` "Nino".
 //! * At most [`MAX_DEPTH`] levels of parentheses, NOT and chained NEAR;
 //!   NEAR distances up to [`MAX_NEAR`].
 //!
@@ -76,12 +95,12 @@
 //! [`Document::rebuild`].
 //!
 //! ```
-//! use earshot_listening::query::{Document, Rule, RuleSet};
+//! use earshot_listening::query::{Document, Rule, RuleOptions, RuleSet};
 //! use uuid::Uuid;
 //!
 //! let rules = RuleSet::compile([
-//!     Rule { id: Uuid::from_u128(1), version: 3, query: "card NEAR/3 (stolen OR lost)".into() },
-//!     Rule { id: Uuid::from_u128(2), version: 1, query: "#fail OR \"still waiting\"".into() },
+//!     Rule { id: Uuid::from_u128(1), version: 3, query: "card NEAR/3 (stolen OR lost)".into(), options: RuleOptions::default() },
+//!     Rule { id: Uuid::from_u128(2), version: 1, query: "#fail OR \"still waiting\"".into(), options: RuleOptions::default() },
 //! ])?;
 //! let doc = Document::new("My CARD was stolen!", "en", "twitter", 120, false, &[], &[]);
 //! let matched = rules.matches(&doc);
@@ -93,13 +112,18 @@
 mod ast;
 mod compile;
 mod document;
+mod explain;
 mod parser;
 mod text;
 
 pub use ast::{Cmp, Expr, Filter, PhraseWord};
-pub use compile::{MatchScratch, Rule, RuleError, RuleRef, RuleSet, RuleSetStats};
+pub use compile::{MatchScratch, Rule, RuleError, RuleOptions, RuleRef, RuleSet, RuleSetStats};
 pub use document::{Document, DocumentMeta, MAX_TEXT_BYTES};
-pub use parser::{MAX_DEPTH, MAX_NEAR, ParseError, ParseErrorKind, parse};
+pub use explain::{Node, explain};
+pub use parser::{
+    MAX_DEPTH, MAX_NEAR, ParseError, ParseErrorKind, Parsed, QueryWarning, parse, parse_rule,
+    parse_with_warnings,
+};
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,7 @@ fn rule(n: u128, query: &str) -> Rule {
         id: Uuid::from_u128(n),
         version: 1,
         query: query.to_owned(),
+        options: Default::default(),
     }
 }
 
@@ -281,13 +282,13 @@ fn reports_bad_filters() {
     );
     assert_eq!(
         err("followers:lots"),
-        "at 10 (column 11): expected a comparison and a number like >1000 or <=10k after \
-         followers:, found \"lots\""
+        "at 10 (column 11): expected a comparison and a number like >1000 or <=10k, or a \
+         range like [1000 TO 5000] or 1000..5000 after followers:, found \"lots\""
     );
     assert_eq!(
         err("followers:>99999999999999999999"),
-        "at 10 (column 11): expected a comparison and a number like >1000 or <=10k after \
-         followers:, found \">99999999999999999999\""
+        "at 10 (column 11): expected a comparison and a number like >1000 or <=10k, or a \
+         range like [1000 TO 5000] or 1000..5000 after followers:, found \">99999999999999999999\""
     );
     assert_eq!(
         err("verified:yes"),
@@ -311,22 +312,18 @@ fn reports_bad_filters() {
 
 #[test]
 fn reports_bad_terms() {
+    let leading = "a wildcard cannot start a word (words are looked up by their start): put at \
+                   least one letter before ? or *, like deliver* or customi?e";
+    assert_eq!(err("*ing"), format!("at 0 (column 1): {leading}"));
+    assert_eq!(err("card ?ard"), format!("at 5 (column 6): {leading}"));
     assert_eq!(
-        err("del*ivery"),
-        "at 3 (column 4): a wildcard * can only end a word, like deliver*"
+        err("\"late *ivery\""),
+        format!("at 6 (column 7): {leading}")
     );
-    assert_eq!(
-        err("*ing"),
-        "at 0 (column 1): a wildcard * can only end a word, like deliver*"
-    );
-    assert_eq!(
-        err("card**"),
-        "at 4 (column 5): a wildcard * can only end a word, like deliver*"
-    );
-    assert_eq!(
-        err("\"late del*ivery\""),
-        "at 9 (column 10): a wildcard * can only end a word, like deliver*"
-    );
+    // Inner wildcards and doubled stars are patterns, not errors.
+    assert_eq!(canon("del*ivery"), "del*ivery");
+    assert_eq!(canon("card**"), "card*");
+    assert_eq!(canon("\"late del*ivery\""), "\"late del*ivery\"");
     assert_eq!(
         err("a *"),
         "at 2 (column 3): term \"*\" has no letters or digits to match"
@@ -623,6 +620,7 @@ fn rule_set_returns_matching_rules_in_order_with_versions() {
             id: Uuid::from_u128(1),
             version: 3,
             query: "card NEAR/3 (stolen OR lost)".into(),
+            options: Default::default(),
         },
         rule(2, "refund* OR \"charged twice\""),
         rule(3, "NOT spam"),
@@ -746,7 +744,13 @@ fn random_positional(rng: &mut Rng, vocab: &[&str], depth: u32) -> String {
         0 | 1 => w.to_owned(),
         2 => {
             let cut = w.char_indices().nth(2).map_or(w.len(), |(i, _)| i);
-            format!("{}*", &w[..cut])
+            let second = w.char_indices().nth(1).map_or(w.len(), |(i, _)| i);
+            match rng.below(3) {
+                0 => format!("{}*", &w[..cut]),
+                // One character, and any number of them, inside the word.
+                1 if cut < w.len() => format!("{}?{}", &w[..second], &w[cut..]),
+                _ => format!("{}*{}", &w[..second], &w[cut..]),
+            }
         }
         3 => format!("\"{w} {}\"", vocab[rng.below(vocab.len())]),
         _ => format!(
@@ -790,9 +794,10 @@ fn random_query(rng: &mut Rng, vocab: &[&str], depth: u32) -> String {
             random_query(rng, vocab, depth - 1)
         ),
         _ => format!(
-            "({} NEAR/{} {})",
+            "({} NEAR/{}{} {})",
             random_positional(rng, vocab, 1),
             rng.below(4),
+            if rng.below(3) == 0 { "f" } else { "" },
             random_positional(rng, vocab, 1)
         ),
     }
@@ -816,7 +821,9 @@ mod naive {
                 .filter(|&i| {
                     i + ws.len() <= words.len()
                         && ws.iter().enumerate().all(|(j, w)| {
-                            if w.prefix {
+                            if w.glob {
+                                glob(&w.text, words[i + j])
+                            } else if w.prefix {
                                 words[i + j].starts_with(w.text.as_str())
                             } else {
                                 words[i + j] == w.text
@@ -830,13 +837,14 @@ mod naive {
                 left,
                 right,
                 distance,
+                ordered,
             } => {
                 let mut out = Vec::new();
                 for (a0, a1) in spans(left, words) {
                     for (b0, b1) in spans(right, words) {
                         let gap = if a1 <= b0 {
                             b0 - a1
-                        } else if b1 <= a0 {
+                        } else if b1 <= a0 && !ordered {
                             a0 - b1
                         } else {
                             continue;
@@ -852,6 +860,23 @@ mod naive {
         }
     }
 
+    /// `?` one character, `*` any: by recursion, unlike the matcher.
+    fn glob(pattern: &str, word: &str) -> bool {
+        match pattern.chars().next() {
+            None => word.is_empty(),
+            Some('*') => {
+                let rest = &pattern[1..];
+                word.char_indices()
+                    .map(|(i, _)| i)
+                    .chain([word.len()])
+                    .any(|i| glob(rest, &word[i..]))
+            }
+            Some(p) => word.chars().next().is_some_and(|c| {
+                (p == '?' || p == c) && glob(&pattern[p.len_utf8()..], &word[c.len_utf8()..])
+            }),
+        }
+    }
+
     pub fn matches(expr: &Expr, doc: &Document) -> bool {
         let words: Vec<&str> = doc.words().collect();
         eval(expr, doc, &words)
@@ -863,6 +888,7 @@ mod naive {
                 !spans(expr, words).is_empty()
             }
             Expr::Hashtag(t) => doc.hashtags().any(|h| h == t),
+            Expr::CaseSensitive(_) => unreachable!("random queries have no case-sensitive terms"),
             Expr::Handle(h) => doc.handles().any(|x| x == h),
             Expr::Filter(Filter::Lang(l)) => {
                 doc.lang() == l || doc.lang().starts_with(&format!("{l}-"))

@@ -102,6 +102,57 @@ pub(crate) fn normalize(src: &str) -> String {
     out
 }
 
+/// Appends `src` (already normalised) with its accents and other
+/// combining marks removed to `out`: `niño` becomes `nino`, `crème` `creme`.
+/// Letters of their own (`ø`, `ł`, `ß`, `æ`) stay as they are. Word
+/// boundaries do not move, so a folded text has the same words, in order.
+pub(crate) fn fold_accents_into(src: &str, out: &mut String) {
+    if src.is_ascii() {
+        out.push_str(src);
+        return;
+    }
+    let start = out.len();
+    out.extend(src.nfd().filter(|&c| !is_combining_mark(c)));
+    if unicode_normalization::is_nfc_quick(out[start..].chars()) != IsNormalized::Yes {
+        let composed: String = out[start..].nfc().collect();
+        out.truncate(start);
+        out.push_str(&composed);
+    }
+}
+
+/// The accent-folded form of normalised `src`.
+pub(crate) fn fold_accents(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    fold_accents_into(src, &mut out);
+    out
+}
+
+/// Does `word` fit `pattern`, where `?` is exactly one character and `*`
+/// any number of them (none included)? Both normalised.
+pub(crate) fn glob_matches(pattern: &str, word: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let w: Vec<char> = word.chars().collect();
+    let (mut pi, mut wi) = (0, 0);
+    // Where the last `*` was, and the word position it has absorbed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while wi < w.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == w[wi]) {
+            pi += 1;
+            wi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, wi));
+            pi += 1;
+        } else if let Some((sp, sw)) = star {
+            pi = sp + 1;
+            wi = sw + 1;
+            star = Some((sp, sw + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 fn span(start: usize, end: usize) -> Span {
     // Documents are capped well below 4 GiB by `Document`; the cast cannot truncate.
     (start as u32, end as u32)
@@ -230,6 +281,34 @@ mod tests {
         );
         assert_eq!(words("love it👍🏽!"), ["love", "it", "👍"]);
         assert_eq!(words("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn folds_accents_without_moving_words() {
+        assert_eq!(fold_accents("niño crème brûlée"), "nino creme brulee");
+        assert_eq!(fold_accents(&normalize("Cafe\u{301}")), "cafe");
+        assert_eq!(fold_accents("søren łódź straße"), "søren łodz straße");
+        assert_eq!(fold_accents("plain"), "plain");
+        assert_eq!(words(&fold_accents("ça va, élan")), ["ca", "va", "elan"]);
+    }
+
+    #[test]
+    fn globs_match_one_or_any_characters() {
+        for (pattern, word, expected) in [
+            ("customi?e", "customise", true),
+            ("customi?e", "customize", true),
+            ("customi?e", "customie", false),
+            ("colo*r", "color", true),
+            ("colo*r", "colour", true),
+            ("colo*r", "colouring", false),
+            ("colo*r*", "colouring", true),
+            ("caf?", "café", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("why?", "why", false),
+        ] {
+            assert_eq!(glob_matches(pattern, word), expected, "{pattern} vs {word}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::profile::Profiles;
 use super::rules;
 use crate::mention::rebuild_document;
-use crate::query::{Document, MatchScratch, RuleRef, RuleSet, parse};
+use crate::query::{Document, MatchScratch, RuleOptions, RuleRef, RuleSet};
 
 /// Labels read for one estimate; far more than agents label in practice.
 const MAX_LABELS: i64 = 100_000;
@@ -403,6 +403,7 @@ pub async fn listening_accuracy(
 /// What a backtest looks at.
 pub struct Backtest<'a> {
     pub query: &'a str,
+    pub options: RuleOptions,
     pub rule_id: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -419,7 +420,7 @@ pub async fn backtest(
     if request.examples > MAX_EXAMPLES {
         return Err(invalid("examples", "must be at most 50"));
     }
-    rules::check_query(request.query, "query")?;
+    let expr = rules::check_query(request.query, "query")?.expr;
     let to = request.to.unwrap_or_else(Utc::now);
     let from = request.from.unwrap_or(to - Duration::days(7));
     if from >= to {
@@ -428,10 +429,9 @@ pub async fn backtest(
     if let Some(rule_id) = request.rule_id {
         rules::get(pool, tenant_id, rule_id).await?;
     }
-    let expr = parse(request.query).map_err(|e| invalid("query", e.to_string()))?;
     // A draft of a new rule judges with the general labels only.
     let id = request.rule_id.unwrap_or_else(Uuid::now_v7);
-    let rules = RuleSet::from_parsed([(RuleRef { id, version: 0 }, expr)]);
+    let rules = RuleSet::from_parsed([(RuleRef { id, version: 0 }, expr, request.options)]);
 
     let labelled = labelled(pool, tenant_id).await?;
     let mut examples = Examples {
@@ -524,11 +524,13 @@ mod tests {
                 id: refund,
                 version: 1,
                 query: "refund*".into(),
+                options: Default::default(),
             },
             Rule {
                 id: card,
                 version: 1,
                 query: "card".into(),
+                options: Default::default(),
             },
         ])
         .expect("valid rules");

@@ -21,7 +21,7 @@ use crate::pipeline::Adapted;
 use crate::pipeline::classify::{Taxonomy, default_taxonomy};
 use crate::pipeline::model::Correction;
 use crate::pipeline::noise::{Candidate, DropReason, NoiseSettings, NoiseWindow};
-use crate::query::{Expr, RuleRef, RuleSet, parse};
+use crate::query::{Expr, RuleOptions, RuleRef, RuleSet, parse};
 
 pub struct TenantProfile {
     pub revision: i64,
@@ -40,7 +40,7 @@ impl TenantProfile {
     pub fn initial() -> Self {
         Self {
             revision: 0,
-            rules: RuleSet::from_parsed(std::iter::empty::<(RuleRef, Expr)>()),
+            rules: RuleSet::from_parsed(std::iter::empty::<(RuleRef, Expr, RuleOptions)>()),
             rule_names: HashMap::new(),
             custom_taxonomy: None,
             noise: NoiseSettings::default(),
@@ -197,6 +197,9 @@ async fn load(pool: &PgPool, tenant_id: &str, revision: i64) -> Result<TenantPro
                         version: u32::try_from(row.version).unwrap_or_default(),
                     },
                     expr,
+                    RuleOptions {
+                        fold_accents: row.fold_accents,
+                    },
                 ));
                 rule_names.insert(row.id, row.name);
             }

@@ -3,13 +3,18 @@
 //! that every replica recompiles its rule set before its next ingest batch.
 
 use chrono::{DateTime, Utc};
-use earshot_proto::listening::v1::{Rule, RuleVersion};
+use earshot_proto::listening::v1::{
+    QueryNode, QueryWarning as WarningProto, Rule, RuleVersion, ValidateQueryResponse,
+};
 use earshot_server::convert::{Cursor, timestamp};
 use earshot_server::{FieldViolations, Keyed, Page, ServiceError, invalid};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::query::parse;
+use crate::mention::MAX_TEXT_CHARS;
+use crate::query::{
+    Document, Node, Parsed, QueryWarning, RuleOptions, explain, parse_rule, parse_with_warnings,
+};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_QUERY_CHARS: usize = 4_000;
@@ -24,13 +29,18 @@ pub struct RuleRow {
     pub query: String,
     pub version: i32,
     pub active: bool,
+    pub fold_accents: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, query, version, active, created_at, updated_at";
+const COLUMNS: &str = "id, name, query, version, active, fold_accents, created_at, updated_at";
 
 pub fn to_proto(row: RuleRow) -> Rule {
+    // Warnings follow from the query alone, so they are derived, not stored.
+    let warnings = parse_with_warnings(&row.query)
+        .map(|parsed| warnings_to_proto(&parsed.warnings))
+        .unwrap_or_default();
     Rule {
         rule_id: row.id.to_string(),
         name: row.name,
@@ -39,7 +49,20 @@ pub fn to_proto(row: RuleRow) -> Rule {
         active: row.active,
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        fold_accents: row.fold_accents,
+        warnings,
     }
+}
+
+pub fn warnings_to_proto(warnings: &[QueryWarning]) -> Vec<WarningProto> {
+    warnings
+        .iter()
+        .map(|w| WarningProto {
+            offset: u32::try_from(w.offset).unwrap_or(u32::MAX),
+            column: u32::try_from(w.column).unwrap_or(u32::MAX),
+            message: w.message.clone(),
+        })
+        .collect()
 }
 
 impl Keyed for RuleRow {
@@ -61,17 +84,66 @@ fn check_name(name: &str, violations: &mut FieldViolations) {
     );
 }
 
-/// A query must parse; the violation names the position and what was expected.
-pub fn check_query(query: &str, field: &str) -> Result<(), ServiceError> {
+/// A query must parse as a rule; the violation names the position and
+/// what was expected, or how to write a construct of another tool here.
+pub fn check_query(query: &str, field: &str) -> Result<Parsed, ServiceError> {
     if query.trim().is_empty() {
         return Err(invalid(field, "is required"));
     }
     if query.chars().count() > MAX_QUERY_CHARS {
         return Err(invalid(field, "must be at most 4000 characters"));
     }
-    parse(query)
-        .map(|_| ())
-        .map_err(|e| invalid(field, e.to_string()))
+    parse_rule(query).map_err(|e| invalid(field, e.to_string()))
+}
+
+/// A sample mention for [`validate`].
+pub struct Sample<'a> {
+    pub text: &'a str,
+    pub language: &'a str,
+    pub source: &'a str,
+    pub followers: u64,
+    pub verified: bool,
+}
+
+/// A dry run of a query: as [`check_query`] refuses it or reads it, and,
+/// for a sample text, whether and why it matches.
+pub fn validate(
+    query: &str,
+    options: RuleOptions,
+    sample: &Sample<'_>,
+) -> Result<ValidateQueryResponse, ServiceError> {
+    if sample.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(invalid("text", "must be at most 20000 characters"));
+    }
+    let parsed = check_query(query, "query")?;
+    let doc = (!sample.text.trim().is_empty()).then(|| {
+        Document::new(
+            sample.text,
+            sample.language,
+            sample.source,
+            sample.followers,
+            sample.verified,
+            &[],
+            &[],
+        )
+    });
+    let tree = explain(&parsed.expr, options, doc.as_ref());
+    Ok(ValidateQueryResponse {
+        canonical: parsed.expr.to_string(),
+        matches: doc.is_some().then_some(tree.matched),
+        hits: tree.hits().into_iter().map(str::to_owned).collect(),
+        tree: Some(node_to_proto(tree)),
+        warnings: warnings_to_proto(&parsed.warnings),
+    })
+}
+
+fn node_to_proto(node: Node) -> QueryNode {
+    QueryNode {
+        kind: node.kind.to_owned(),
+        text: node.text,
+        matched: node.matched,
+        children: node.children.into_iter().map(node_to_proto).collect(),
+    }
 }
 
 /// Records the change as a new revision of the tenant's listening profile.
@@ -92,8 +164,9 @@ async fn record_version(
     changed_by: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO rule_versions (rule_id, version, name, query, active, changed_by, changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO rule_versions (rule_id, version, name, query, active, fold_accents,
+                                    changed_by, changed_at)
+         VALUES ($1, $2, $3, $4, $5, $8, $6, $7)",
     )
     .bind(row.id)
     .bind(row.version)
@@ -102,6 +175,7 @@ async fn record_version(
     .bind(row.active)
     .bind(changed_by)
     .bind(row.updated_at)
+    .bind(row.fold_accents)
     .execute(conn)
     .await?;
     Ok(())
@@ -125,6 +199,7 @@ pub async fn create(
     request_id: &str,
     name: &str,
     query: &str,
+    fold_accents: bool,
 ) -> Result<RuleRow, ServiceError> {
     let name = name.trim();
     let mut violations = FieldViolations::new();
@@ -156,8 +231,9 @@ pub async fn create(
     }
     let now = Utc::now();
     let inserted: Option<RuleRow> = sqlx::query_as(&format!(
-        "INSERT INTO rules (id, tenant_id, name, query, version, active, request_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 1, true, $5, $6, $6)
+        "INSERT INTO rules (id, tenant_id, name, query, version, active, fold_accents, request_id,
+                            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 1, true, $7, $5, $6, $6)
          ON CONFLICT ON CONSTRAINT rules_one_per_request DO NOTHING
          RETURNING {COLUMNS}"
     ))
@@ -167,6 +243,7 @@ pub async fn create(
     .bind(query.trim())
     .bind(request_id)
     .bind(now)
+    .bind(fold_accents)
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| name_taken(e, name))?;
@@ -190,7 +267,12 @@ pub async fn create(
 
 /// What a change does to a rule.
 pub enum Change<'a> {
-    Edit { name: &'a str, query: &'a str },
+    /// Empty strings and `None` keep what the rule has.
+    Edit {
+        name: &'a str,
+        query: &'a str,
+        fold_accents: Option<bool>,
+    },
     Retire,
 }
 
@@ -206,9 +288,14 @@ pub async fn change(
     if version == 0 {
         return Err(invalid("version", "is required: the version last read"));
     }
-    if let Change::Edit { name, query } = &change {
-        if name.trim().is_empty() && query.trim().is_empty() {
-            return Err(invalid("query", "or name must be given"));
+    if let Change::Edit {
+        name,
+        query,
+        fold_accents,
+    } = &change
+    {
+        if name.trim().is_empty() && query.trim().is_empty() && fold_accents.is_none() {
+            return Err(invalid("query", "or name or fold_accents must be given"));
         }
         let mut violations = FieldViolations::new();
         if !name.trim().is_empty() {
@@ -239,8 +326,12 @@ pub async fn change(
             current.version
         )));
     }
-    let (name, query, active) = match change {
-        Change::Edit { name, query } => (
+    let (name, query, active, fold_accents) = match change {
+        Change::Edit {
+            name,
+            query,
+            fold_accents,
+        } => (
             if name.trim().is_empty() {
                 current.name.clone()
             } else {
@@ -252,12 +343,18 @@ pub async fn change(
                 query.trim().to_owned()
             },
             true,
+            fold_accents.unwrap_or(current.fold_accents),
         ),
-        Change::Retire => (current.name.clone(), current.query.clone(), false),
+        Change::Retire => (
+            current.name.clone(),
+            current.query.clone(),
+            false,
+            current.fold_accents,
+        ),
     };
     let row: RuleRow = sqlx::query_as(&format!(
         "UPDATE rules SET name = $3, query = $4, active = $5, version = version + 1,
-                updated_at = $6
+                updated_at = $6, fold_accents = $7
           WHERE tenant_id = $1 AND id = $2
           RETURNING {COLUMNS}"
     ))
@@ -267,6 +364,7 @@ pub async fn change(
     .bind(&query)
     .bind(active)
     .bind(Utc::now())
+    .bind(fold_accents)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| name_taken(e, &name))?;
@@ -321,6 +419,17 @@ pub async fn active(pool: &PgPool, tenant_id: &str) -> Result<Vec<RuleRow>, sqlx
     .await
 }
 
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    version: i32,
+    name: String,
+    query: String,
+    active: bool,
+    fold_accents: bool,
+    changed_by: String,
+    changed_at: DateTime<Utc>,
+}
+
 /// Every version of a rule, newest first.
 pub async fn versions(
     pool: &PgPool,
@@ -328,8 +437,8 @@ pub async fn versions(
     rule_id: Uuid,
 ) -> Result<Vec<RuleVersion>, ServiceError> {
     get(pool, tenant_id, rule_id).await?;
-    let rows: Vec<(i32, String, String, bool, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT version, name, query, active, changed_by, changed_at
+    let rows: Vec<VersionRow> = sqlx::query_as(
+        "SELECT version, name, query, active, fold_accents, changed_by, changed_at
            FROM rule_versions WHERE rule_id = $1 ORDER BY version DESC",
     )
     .bind(rule_id)
@@ -337,16 +446,15 @@ pub async fn versions(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(version, name, query, active, changed_by, changed_at)| RuleVersion {
-                version: u32::try_from(version).unwrap_or_default(),
-                name,
-                query,
-                active,
-                changed_by,
-                changed_at: Some(timestamp(changed_at)),
-            },
-        )
+        .map(|row| RuleVersion {
+            version: u32::try_from(row.version).unwrap_or_default(),
+            name: row.name,
+            query: row.query,
+            active: row.active,
+            fold_accents: row.fold_accents,
+            changed_by: row.changed_by,
+            changed_at: Some(timestamp(row.changed_at)),
+        })
         .collect())
 }
 
@@ -366,5 +474,19 @@ mod tests {
         );
         assert!(check_query("  ", "query").is_err());
         assert!(check_query("(refund* OR \"charged twice\") lang:en", "query").is_ok());
+    }
+
+    #[test]
+    fn a_rule_that_only_excludes_is_refused() {
+        for query in ["NOT juice", "lang:en NOT juice", "apple OR NOT juice"] {
+            let status = tonic::Status::from(check_query(query, "query").expect_err(query));
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert!(
+                status.message().contains("only excludes"),
+                "{}",
+                status.message()
+            );
+        }
+        assert!(check_query("juice NOT apple", "query").is_ok());
     }
 }
