@@ -34,6 +34,7 @@ use crate::{DEV_SCOPES, PORTS, dev_secret};
 
 mod escalation;
 mod insight;
+mod migration;
 mod models;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
@@ -511,6 +512,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     );
     insight::show(&mut listening, &mut insight, &run_id).await?;
     models::show(&mut listening, &run_id).await?;
+    migration::show(&mut listening).await?;
     Ok(())
 }
 
