@@ -684,6 +684,16 @@ impl<'q> Parser<'q> {
                 },
             ));
         }
+        let lower = raw.to_ascii_lowercase();
+        if ["near/", "onear/"].iter().any(|op| lower.starts_with(op)) {
+            self.warn(
+                at,
+                format!(
+                    "{raw} is read as words: operators are upper case, write {} for proximity",
+                    raw.to_ascii_uppercase()
+                ),
+            );
+        }
         let words = self.words(raw, at)?;
         if words.len() > 1 && raw.contains('-') {
             let phrase = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>();

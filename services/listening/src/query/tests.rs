@@ -902,3 +902,143 @@ mod naive {
         }
     }
 }
+
+// ------------------------------------------------- other tools' constructs
+
+#[test]
+fn other_tools_constructs_have_canonical_forms_that_parse_back() {
+    for (query, canonical) in [
+        ("customi?e", "customi?e"),
+        ("\"Customi?e* service\"", "\"customi?e* service\""),
+        ("\"apple juice\"~5", "(apple NEAR/5 juice)"),
+        ("\"a b c\"~2", "((a NEAR/2 b) NEAR/2 c)"),
+        ("card NEAR/3f stolen", "(card NEAR/3f stolen)"),
+        ("card ONEAR/3 stolen", "(card NEAR/3f stolen)"),
+        ("{BT} {Café}", "({BT} AND {Café})"),
+        ("language:EN", "lang:en"),
+        (
+            "authorFollowers:[1k TO 5k]",
+            "(followers:>=1000 AND followers:<=5000)",
+        ),
+        ("authorFollowers:[10 TO *]", "followers:>=10"),
+        ("followers_count:500", "followers:>=500"),
+        ("followers:500", "followers:=500"),
+        (
+            "followers_count:10..20",
+            "(followers:>=10 AND followers:<=20)",
+        ),
+        (
+            "authorVerified:TRUE is:verified",
+            "(verified:true AND verified:true)",
+        ),
+    ] {
+        assert_eq!(canon(query), canonical, "{query}");
+        assert_eq!(
+            canon(canonical),
+            canonical,
+            "{canonical} parses back to itself"
+        );
+    }
+}
+
+#[test]
+fn other_tools_constructs_match_as_there() {
+    assert!(hits("customi?e", "please customise it") && hits("customi?e", "CUSTOMIZE"));
+    assert!(!hits("customi?e", "customie") && !hits("customi?e", "customizes"));
+    assert!(hits("colo*r", "colour") && hits("colo*r", "color") && !hits("colo*r", "colours"));
+    assert!(hits("\"apple juice\"~2", "juice, then an apple"));
+    assert!(!hits("\"apple juice\"~2", "juice and then one apple"));
+    assert!(hits("card NEAR/1f stolen", "card was stolen"));
+    assert!(!hits("card NEAR/1f stolen", "stolen card"));
+    assert!(hits("card NEAR/1 stolen", "stolen card"));
+    let bt = RuleSet::compile([rule(1, "{BT} AND broadband")]).expect("parses");
+    assert_eq!(bt.matches(&doc("BT broadband")).len(), 1);
+    assert!(bt.matches(&doc("bt broadband")).is_empty());
+    assert!(bt.matches(&doc("BTbroadband broadband")).is_empty());
+}
+
+#[test]
+fn folding_rules_ignore_accents_on_both_sides_and_others_do_not() {
+    let folding = RuleOptions { fold_accents: true };
+    let rules = RuleSet::compile([
+        Rule {
+            options: folding,
+            ..rule(1, "nino OR #café")
+        },
+        rule(2, "nino"),
+        Rule {
+            options: folding,
+            ..rule(3, "\"crème brûlée\"")
+        },
+    ])
+    .expect("parses");
+    let ids = |text: &str| -> Vec<u128> {
+        let matched = rules.matches(&doc(text));
+        matched.iter().map(|r| r.id.as_u128()).collect()
+    };
+    assert_eq!(ids("El Niño is back"), [1]);
+    assert_eq!(ids("el nino is back"), [2, 1]);
+    assert_eq!(ids("off to #Cafe"), [1]);
+    assert_eq!(ids("creme brulee for two"), [3]);
+    assert_eq!(ids("CRÈME BRÛLÉE"), [3]);
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules.stats().rules, 3);
+}
+
+#[test]
+fn warnings_say_what_reads_differently_elsewhere() {
+    let warnings = |query: &str| -> Vec<(usize, String)> {
+        parse_with_warnings(query)
+            .expect("parses")
+            .warnings
+            .into_iter()
+            .map(|w| (w.column, w.message))
+            .collect()
+    };
+    let mixed = warnings("refund OR money back");
+    assert_eq!(mixed.len(), 1);
+    assert_eq!(mixed[0].0, 1);
+    assert!(
+        mixed[0].1.contains("reads as (refund OR (money AND back))"),
+        "{mixed:?}"
+    );
+    assert!(warnings("(refund OR money) back").is_empty());
+    assert!(warnings("refund OR (money back)").is_empty());
+    let hyphen = warnings("cream anti-aging");
+    assert_eq!(hyphen.len(), 1);
+    assert_eq!(hyphen[0].0, 7);
+    assert!(hyphen[0].1.contains("add OR antiaging"), "{hyphen:?}");
+    assert!(warnings("why?")[0].1.contains("matches whys, not why"));
+    assert!(warnings("card NEAR/3 stolen").is_empty());
+    assert!(
+        warnings("card near/3 stolen")[0]
+            .1
+            .contains("write NEAR/3 for proximity")
+    );
+}
+
+#[test]
+fn refusals_name_the_position_and_the_earshot_way() {
+    assert_eq!(
+        err("\"apple\"~5"),
+        "at 0 (column 1): a proximity phrase needs two or more words, like \"apple juice\"~5 \
+         (both within 5 words of each other)"
+    );
+    assert!(err("\"apple juice\"~x").starts_with("at 14 (column 15): expected a number"));
+    assert!(err("card roam~2").starts_with("at 9 (column 10): fuzzy matching (roam~2)"));
+    assert!(err("{BT").starts_with("at 0 (column 1): expected a closing }"));
+    assert!(err("{BT broadband}").contains("is one word"));
+    assert!(err("{bt*}").contains("is one word"));
+    assert!(err("refund site:acme.com").starts_with("at 7 (column 8): \"site:\" is not"));
+    assert!(err("followers:[1 TO").contains("closing ]"));
+    assert!(err("is:reply").contains("is:verified is verified:true"));
+    assert!(matches!(
+        parse_rule("NOT spam").map(|p| p.expr),
+        Err(ParseError {
+            kind: ParseErrorKind::OnlyNegative,
+            ..
+        })
+    ));
+    // Stored rules written before the refusal still compile.
+    assert!(parse("NOT spam").is_ok());
+}
