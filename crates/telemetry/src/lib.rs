@@ -3,13 +3,15 @@
 //! - [`init_tracing`]: structured logs, pretty on a terminal and JSON otherwise,
 //!   filtered by `RUST_LOG`; spans also exported over OTLP/HTTP when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see [`TracingSettings`]).
-//! - [`RpcObserveLayer`]: a span per RPC carrying method, tenant and request id,
-//!   and the RPC count and latency by method and status code.
+//! - [`RpcObserveLayer`]: a server span per RPC and its duration, named as the
+//!   OpenTelemetry semantic conventions for RPC say ([`semconv`], version
+//!   pinned there), carrying tenant and request id too.
 //! - [`Metrics`] and [`serve_metrics`]: a Prometheus registry per service, served
 //!   on its own HTTP port.
 
 mod metrics;
 mod observe;
+pub mod semconv;
 
 use std::io::IsTerminal;
 
@@ -153,7 +155,10 @@ pub fn init_tracing(settings: &TracingSettings) -> TracingGuard {
         },
     };
     let otel_layer = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("earshot-telemetry"))
+        let scope = opentelemetry::InstrumentationScope::builder("earshot-telemetry")
+            .with_schema_url(semconv::SCHEMA_URL)
+            .build();
+        tracing_opentelemetry::layer().with_tracer(provider.tracer_with_scope(scope))
     });
 
     let installed = tracing_subscriber::registry()

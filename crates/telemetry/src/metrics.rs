@@ -12,8 +12,10 @@ use prometheus::{
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    pub rpc_requests: IntCounterVec,
-    pub rpc_duration: HistogramVec,
+    /// `rpc.server.call.duration` of the semantic conventions (see
+    /// [`crate::semconv`]), in seconds, by `rpc.system.name`, `rpc.method`
+    /// and `rpc.response.status_code`; its count is the calls.
+    pub rpc_server_call_duration: HistogramVec,
     /// Outbox rows not yet delivered, by subscriber.
     pub outbox_pending: IntGaugeVec,
     /// Age in seconds of the oldest undelivered outbox row, by subscriber.
@@ -31,36 +33,35 @@ fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Regis
 
 impl Metrics {
     pub fn new(service: &str) -> Self {
+        // No registry-wide prefix: the RPC metric keeps the conventions'
+        // name (as OpenTelemetry's Prometheus exporter writes it), the
+        // others carry `earshot_` in their own names.
         let registry = Registry::new_custom(
-            Some("earshot".into()),
+            None,
             Some([("service".to_owned(), service.to_owned())].into()),
         )
-        .expect("static registry prefix is valid");
-        let rpc_requests = registered(
-            &registry,
-            IntCounterVec::new(
-                Opts::new("rpc_requests_total", "gRPC calls by method and status code"),
-                &["method", "code"],
-            )
-            .expect("valid metric"),
-        );
-        let rpc_duration = registered(
+        .expect("static registry labels are valid");
+        let rpc_server_call_duration = registered(
             &registry,
             HistogramVec::new(
-                HistogramOpts::new("rpc_duration_seconds", "gRPC call latency by method").buckets(
-                    vec![
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        5.0,
-                    ],
-                ),
-                &["method"],
+                HistogramOpts::new(
+                    "rpc_server_call_duration_seconds",
+                    "Measures the duration of inbound remote procedure calls",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+                &["rpc_system_name", "rpc_method", "rpc_response_status_code"],
             )
             .expect("valid metric"),
         );
         let outbox_pending = registered(
             &registry,
             IntGaugeVec::new(
-                Opts::new("outbox_pending_batches", "outbox batches awaiting delivery"),
+                Opts::new(
+                    "earshot_outbox_pending_batches",
+                    "outbox batches awaiting delivery",
+                ),
                 &["subscriber"],
             )
             .expect("valid metric"),
@@ -69,7 +70,7 @@ impl Metrics {
             &registry,
             GaugeVec::new(
                 Opts::new(
-                    "outbox_lag_seconds",
+                    "earshot_outbox_lag_seconds",
                     "age of the oldest undelivered outbox batch",
                 ),
                 &["subscriber"],
@@ -79,15 +80,17 @@ impl Metrics {
         let events_delivered = registered(
             &registry,
             IntCounterVec::new(
-                Opts::new("events_delivered_total", "events delivered by the relay"),
+                Opts::new(
+                    "earshot_events_delivered_total",
+                    "events delivered by the relay",
+                ),
                 &["subscriber"],
             )
             .expect("valid metric"),
         );
         Self {
             registry,
-            rpc_requests,
-            rpc_duration,
+            rpc_server_call_duration,
             outbox_pending,
             outbox_lag_seconds,
             events_delivered,

@@ -36,7 +36,10 @@ pub struct IngestCounter(prometheus::IntCounterVec);
 impl IngestCounter {
     pub fn register(registry: &prometheus::Registry) -> Self {
         let counter = prometheus::IntCounterVec::new(
-            prometheus::Opts::new("mentions_ingested_total", "mentions ingested, by outcome"),
+            prometheus::Opts::new(
+                "earshot_mentions_ingested_total",
+                "mentions ingested, by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
