@@ -80,6 +80,66 @@ pub use settings::{CONCURRENCY_VAR, POLL_VAR, RETRY_SCALE_VAR, TIMEOUT_VAR, Webh
 pub use signing::{SECRET_PREFIX, key_of, new_secret, sign, signature_header};
 pub use types::{RenderError, Rendered, event_type, known_event_types, render, type_name};
 
+/// The seven webhook RPCs of a service, inside its `#[tonic::async_trait]`
+/// server impl: each reads the caller's tenant and calls the service's
+/// [`Webhooks`] with the service's pool, so every service's webhook calls
+/// behave alike and none writes them out again.
+///
+/// ```ignore
+/// #[tonic::async_trait]
+/// impl CaseService for Cases {
+///     // `ctx`: the field holding the service's `ServiceContext`.
+///     earshot_webhooks::grpc_methods!(crate::WEBHOOKS, ctx);
+///     // the service's own RPCs…
+/// }
+/// ```
+///
+/// The methods are written as `async_trait` writes its own (the attribute
+/// does not see into macros), hence the boxed futures.
+#[macro_export]
+macro_rules! grpc_methods {
+    ($webhooks:path, $ctx:ident) => {
+        $crate::grpc_methods!(@each $webhooks, $ctx,
+            create_webhook_endpoint / create_endpoint:
+                CreateWebhookEndpointRequest -> CreateWebhookEndpointResponse,
+            list_webhook_endpoints / list_endpoints:
+                ListWebhookEndpointsRequest -> ListWebhookEndpointsResponse,
+            update_webhook_endpoint / update_endpoint:
+                UpdateWebhookEndpointRequest -> UpdateWebhookEndpointResponse,
+            rotate_webhook_secret / rotate_secret:
+                RotateWebhookSecretRequest -> RotateWebhookSecretResponse,
+            delete_webhook_endpoint / delete_endpoint:
+                DeleteWebhookEndpointRequest -> DeleteWebhookEndpointResponse,
+            list_webhook_deliveries / list_deliveries:
+                ListWebhookDeliveriesRequest -> ListWebhookDeliveriesResponse,
+            replay_webhook_delivery / replay_delivery:
+                ReplayWebhookDeliveryRequest -> ReplayWebhookDeliveryResponse,
+        );
+    };
+    (@each $webhooks:path, $ctx:ident, $($rpc:ident / $call:ident: $req:ident -> $resp:ident,)+) => {
+        $(
+            fn $rpc<'life0, 'async_trait>(
+                &'life0 self,
+                request: ::tonic::Request<::earshot_proto::common::v1::$req>,
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<
+                Output = Result<::tonic::Response<::earshot_proto::common::v1::$resp>, ::tonic::Status>,
+            > + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                Box::pin(async move {
+                    let tenant = ::earshot_auth::caller(&request)?.tenant_id.clone();
+                    let answer = $webhooks
+                        .$call(&self.$ctx.pool, &tenant, request.into_inner())
+                        .await?;
+                    Ok(::tonic::Response::new(answer))
+                })
+            }
+        )+
+    };
+}
+
 /// The name of the outbox's local subscriber that webhooks consume.
 pub const SUBSCRIBER: &str = "webhooks";
 

@@ -9,7 +9,6 @@ mod guidelines;
 mod incidents;
 mod spikes;
 
-use earshot_proto::common::v1 as hooks;
 use earshot_proto::escalation::v1 as pb;
 use earshot_proto::escalation::v1::escalation_service_server::EscalationService;
 use earshot_server::{FieldViolations, Page, ServiceContext, ServiceError};
@@ -35,6 +34,7 @@ macro_rules! rpcs {
     ($($(#[$doc:meta])* $rpc:ident($req:ty) -> $resp:ty => $handler:path;)+) => {
         #[tonic::async_trait]
         impl EscalationService for Escalations {
+            earshot_webhooks::grpc_methods!(crate::WEBHOOKS, ctx);
             $(
                 #[tracing::instrument(skip_all, fields(tenant))]
                 async fn $rpc(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
@@ -74,46 +74,6 @@ rpcs! {
     end_drill(pb::EndDrillRequest) -> pb::Drill => drills::end;
     get_drill(pb::GetDrillRequest) -> pb::Drill => drills::get;
     list_drills(pb::ListDrillsRequest) -> pb::ListDrillsResponse => drills::list;
-    create_webhook_endpoint(hooks::CreateWebhookEndpointRequest) -> hooks::CreateWebhookEndpointResponse => webhooks::create_endpoint;
-    list_webhook_endpoints(hooks::ListWebhookEndpointsRequest) -> hooks::ListWebhookEndpointsResponse => webhooks::list_endpoints;
-    update_webhook_endpoint(hooks::UpdateWebhookEndpointRequest) -> hooks::UpdateWebhookEndpointResponse => webhooks::update_endpoint;
-    rotate_webhook_secret(hooks::RotateWebhookSecretRequest) -> hooks::RotateWebhookSecretResponse => webhooks::rotate_secret;
-    delete_webhook_endpoint(hooks::DeleteWebhookEndpointRequest) -> hooks::DeleteWebhookEndpointResponse => webhooks::delete_endpoint;
-    list_webhook_deliveries(hooks::ListWebhookDeliveriesRequest) -> hooks::ListWebhookDeliveriesResponse => webhooks::list_deliveries;
-    replay_webhook_delivery(hooks::ReplayWebhookDeliveryRequest) -> hooks::ReplayWebhookDeliveryResponse => webhooks::replay_delivery;
-}
-
-/// Webhook RPCs: the shared crate's, for the events escalation offers.
-mod webhooks {
-    use earshot_auth::Caller;
-    use earshot_proto::common::v1 as hooks;
-    use earshot_server::{ServiceContext, ServiceError};
-
-    use crate::WEBHOOKS;
-
-    macro_rules! delegate {
-        ($($name:ident($req:ty) -> $resp:ty;)+) => {
-            $(
-                pub async fn $name(
-                    ctx: &ServiceContext,
-                    caller: &Caller,
-                    req: $req,
-                ) -> Result<$resp, ServiceError> {
-                    WEBHOOKS.$name(&ctx.pool, &caller.tenant_id, req).await
-                }
-            )+
-        };
-    }
-
-    delegate! {
-        create_endpoint(hooks::CreateWebhookEndpointRequest) -> hooks::CreateWebhookEndpointResponse;
-        list_endpoints(hooks::ListWebhookEndpointsRequest) -> hooks::ListWebhookEndpointsResponse;
-        update_endpoint(hooks::UpdateWebhookEndpointRequest) -> hooks::UpdateWebhookEndpointResponse;
-        rotate_secret(hooks::RotateWebhookSecretRequest) -> hooks::RotateWebhookSecretResponse;
-        delete_endpoint(hooks::DeleteWebhookEndpointRequest) -> hooks::DeleteWebhookEndpointResponse;
-        list_deliveries(hooks::ListWebhookDeliveriesRequest) -> hooks::ListWebhookDeliveriesResponse;
-        replay_delivery(hooks::ReplayWebhookDeliveryRequest) -> hooks::ReplayWebhookDeliveryResponse;
-    }
 }
 
 async fn list_evaluations(
