@@ -5,7 +5,7 @@ use earshot_proto::listening::v1::{AdaptFailure, IngestPayloadResponse, PayloadK
 use earshot_server::{ServiceError, invalid};
 use serde_json::Value;
 
-use super::{Ingestor, reindex};
+use super::{Incoming, Ingestor, reindex};
 use crate::adapters::{self, SourceKind};
 use crate::mention::NUL;
 
@@ -18,6 +18,7 @@ fn source_kind(kind: i32) -> Result<SourceKind, ServiceError> {
         Ok(PayloadKind::Email) => SourceKind::Email,
         Ok(PayloadKind::Chat) => SourceKind::Chat,
         Ok(PayloadKind::Phone) => SourceKind::Phone,
+        Ok(PayloadKind::Whatsapp) => SourceKind::WhatsApp,
         Ok(PayloadKind::Unspecified) | Err(_) => {
             return Err(invalid("kind", "must be a known payload kind"));
         }
@@ -88,7 +89,11 @@ pub async fn ingest_payload(
                 }),
                 None => {
                     positions.push(item as u64);
-                    adapted.push((a.mention, Some(a.raw.to_string())));
+                    adapted.push(Incoming {
+                        mention: a.mention,
+                        raw: Some(a.raw.to_string()),
+                        language_text: a.language_text,
+                    });
                 }
             },
             Err(e) => failures.push(AdaptFailure {
@@ -106,7 +111,7 @@ pub async fn ingest_payload(
     let ingested = if adapted.is_empty() {
         None
     } else {
-        let mut response = ingestor.ingest_with_raw(tenant_id, adapted).await?;
+        let mut response = ingestor.ingest_incoming(tenant_id, adapted).await?;
         for r in &mut response.results {
             let item = positions[r.index as usize];
             reindex(r, item);
