@@ -20,6 +20,7 @@ use earshot_server::{Page, ServiceContext, ServiceError, invalid};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -173,9 +174,17 @@ impl ListeningService for Listening {
     ) -> Result<Response<IngestPayloadResponse>, Status> {
         let tenant = caller(&request)?.tenant_id.clone();
         let req = request.into_inner();
-        let response =
-            payload::ingest_payload(&self.ingestor, &tenant, req.kind, &req.payload).await?;
-        Ok(Response::new(response))
+        let body = payload::ingest_payload(&self.ingestor, &tenant, req.kind, &req.payload).await?;
+        let header = body.summary.as_ref().map(payload::summary_header);
+        let mut response = Response::new(body);
+        // In a header too, so that a caller that reads only the status and
+        // metadata still sees a partial failure.
+        if let Some(value) = header.and_then(|h| MetadataValue::try_from(h).ok()) {
+            response
+                .metadata_mut()
+                .insert(payload::SUMMARY_HEADER, value);
+        }
+        Ok(response)
     }
 
     type StreamMentionsStream = ReceiverStream<Result<StreamMentionsAck, Status>>;

@@ -3,7 +3,8 @@
 use earshot_e2e::{ALL, Clients, Suite};
 use earshot_proto::insight::v1::{Day, GetSummaryRequest};
 use earshot_proto::listening::v1::{
-    GetMentionRequest, IngestPayloadRequest, IngestStatus, ListMentionsRequest, PayloadKind,
+    GetMentionRequest, IngestOutcome, IngestPayloadRequest, IngestStatus, ListMentionsRequest,
+    PayloadKind,
 };
 use tonic::Code;
 
@@ -26,6 +27,11 @@ async fn an_x_search_response_is_adapted_ingested_once_and_kept_raw() {
         .await
         .expect("ingested")
         .into_inner();
+    assert_eq!(
+        first.summary.map(|s| s.outcome),
+        Some(IngestOutcome::AllHeard as i32),
+        "every tweet of the response adapts"
+    );
     let ingested = first.ingested.expect("some items adapted");
     assert!(ingested.accepted >= 1, "{ingested:?}");
     assert_eq!(
@@ -169,22 +175,29 @@ async fn bad_payloads_name_the_field() {
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().starts_with(field), "{}", err.message());
     }
-    // An X response whose only item lacks its author is reported, not stored.
+    // An X response whose only item lacks its author: every item failed, so
+    // the call fails naming the field, and nothing is stored.
     let payload = br#"{"data":[{"id":"1","text":"help me please"}]}"#.to_vec();
-    let response = acme
+    let err = acme
         .listening
         .ingest_payload(IngestPayloadRequest {
             kind: PayloadKind::X as i32,
             payload,
         })
         .await
-        .expect("answered")
-        .into_inner();
-    assert!(response.ingested.is_none());
-    assert_eq!(response.failures.len(), 1);
-    assert!(
-        response.failures[0].field.starts_with("data[0]"),
-        "{:?}",
-        response.failures
-    );
+        .expect_err("every item failed");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(err.message(), "payload.data[0].author_id: missing");
+    for dropped_reason in ["", "*"] {
+        let stored = acme
+            .listening
+            .list_mentions(ListMentionsRequest {
+                dropped_reason: dropped_reason.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("listed")
+            .into_inner();
+        assert!(stored.mentions.is_empty(), "{:?}", stored.mentions);
+    }
 }

@@ -86,12 +86,17 @@ impl CaseFact {
     }
 }
 
-/// X, Facebook, Instagram and reviews are social; e-mail, chat, phone and
-/// web forms are the traditional channels.
+/// X, Facebook, Instagram, WhatsApp and reviews are social (their
+/// conversations come through listening); e-mail, chat, phone and web forms
+/// are the traditional channels.
 pub fn is_social(channel: i16) -> bool {
     matches!(
         Channel::try_from(i32::from(channel)),
-        Ok(Channel::X | Channel::Facebook | Channel::Instagram | Channel::Review)
+        Ok(Channel::X
+            | Channel::Facebook
+            | Channel::Instagram
+            | Channel::Whatsapp
+            | Channel::Review)
     )
 }
 
@@ -456,5 +461,6 @@ mod tests {
         );
         assert_ne!(body_hash("sorry about that"), body_hash("sorry about this"));
         assert!(is_social(Channel::Instagram as i16) && !is_social(Channel::Phone as i16));
+        assert!(is_social(Channel::Whatsapp as i16));
     }
 }

@@ -19,7 +19,9 @@
 //!   a mention, in payload order, so a bad item never loses the good ones;
 //! * and [`Batch::skipped`] lists items that are not mentions at all
 //!   (reactions, edits, removals, delivery receipts, the page's own posts and
-//!   message echoes), each with its path and why, so nothing vanishes silently.
+//!   message echoes, ids-only notifications with no text to hear), each with
+//!   its path and why, so nothing vanishes silently. A valid payload with no
+//!   items at all (a ping, an empty delivery) is one skipped item, `payload`.
 //!
 //! Every error names the JSON path (or, for e-mail, the header) at fault, e.g.
 //! `data[2].author_id: missing`.
@@ -54,6 +56,10 @@ pub struct Adapted {
     pub raw: Value,
     /// Star rating, 1 to 5, for reviews.
     pub rating: Option<u8>,
+    /// The author's own new words, when the mention's text holds more than
+    /// them (an e-mail reply's subject is the quoted conversation's): the
+    /// text the language is detected on. `None`: all of the text.
+    pub language_text: Option<String>,
 }
 
 /// Why a payload, or one item of it, could not be adapted. Each variant names
@@ -70,10 +76,6 @@ pub enum AdaptError {
     /// A field is present but unusable.
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
-    /// The item is a mention, but the source sends only ids for it: fetch the
-    /// full object from the source's API and adapt that.
-    #[error("{path}: incomplete: {reason}")]
-    Incomplete { path: String, reason: String },
 }
 
 impl AdaptError {
@@ -81,9 +83,17 @@ impl AdaptError {
     pub fn path(&self) -> &str {
         match self {
             Self::NotJson { .. } => "",
-            Self::Missing { path } | Self::Invalid { path, .. } | Self::Incomplete { path, .. } => {
-                path
-            }
+            Self::Missing { path } | Self::Invalid { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path (for a field violation that names
+    /// the field itself).
+    pub fn description(&self) -> String {
+        match self {
+            Self::NotJson { reason } => format!("not valid JSON: {reason}"),
+            Self::Missing { .. } => "missing".to_owned(),
+            Self::Invalid { reason, .. } => reason.clone(),
         }
     }
 
@@ -157,7 +167,15 @@ impl Batch {
             skipped: Vec::new(),
         }
     }
+
+    /// Whether the payload held no item at all, mention or not.
+    fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.skipped.is_empty()
+    }
 }
+
+/// The path of a skipped or failed payload as a whole.
+pub const WHOLE_PAYLOAD: &str = "payload";
 
 /// What an item of a multi-item payload turned out to be.
 pub(crate) enum Outcome {
@@ -185,7 +203,8 @@ pub enum SourceKind {
     Facebook,
     /// Instagram webhook (`object: "instagram"`): comments, mentions, messages.
     Instagram,
-    /// Generic review JSON (Trustpilot, Google, ...).
+    /// A review: Earshot's review JSON, a Trustpilot webhook or a Yelp
+    /// Fusion reviews response.
     Review,
     /// RFC 5322 message.
     Email,
@@ -193,10 +212,12 @@ pub enum SourceKind {
     Chat,
     /// Phone call transcript or summary JSON.
     Phone,
+    /// WhatsApp Cloud API webhook (`object: "whatsapp_business_account"`).
+    WhatsApp,
 }
 
 impl SourceKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::X,
         Self::Facebook,
         Self::Instagram,
@@ -204,6 +225,7 @@ impl SourceKind {
         Self::Email,
         Self::Chat,
         Self::Phone,
+        Self::WhatsApp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -215,6 +237,7 @@ impl SourceKind {
             Self::Email => "email",
             Self::Chat => "chat",
             Self::Phone => "phone",
+            Self::WhatsApp => "whatsapp",
         }
     }
 }
@@ -228,7 +251,7 @@ impl fmt::Display for SourceKind {
 /// An unknown [`SourceKind`] name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown source kind {0:?} (expected x, facebook, instagram, review, email, chat or phone)"
+    "unknown source kind {0:?} (expected x, facebook, instagram, review, email, chat, phone or whatsapp)"
 )]
 pub struct UnknownSourceKind(pub String);
 
@@ -244,22 +267,31 @@ impl FromStr for SourceKind {
 }
 
 /// Adapts a payload as received (bytes of JSON, or of an RFC 5322 message for
-/// e-mail). Single-mention sources yield a batch of one item.
+/// e-mail). Single-mention sources yield a batch of one item. A payload that
+/// holds no item at all is reported as one skipped item, never as nothing.
 pub fn adapt(kind: SourceKind, body: &[u8]) -> Result<Batch, AdaptError> {
     let json = || {
         serde_json::from_slice::<Value>(body).map_err(|e| AdaptError::NotJson {
             reason: e.to_string(),
         })
     };
-    match kind {
-        SourceKind::Email => Ok(Batch::single(email::adapt(body))),
-        SourceKind::X => x::adapt(&json()?),
-        SourceKind::Facebook => meta::facebook::adapt(&json()?),
-        SourceKind::Instagram => meta::instagram::adapt(&json()?),
-        SourceKind::Review => Ok(Batch::single(review::adapt(&json()?))),
-        SourceKind::Chat => Ok(Batch::single(chat::adapt(&json()?))),
-        SourceKind::Phone => Ok(Batch::single(phone::adapt(&json()?))),
+    let mut batch = match kind {
+        SourceKind::Email => Batch::single(email::adapt(body)),
+        SourceKind::X => x::adapt(&json()?)?,
+        SourceKind::Facebook => meta::facebook::adapt(&json()?)?,
+        SourceKind::Instagram => meta::instagram::adapt(&json()?)?,
+        SourceKind::WhatsApp => meta::whatsapp::adapt(&json()?)?,
+        SourceKind::Review => review::adapt(&json()?)?,
+        SourceKind::Chat => Batch::single(chat::adapt(&json()?)),
+        SourceKind::Phone => Batch::single(phone::adapt(&json()?)),
+    };
+    if batch.is_empty() {
+        batch.skip(
+            WHOLE_PAYLOAD,
+            "nothing to hear: the payload holds no items (a ping or an empty delivery)",
+        );
     }
+    Ok(batch)
 }
 
 /// Units of a numeric time.
@@ -416,28 +448,43 @@ impl<'a> Field<'a> {
     }
 
     /// An optional time: an RFC 3339 string (also Graph API's `+0000` form),
-    /// or a number of `epoch` units since 1970.
+    /// or a number of `epoch` units since 1970, also written as a string of
+    /// digits (X's Account Activity and WhatsApp send them so).
     pub(crate) fn opt_time(&self, epoch: Epoch) -> Result<Option<DateTime<Utc>>, AdaptError> {
+        let units = |n: i64| match epoch {
+            Epoch::Seconds => DateTime::from_timestamp(n, 0),
+            Epoch::Millis => DateTime::from_timestamp_millis(n),
+        };
+        let not_units = || {
+            self.invalid(match epoch {
+                Epoch::Seconds => "must be a Unix time in seconds",
+                Epoch::Millis => "must be a Unix time in milliseconds",
+            })
+        };
         match self.value() {
             None => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) if s.trim().bytes().all(|b| b.is_ascii_digit()) => s
+                .trim()
+                .parse()
+                .ok()
+                .and_then(units)
+                .map(Some)
+                .ok_or_else(not_units),
             Some(Value::String(s)) => parse_time(s.trim())
                 .map(Some)
                 .ok_or_else(|| self.invalid("must be an RFC 3339 date-time")),
-            Some(Value::Number(n)) => {
-                let at = n.as_i64().and_then(|n| match epoch {
-                    Epoch::Seconds => DateTime::from_timestamp(n, 0),
-                    Epoch::Millis => DateTime::from_timestamp_millis(n),
-                });
-                at.map(Some).ok_or_else(|| {
-                    self.invalid(match epoch {
-                        Epoch::Seconds => "must be a Unix time in seconds",
-                        Epoch::Millis => "must be a Unix time in milliseconds",
-                    })
-                })
-            }
+            Some(Value::Number(n)) => n.as_i64().and_then(units).map(Some).ok_or_else(not_units),
             Some(_) => Err(self.invalid("must be a date-time")),
         }
+    }
+
+    /// The keys of an object (none for anything else), sorted.
+    pub(crate) fn keys(&self) -> Vec<&'a str> {
+        self.value()
+            .and_then(Value::as_object)
+            .map(|map| map.keys().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -501,6 +548,7 @@ pub(crate) fn private_whole(payload: &Value, mention: MentionInput) -> Adapted {
         mention,
         raw: payload.clone(),
         rating: None,
+        language_text: None,
     }
 }
 

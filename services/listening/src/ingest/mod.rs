@@ -78,6 +78,26 @@ fn result(index: usize, status: IngestStatus) -> IngestResult {
     }
 }
 
+/// A mention to ingest, with what its source's payload told beside it.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub mention: MentionInput,
+    /// The source's raw item (JSON), kept for audit.
+    pub raw: Option<String>,
+    /// The part of the text its author wrote anew, when not all of it is (see
+    /// `adapters::Adapted::language_text`): what the language is detected on.
+    pub language_text: Option<String>,
+}
+
+impl From<MentionInput> for Incoming {
+    fn from(mention: MentionInput) -> Self {
+        Self {
+            mention,
+            ..Self::default()
+        }
+    }
+}
+
 /// Stores mentions: validates each, runs the pipeline, stores each new one
 /// once and announces the kept ones (`MentionClassified`) in the same transaction.
 #[derive(Clone)]
@@ -95,16 +115,17 @@ impl Ingestor {
         tenant_id: &str,
         inputs: Vec<MentionInput>,
     ) -> Result<IngestMentionsResponse, ServiceError> {
-        self.ingest_with_raw(tenant_id, inputs.into_iter().map(|m| (m, None)).collect())
+        self.ingest_incoming(tenant_id, inputs.into_iter().map(Incoming::from).collect())
             .await
     }
 
-    /// [`Ingestor::ingest`], keeping with each mention the source's raw item
-    /// (JSON) for audit. Every item gets its own result.
-    pub async fn ingest_with_raw(
+    /// [`Ingestor::ingest`], keeping with each mention what its source's
+    /// payload told beside it (the raw item for audit, the text to detect the
+    /// language on). Every item gets its own result.
+    pub async fn ingest_incoming(
         &self,
         tenant_id: &str,
-        inputs: Vec<(MentionInput, Option<String>)>,
+        inputs: Vec<Incoming>,
     ) -> Result<IngestMentionsResponse, ServiceError> {
         if inputs.is_empty() {
             return Err(invalid("mentions", "must hold at least one mention"));
@@ -184,7 +205,7 @@ type Prepared = (
 /// the results (accepted until the store says otherwise), the new
 /// mentions, and the repeats of an earlier item of the same batch.
 fn prepare(
-    inputs: Vec<(MentionInput, Option<String>)>,
+    inputs: Vec<Incoming>,
     now: DateTime<Utc>,
     profile: &TenantProfile,
     window: &Mutex<NoiseWindow>,
@@ -194,8 +215,8 @@ fn prepare(
     let mut seen = HashMap::new();
     let mut repeats = Vec::new();
     let mut pipeline = Pipeline::new(profile);
-    for (index, (input, raw)) in inputs.into_iter().enumerate() {
-        match validate(index, input, now) {
+    for (index, incoming) in inputs.into_iter().enumerate() {
+        match validate(index, incoming.mention, now) {
             Err(v) => {
                 let mut r = result(index, IngestStatus::Rejected);
                 r.field = v.field;
@@ -211,8 +232,9 @@ fn prepare(
                 } else {
                     seen.insert(key, index);
                     results.push(result(index, IngestStatus::Accepted));
-                    let mut mention = pipeline.process(valid);
-                    mention.raw = raw;
+                    let mut mention =
+                        pipeline.process_with(valid, incoming.language_text.as_deref());
+                    mention.raw = incoming.raw;
                     fresh.push((index, mention));
                 }
             }

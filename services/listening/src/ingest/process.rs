@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::mention::{NewMention, NoiseKeys, ValidMention, rebuild_document};
 use crate::pipeline::hear;
 use crate::pipeline::noise::{Candidate, NoiseSettings, NoiseWindow};
-use crate::pipeline::normalise::normalise;
+use crate::pipeline::normalise::{UNDETERMINED, normalise};
 use crate::query::{Document, MatchScratch, RuleRef};
 use crate::tenant::profile::TenantProfile;
 
@@ -65,7 +65,21 @@ impl<'a> Pipeline<'a> {
     /// Everything but the noise verdict, which needs the tenant's window:
     /// see [`judge_noise`].
     pub fn process(&mut self, m: ValidMention) -> NewMention {
-        let normalised = normalise(&m.text, &m.language);
+        self.process_with(m, None)
+    }
+
+    /// [`Pipeline::process`], detecting the language (when the source gave
+    /// none) on `language_text`, the author's new words, rather than on all
+    /// of the text: an English reply must not be heard as French because its
+    /// subject quotes a French message.
+    pub fn process_with(&mut self, m: ValidMention, language_text: Option<&str>) -> NewMention {
+        let mut normalised = normalise(&m.text, &m.language);
+        let given = !normalised.language_detected && normalised.language != UNDETERMINED;
+        if let Some(own) = language_text.filter(|_| !given) {
+            let own = normalise(own, "");
+            normalised.language = own.language;
+            normalised.language_detected = own.language_detected;
+        }
         let classification = hear(
             &normalised.text,
             m.author.followers,

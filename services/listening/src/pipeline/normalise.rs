@@ -49,6 +49,9 @@ use unicode_segmentation::GraphemeCursor;
 /// detected language is trusted; shorter texts are `und`.
 pub const MIN_LETTERS_TO_DETECT: usize = 12;
 
+/// The language of a text too short to tell, and given no tag.
+pub const UNDETERMINED: &str = "und";
+
 /// Longest handle or hashtag name kept, in bytes; longer runs are not tags.
 const MAX_TAG_BYTES: usize = 140;
 
@@ -94,7 +97,7 @@ pub fn normalise(text: &str, given_language: &str) -> Normalised {
                 out.language = lang.to_owned();
                 out.language_detected = true;
             }
-            None => out.language = "und".to_owned(),
+            None => out.language = UNDETERMINED.to_owned(),
         },
     }
     out

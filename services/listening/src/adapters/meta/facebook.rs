@@ -1,22 +1,34 @@
-//! Facebook Page webhooks (`object: "page"`), as the Graph API sends them.
+//! Facebook webhooks, as the Graph API sends them: a Page's
+//! (`object: "page"`) and a group's (`object: "group"`, Workplace's Graph API).
 //!
-//! * `entry[].changes[]` with `field: "feed"` and `verb: "add"`: new posts
-//!   (`item` `post`, `status`, `photo`, `video`, `share`) and comments
+//! * Page `entry[].changes[]` with `field: "feed"` and `verb: "add"`: new
+//!   posts (`item` `post`, `status`, `photo`, `video`, `share`) and comments
 //!   (`item: "comment"`). Public. `external_id` is the `comment_id` for
 //!   comments, else the `post_id`; `thread_key` is `facebook:` + `post_id`, so
 //!   a post and its comments share a thread. The author is `from`;
-//!   `created_time` is Unix seconds (the entry's `time` when absent). A share
-//!   sets `MentionInput::share`; one without a message takes its `link` as text.
+//!   `created_time` is Unix seconds or RFC 3339 (the entry's `time` when
+//!   absent). A share sets `MentionInput::share`; one without a message takes
+//!   its `link` as text.
+//! * Comments in the Page's groups (the Page topic's `group_feed` field:
+//!   a person commenting on a post the Page published in its group), with
+//!   the feed's fields plus `group_id`, adapted like feed comments. Meta
+//!   documents them inside `entry[].messaging[]` (with the entry's `time` in
+//!   milliseconds, `message` a string); as `changes[]` with
+//!   `field: "group_feed"` they adapt the same.
+//! * Group `entry[].changes[]` with `field` `posts` or `comments` and
+//!   `verb: "add"`: the group's new posts and comments, adapted like the
+//!   Page's (`item` is implied by the field).
 //! * `entry[].messaging[]`: Messenger messages. Private. `external_id` is
 //!   `message.mid`, the author is the `sender` (a page-scoped id, no name),
 //!   `thread_key` is `facebook:dm:` + page id + `:` + sender id, and
 //!   `timestamp` is Unix milliseconds. A message without text (attachments
 //!   only) is an error at `message.text`.
-//! * Skipped, with the reason: other fields, other verbs (`edited`, `remove`,
-//!   `hide`, ...), other items (`reaction`, `like`, `rating`, ...), posts and
-//!   comments by the page itself (`from.id` equal to the entry's page id), and
-//!   messaging events that are not a customer's message (echoes of the page's
-//!   own messages, deliveries, reads, postbacks, reactions, deletions).
+//! * Skipped, with the reason: other fields (`membership`, `ratings`, ...),
+//!   other verbs (`edited`, `edit`, `remove`, `delete`, `hide`, ...), other
+//!   items (`reaction`, `like`, `rating`, ...), posts and comments by the
+//!   page itself (`from.id` equal to the entry's page id), and messaging
+//!   events that are not a customer's message (echoes of the page's own
+//!   messages, deliveries, reads, postbacks, reactions, deletions).
 //!
 //! `raw` is the change (`{field, value}`) or the messaging event.
 
@@ -24,14 +36,17 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{Network, adapt_entries, time_or_entry};
-use crate::adapters::{AdaptError, Adapted, Batch, Field, Outcome, ts};
+use super::{Network, adapt_entries};
+use crate::adapters::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, ts};
 
 pub const SOURCE: &str = Network::Facebook.source();
 
 const POST_ITEMS: &[&str] = &["post", "status", "photo", "video", "share"];
 
-/// Adapts a Facebook Page webhook; see the module docs.
+/// The `field` of comments in a Page's groups.
+const GROUP_FEED: &str = "group_feed";
+
+/// Adapts a Facebook Page or group webhook; see the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
     adapt_entries(payload, Network::Facebook, feed_change)
 }
@@ -43,10 +58,62 @@ fn feed_change(
 ) -> Result<Outcome, AdaptError> {
     change.object()?;
     let field = change.get("field").str()?;
-    if field != "feed" {
-        return Ok(Outcome::skip(format!("field {field:?} is not a mention")));
-    }
     let value = change.get("value");
+    let at = EntryTime {
+        entry,
+        epoch: Epoch::Seconds,
+    };
+    match field {
+        "feed" | GROUP_FEED => feed_item(change, &value, page_id, &at),
+        "posts" | "comments" => {
+            value.object()?;
+            let verb = value.get("verb").str()?;
+            if verb != "add" {
+                return Ok(Outcome::skip(format!(
+                    "verb {verb:?}: only new posts and comments are mentions"
+                )));
+            }
+            let item = if field == "comments" {
+                "comment"
+            } else {
+                "post"
+            };
+            post_or_comment(change, &value, item, page_id, &at)
+        }
+        _ => Ok(Outcome::skip(format!("field {field:?} is not a mention"))),
+    }
+}
+
+/// Whether a messaging event is a comment in a Page's group rather than a
+/// Messenger message: so marked, or shaped like one (a `comment_id`, and a
+/// `message` that is the comment's text).
+pub(crate) fn is_group_feed(event: &Field<'_>) -> bool {
+    event.get("field").value().and_then(Value::as_str) == Some(GROUP_FEED)
+        || (event.get("comment_id").value().is_some()
+            && event.get("message").value().is_some_and(Value::is_string))
+}
+
+/// A `group_feed` comment delivered among the messaging events: the event
+/// is the value, and the entry's `time` is in milliseconds, as Messenger's.
+pub(crate) fn group_feed_event(
+    event: &Field<'_>,
+    entry: &Field<'_>,
+    page_id: Option<&str>,
+) -> Result<Outcome, AdaptError> {
+    let at = EntryTime {
+        entry,
+        epoch: Epoch::Millis,
+    };
+    feed_item(event, event, page_id, &at)
+}
+
+/// A feed value (`item`, `verb`, ...) of a Page's feed or group feed.
+fn feed_item(
+    raw: &Field<'_>,
+    value: &Field<'_>,
+    page_id: Option<&str>,
+    at: &EntryTime<'_, '_>,
+) -> Result<Outcome, AdaptError> {
     value.object()?;
     let item = value.get("item").str()?;
     let verb = value.get("verb").str()?;
@@ -55,10 +122,29 @@ fn feed_change(
             "verb {verb:?}: only new posts and comments are mentions"
         )));
     }
-    let is_comment = item == "comment";
-    if !is_comment && !POST_ITEMS.contains(&item) {
+    if item != "comment" && !POST_ITEMS.contains(&item) {
         return Ok(Outcome::skip(format!("item {item:?} is not a mention")));
     }
+    post_or_comment(raw, value, item, page_id, at)
+}
+
+/// Where an item's time comes from when it has no `created_time`: its
+/// entry's `time`, in seconds for `changes[]` and milliseconds for
+/// `messaging[]`.
+struct EntryTime<'e, 'a> {
+    entry: &'e Field<'a>,
+    epoch: Epoch,
+}
+
+/// A new post (of `item` kind) or comment; `raw` is what is kept for audit.
+fn post_or_comment(
+    raw: &Field<'_>,
+    value: &Field<'_>,
+    item: &str,
+    page_id: Option<&str>,
+    at: &EntryTime<'_, '_>,
+) -> Result<Outcome, AdaptError> {
+    let is_comment = item == "comment";
     let is_share = item == "share";
 
     let from = value.get("from");
@@ -91,7 +177,10 @@ fn feed_change(
             .ok_or_else(|| value.get("message").missing())?,
         None => return Err(value.get("message").missing()),
     };
-    let posted_at = time_or_entry(&value.get("created_time"), entry)?;
+    let posted_at = match value.get("created_time").opt_time(Epoch::Seconds)? {
+        Some(at) => Some(at),
+        None => at.entry.get("time").opt_time(at.epoch)?,
+    };
 
     Ok(Outcome::mention(Adapted {
         mention: MentionInput {
@@ -110,8 +199,9 @@ fn feed_change(
             posted_at: ts(posted_at),
             share: is_share,
         },
-        raw: change.raw(),
+        raw: raw.raw(),
         rating: None,
+        language_text: None,
     }))
 }
 
@@ -125,6 +215,153 @@ mod tests {
     const FEED: &str = include_str!("../../../tests/fixtures/adapters/facebook_feed_webhook.json");
     const MESSENGER: &str =
         include_str!("../../../tests/fixtures/adapters/facebook_messenger_webhook.json");
+    const GROUP_FEED: &str =
+        include_str!("../../../tests/fixtures/adapters/facebook_group_feed_webhook.json");
+    const GROUP: &str =
+        include_str!("../../../tests/fixtures/adapters/facebook_group_webhook.json");
+
+    fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
+        batch
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_comment_in_the_pages_group_is_a_public_comment() {
+        let payload = parse(GROUP_FEED);
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        assert_eq!(batch.items.len(), 1);
+        let comment = batch.items[0].as_ref().expect("comment adapts");
+        assert_eq!(
+            comment.mention,
+            MentionInput {
+                source: "facebook".to_owned(),
+                external_id: "1520544814777_2236409990".to_owned(),
+                channel: Channel::Facebook as i32,
+                public: true,
+                author: Some(Author {
+                    external_id: "7423871239999".to_owned(),
+                    display_name: "Cinderella Hoover".to_owned(),
+                    ..Author::default()
+                }),
+                text: "Is the spring sale still on? The code at checkout doesn't work for me."
+                    .to_owned(),
+                language: String::new(),
+                thread_key: "facebook:2333220550043074_1520544814777".to_owned(),
+                posted_at: at(1_727_353_298, 0),
+                share: false,
+            }
+        );
+        assert_eq!(comment.raw, payload[0]["entry"][0]["messaging"][0]);
+        assert_eq!(
+            skipped(&batch),
+            [
+                ("[0].entry[0].messaging[1]", "comment by the page itself"),
+                (
+                    "[0].entry[0].messaging[2]",
+                    "verb \"remove\": only new posts and comments are mentions"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn group_feed_as_a_change_and_without_its_own_time() {
+        let payload = json!({"object": "page", "entry": [{"id": "1", "time": 1_727_353_300,
+            "changes": [{"field": "group_feed", "value": {"from": {"id": "9", "name": "N"},
+                "group_id": "5", "comment_id": "2_3", "post_id": "5_2", "item": "comment",
+                "verb": "add", "message": "still broken"}}],
+            "messaging": [{"from": {"id": "9"}, "group_id": "5", "comment_id": "2_4",
+                "post_id": "5_2", "item": "comment", "verb": "add", "message": "hello?"}]}]});
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        let times: Vec<_> = batch.adapted().map(|a| a.mention.posted_at).collect();
+        // The entry's time: seconds beside changes, milliseconds beside messaging.
+        assert_eq!(times, [at(1_727_353_300, 0), at(1_727_353, 300_000_000)]);
+    }
+
+    #[test]
+    fn a_groups_posts_and_comments_adapt_and_the_rest_is_skipped() {
+        let payload = parse(GROUP);
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        let adapted: Vec<(&str, &str, Option<i64>)> = batch
+            .adapted()
+            .map(|a| {
+                (
+                    a.mention.external_id.as_str(),
+                    a.mention.thread_key.as_str(),
+                    a.mention.posted_at.map(|t| t.seconds),
+                )
+            })
+            .collect();
+        assert_eq!(
+            adapted,
+            [
+                (
+                    "1791234567890123_1791234567899999",
+                    "facebook:1791234567890123_1791234567899999",
+                    Some(1_727_353_000),
+                ),
+                (
+                    "1791234567899999_1791234567900001",
+                    "facebook:1791234567890123_1791234567899999",
+                    Some(1_727_353_200),
+                ),
+            ]
+        );
+        let post = batch.items[0].as_ref().expect("post adapts");
+        assert!(post.mention.public);
+        assert_eq!(
+            post.mention
+                .author
+                .as_ref()
+                .map(|a| a.display_name.as_str()),
+            Some("Tom Becker")
+        );
+        assert_eq!(
+            skipped(&batch),
+            [
+                (
+                    "entry[0].changes[2]",
+                    "verb \"edit\": only new posts and comments are mentions"
+                ),
+                (
+                    "entry[0].changes[3]",
+                    "field \"membership\" is not a mention"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_group_item_fails_with_its_path_and_the_good_ones_adapt() {
+        let mut payload = parse(GROUP);
+        payload["entry"][0]["changes"][0]["value"]
+            .as_object_mut()
+            .expect("a value")
+            .remove("message");
+        payload["entry"][0]["changes"][1]["value"]["created_time"] = json!("yesterday");
+        let mut feed = parse(GROUP_FEED);
+        feed[0]["entry"][0]["messaging"][0]
+            .as_object_mut()
+            .expect("an event")
+            .remove("from");
+        let batch = adapt(&payload).expect("envelope is fine");
+        assert_eq!(
+            errors(&batch),
+            [
+                "entry[0].changes[0].value.message: missing",
+                "entry[0].changes[1].value.created_time: must be an RFC 3339 date-time",
+            ]
+        );
+        let batch = adapt(&feed).expect("envelope is fine");
+        // The comment fails where it is wrong, not as a malformed Messenger message.
+        assert_eq!(errors(&batch), ["[0].entry[0].messaging[0].from: missing"]);
+    }
 
     #[test]
     fn feed_post_and_comment_map_exactly() {
@@ -284,7 +521,7 @@ mod tests {
         let instagram = json!({"object": "instagram", "entry": []});
         assert_eq!(
             adapt(&instagram).map_err(|e| e.to_string()),
-            Err("object: is \"instagram\", expected \"page\"".to_owned())
+            Err("object: is \"instagram\", expected \"page\" or \"group\"".to_owned())
         );
         let no_entry = json!({"object": "page"});
         assert_eq!(

@@ -6,9 +6,9 @@
 //!   `instagram:` + `media.id`. The webhook carries no creation time, so
 //!   `posted_at` is the entry's `time` (Unix seconds).
 //! * `field: "mentions"`: Instagram sends only `media_id` and `comment_id`, no
-//!   text and no author, so the item is [`AdaptError::Incomplete`]: fetch the
-//!   comment (`GET /{ig-user-id}?fields=mentioned_comment.comment_id(...)`) and
-//!   adapt that. A mention value that does carry `text` and `from` (an
+//!   text and no author: nothing to hear, so the item is skipped, saying how
+//!   to fetch the comment (`GET /{ig-user-id}?fields=mentioned_comment.comment_id(...)`)
+//!   to ingest it. A mention value that does carry `text` and `from` (an
 //!   enriched relay) adapts like a comment.
 //! * `entry[].messaging[]`: Instagram Direct messages, shaped like Messenger's
 //!   (see [`super::facebook`]). Private; `thread_key` is `instagram:dm:` +
@@ -61,12 +61,9 @@ fn change_outcome(
             } else {
                 "mentioned_media"
             };
-            Err(AdaptError::Incomplete {
-                path: value.path().to_owned(),
-                reason: format!(
-                    "Instagram mention webhooks carry only ids ({ids}): fetch it through {what} and adapt the result"
-                ),
-            })
+            Ok(Outcome::skip(format!(
+                "a mention without text: Instagram sends only ids ({ids}); fetch it through {what} and ingest that"
+            )))
         }
         other => Ok(Outcome::skip(format!("field {other:?} is not a mention"))),
     }
@@ -123,6 +120,7 @@ fn comment(
         },
         raw: change.raw(),
         rating: None,
+        language_text: None,
     }))
 }
 
@@ -170,13 +168,10 @@ mod tests {
     }
 
     #[test]
-    fn mentions_are_incomplete_and_others_skipped() {
+    fn mentions_without_text_and_others_are_skipped() {
         let batch = adapt(&parse(COMMENTS)).expect("envelope is fine");
-        assert_eq!(batch.items.len(), 3);
-        let error = batch.items[2].as_ref().expect_err("mention has only ids");
-        assert!(matches!(error, AdaptError::Incomplete { .. }));
-        assert_eq!(error.path(), "entry[1].changes[0].value");
-        assert!(error.to_string().contains("comment_id 17887498072083520"));
+        assert_eq!(errors(&batch), Vec::<String>::new());
+        assert_eq!(batch.items.len(), 2);
         let skipped: Vec<(&str, &str)> = batch
             .skipped
             .iter()
@@ -187,10 +182,21 @@ mod tests {
             [
                 ("entry[0].changes[2]", "comment by the account itself"),
                 (
+                    "entry[1].changes[0]",
+                    "a mention without text: Instagram sends only ids (media_id 17918195224117851, comment_id 17887498072083520); fetch it through mentioned_comment and ingest that"
+                ),
+                (
                     "entry[1].changes[1]",
                     "field \"story_insights\" is not a mention"
                 ),
             ]
+        );
+        let no_ids = json!({"object": "instagram", "entry": [{"id": "1",
+            "changes": [{"field": "mentions", "value": {}}]}]});
+        let batch = adapt(&no_ids).expect("envelope is fine");
+        assert_eq!(
+            errors(&batch),
+            ["entry[0].changes[0].value.media_id: missing"]
         );
     }
 

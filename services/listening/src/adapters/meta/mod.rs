@@ -1,21 +1,59 @@
-//! What Meta's networks share: Facebook Page and Instagram webhooks come in
-//! one envelope (`object`, `entry[]` with `changes[]` and `messaging[]`), and
-//! Messenger and Instagram Direct messages have one shape. Each network's
-//! module adapts its own `changes[]`; `adapt_entries` does the rest.
+//! What Meta's networks share: Facebook, Instagram and WhatsApp webhooks
+//! come in one envelope (`object`, `entry[]` with `changes[]`, and for
+//! Facebook and Instagram `messaging[]`), and Messenger and Instagram Direct
+//! messages have one shape. Each network's module adapts its own
+//! `changes[]`; `each_entry` and `adapt_entries` do the rest.
+//!
+//! A webhook verification request forwarded as JSON (`hub.mode`,
+//! `hub.challenge`, `hub.verify_token`) is skipped as a whole: it is
+//! answered with its challenge, not heard.
 
 pub mod facebook;
 pub mod instagram;
+pub mod whatsapp;
 
 use chrono::{DateTime, Utc};
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, envelopes, ts};
+use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, WHOLE_PAYLOAD, envelopes, ts};
 
 /// Adapts one entry's change: the change, its entry, and the id of the page
-/// (or Instagram account) the entry is for.
+/// (or Instagram account, or group) the entry is for.
 pub(crate) type ChangeFn = fn(&Field<'_>, &Field<'_>, Option<&str>) -> Result<Outcome, AdaptError>;
+
+/// Calls `each` with every entry (and its id) of every envelope of a Meta
+/// webhook, once the envelope's `object` is one of `objects`. An entry that
+/// is not an object fails alone.
+pub(crate) fn each_entry(
+    payload: &Value,
+    objects: &[&str],
+    mut each: impl FnMut(&mut Batch, &Field<'_>, Option<&str>),
+) -> Result<Batch, AdaptError> {
+    let mut batch = Batch::default();
+    for envelope in envelopes(payload)? {
+        if is_verification(&envelope) {
+            let path = match envelope.path() {
+                "" => WHOLE_PAYLOAD,
+                path => path,
+            };
+            batch.skip(
+                path,
+                "a webhook verification request (hub.challenge): answer it with the challenge; nothing to hear",
+            );
+            continue;
+        }
+        expect_object(&envelope, objects)?;
+        for entry in envelope.get("entry").items()? {
+            match entry_page_id(&entry) {
+                Ok(page_id) => each(&mut batch, &entry, page_id.as_deref()),
+                Err(error) => batch.items.push(Err(error)),
+            }
+        }
+    }
+    Ok(batch)
+}
 
 /// Adapts a Meta webhook for `network`: checks each envelope's `object`,
 /// then adapts each entry's `changes[]` with `change` and its `messaging[]`
@@ -25,30 +63,27 @@ pub(crate) fn adapt_entries(
     network: Network,
     change: ChangeFn,
 ) -> Result<Batch, AdaptError> {
-    let mut batch = Batch::default();
-    for envelope in envelopes(payload)? {
-        expect_object(&envelope, network.object())?;
-        for entry in envelope.get("entry").items()? {
-            let page_id = match entry_page_id(&entry) {
-                Ok(page_id) => page_id,
-                Err(error) => {
-                    batch.items.push(Err(error));
-                    continue;
+    each_entry(payload, network.objects(), |batch, entry, page_id| {
+        match entry.get("changes").opt_items() {
+            Ok(changes) => {
+                for item in changes {
+                    let outcome = change(&item, entry, page_id);
+                    batch.push(item.path(), outcome);
                 }
-            };
-            match entry.get("changes").opt_items() {
-                Ok(changes) => {
-                    for item in changes {
-                        let outcome = change(&item, &entry, page_id.as_deref());
-                        batch.push(item.path(), outcome);
-                    }
-                }
-                Err(error) => batch.items.push(Err(error)),
             }
-            messaging_events(&mut batch, &entry, network);
+            Err(error) => batch.items.push(Err(error)),
         }
-    }
-    Ok(batch)
+        messaging_events(batch, entry, page_id, network);
+    })
+}
+
+/// Whether the envelope is Meta's subscription check (a GET's query,
+/// relayed as JSON; some frameworks turn the dots into underscores).
+fn is_verification(envelope: &Field<'_>) -> bool {
+    ["hub.challenge", "hub_challenge"]
+        .iter()
+        .any(|key| envelope.get(key).value().is_some())
+        || envelope.get("hub").get("challenge").value().is_some()
 }
 
 /// `at` (Unix seconds) when present, else the entry's `time`.
@@ -62,15 +97,19 @@ pub(crate) fn time_or_entry(
     }
 }
 
-/// Fails unless the webhook's `object` is `expected`.
-fn expect_object(envelope: &Field<'_>, expected: &str) -> Result<(), AdaptError> {
+/// Fails unless the webhook's `object` is one of `expected`.
+fn expect_object(envelope: &Field<'_>, expected: &[&str]) -> Result<(), AdaptError> {
     let object = envelope.get("object");
     let found = object.str()?;
-    if found == expected {
-        Ok(())
-    } else {
-        Err(object.invalid(format!("is {found:?}, expected {expected:?}")))
+    if expected.contains(&found) {
+        return Ok(());
     }
+    let expected = expected
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(object.invalid(format!("is {found:?}, expected {expected}")))
 }
 
 /// The page (or Instagram account) the entry is for.
@@ -88,11 +127,12 @@ pub(crate) enum Network {
 }
 
 impl Network {
-    /// The webhook's `object` for this network.
-    fn object(self) -> &'static str {
+    /// The webhooks' `object`s for this network: Facebook sends Pages'
+    /// webhooks and groups' (Workplace's Graph API).
+    fn objects(self) -> &'static [&'static str] {
         match self {
-            Self::Facebook => "page",
-            Self::Instagram => "instagram",
+            Self::Facebook => &["page", "group"],
+            Self::Instagram => &["instagram"],
         }
     }
 
@@ -113,11 +153,19 @@ impl Network {
 }
 
 /// Adapts the entry's `messaging[]` events into `batch`.
-fn messaging_events(batch: &mut Batch, entry: &Field<'_>, network: Network) {
+fn messaging_events(batch: &mut Batch, entry: &Field<'_>, page_id: Option<&str>, network: Network) {
     match entry.get("messaging").opt_items() {
         Ok(events) => {
             for event in events {
-                batch.push(event.path(), message(&event, network));
+                // Facebook delivers comments in the Page's groups (the Page
+                // topic's `group_feed` field) among the messaging events,
+                // though they are feed items, not messages.
+                let outcome = if network == Network::Facebook && facebook::is_group_feed(&event) {
+                    facebook::group_feed_event(&event, entry, page_id)
+                } else {
+                    message(&event, network)
+                };
+                batch.push(event.path(), outcome);
             }
         }
         Err(error) => batch.items.push(Err(error)),
@@ -170,5 +218,6 @@ fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
         },
         raw: event.raw(),
         rating: None,
+        language_text: None,
     }))
 }

@@ -1,4 +1,7 @@
-//! X API v2 tweets: the response of a tweet lookup (`GET /2/tweets/:id`,
+//! X: API v2 tweets (below) and Account Activity API deliveries (a payload
+//! with `for_user_id`, see [`activity`]).
+//!
+//! API v2 tweets: the response of a tweet lookup (`GET /2/tweets/:id`,
 //! `data` is one object) or a search / timeline (`GET /2/tweets/search/recent`,
 //! `data` is an array), requested with `expansions=author_id` so that the
 //! authors are in `includes.users`.
@@ -14,8 +17,12 @@
 //!   `MentionInput::share` set. Quotes and replies are the author's own words.
 //! * X's pseudo-languages (`und`, `qme`, `qht`, `zxx`, ...) become no language;
 //!   its legacy codes `in` and `iw` become `id` and `he`.
-//! * A response with no `data` yields an empty batch (a search with no
-//!   results), unless it holds only `errors`, which is an error.
+//! * A response with no `data` (a search with no results) is skipped as a
+//!   whole, unless it holds only `errors`, which is an error.
+//! * An Account Activity CRC check forwarded as JSON (`crc_token`) is skipped
+//!   as a whole: it is answered, not heard.
+
+pub mod activity;
 
 use std::collections::HashMap;
 
@@ -23,13 +30,25 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, object_root, ts};
+use super::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, WHOLE_PAYLOAD, object_root, ts};
 
 pub const SOURCE: &str = "x";
 
-/// Adapts an X API v2 tweets response; see the module docs.
+/// Adapts an X API v2 tweets response or an Account Activity delivery; see
+/// the module docs.
 pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
     let root = object_root(payload)?;
+    if root.get("for_user_id").value().is_some() {
+        return activity::adapt(&root);
+    }
+    if root.get("crc_token").value().is_some() {
+        let mut batch = Batch::default();
+        batch.skip(
+            WHOLE_PAYLOAD,
+            "an Account Activity CRC check (crc_token): answer it with a response_token; nothing to hear",
+        );
+        return Ok(batch);
+    }
     let data = root.get("data");
     if data.value().is_none() {
         let errors = root.get("errors");
@@ -41,7 +60,12 @@ pub fn adapt(payload: &Value) -> Result<Batch, AdaptError> {
                 .unwrap_or("no detail");
             return Err(errors.invalid(format!("the response holds only errors: {detail}")));
         }
-        return Ok(Batch::default());
+        let mut batch = Batch::default();
+        batch.skip(
+            WHOLE_PAYLOAD,
+            "no data (a search or lookup with no results): nothing to hear",
+        );
+        return Ok(batch);
     }
 
     let mut users = HashMap::new();
@@ -106,6 +130,7 @@ fn tweet(item: &Field<'_>, users: &HashMap<String, Field<'_>>) -> Result<Adapted
         },
         raw: item.raw(),
         rating: None,
+        language_text: None,
     })
 }
 
@@ -128,7 +153,7 @@ fn author(id: &str, user: &Field<'_>) -> Result<Author, AdaptError> {
 }
 
 /// X's `lang` as a BCP 47 tag, or empty when X could not tell.
-fn language(lang: &str) -> String {
+pub(crate) fn language(lang: &str) -> String {
     let lang = lang.trim();
     match lang {
         "und" | "zxx" => String::new(),
@@ -146,8 +171,8 @@ mod tests {
     use crate::adapters::{SourceKind, adapt as adapt_bytes};
     use serde_json::json;
 
-    const SEARCH: &str = include_str!("../../tests/fixtures/adapters/x_search_recent.json");
-    const LOOKUP: &str = include_str!("../../tests/fixtures/adapters/x_tweet_lookup.json");
+    const SEARCH: &str = include_str!("../../../tests/fixtures/adapters/x_search_recent.json");
+    const LOOKUP: &str = include_str!("../../../tests/fixtures/adapters/x_tweet_lookup.json");
 
     #[test]
     fn search_response_maps_every_field() {
@@ -287,8 +312,15 @@ mod tests {
 
     #[test]
     fn empty_and_error_only_responses() {
-        let empty = json!({"meta": {"result_count": 0}});
-        assert_eq!(adapt(&empty), Ok(Batch::default()));
+        let empty = adapt(&json!({"meta": {"result_count": 0}})).expect("no results is fine");
+        assert!(empty.items.is_empty());
+        assert_eq!(empty.skipped.len(), 1);
+        assert_eq!(empty.skipped[0].path, "payload");
+        assert!(empty.skipped[0].reason.contains("no results"));
+
+        let crc = adapt(&json!({"crc_token": "abc"})).expect("a CRC check is fine");
+        assert!(crc.items.is_empty());
+        assert!(crc.skipped[0].reason.contains("CRC"), "{:?}", crc.skipped);
 
         let errors = json!({"errors": [{
             "value": "1", "detail": "Could not find tweet with ids: [1].",
