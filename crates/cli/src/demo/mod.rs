@@ -36,6 +36,7 @@ mod escalation;
 mod insight;
 mod migration;
 mod models;
+mod payloads;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
 
@@ -513,6 +514,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     insight::show(&mut listening, &mut insight, &run_id).await?;
     models::show(&mut listening, &run_id).await?;
     migration::show(&mut listening).await?;
+    payloads::show(&mut listening).await?;
     Ok(())
 }
 
