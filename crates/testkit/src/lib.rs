@@ -8,6 +8,7 @@ pub mod memory;
 pub mod raw;
 pub mod rng;
 pub mod throughput;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;

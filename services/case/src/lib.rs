@@ -32,12 +32,15 @@ pub mod audit;
 pub mod record;
 pub mod vocabulary;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use earshot_config::Env;
 
 use earshot_proto::case::v1::case_service_server::CaseServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
+use earshot_webhooks::{WebhookSettings, Webhooks};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -50,6 +53,20 @@ const SCHEDULER_POLL: Duration = Duration::from_millis(200);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// The events the case service offers to webhook endpoints; `reply.sent`
+/// is what a CRM connector needs to post an agent's reply on the
+/// customer's channel.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "case.opened",
+    "case.updated",
+    "reply.sent",
+    "case.resolved",
+    "sla.breached",
+    "commitment.overdue",
+];
+
+static WEBHOOKS: LazyLock<Webhooks> = LazyLock::new(|| Webhooks::new(WEBHOOK_EVENTS));
+
 /// The case service, for [`earshot_server::run`].
 pub struct CaseService;
 
@@ -59,9 +76,15 @@ impl Service for CaseService {
     const GRPC_PORT: u16 = 50052;
     const METRICS_PORT: u16 = 9092;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+    const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn shared_migrators() -> &'static [&'static Migrator] {
+        static SHARED: [&Migrator; 1] = [&earshot_webhooks::MIGRATOR];
+        &SHARED
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
@@ -72,21 +95,27 @@ impl Service for CaseService {
 
     /// The timed work: SLA breaches, overdue commitments and messages past
     /// the tenant's retention, each a job of the server's scheduler, which
-    /// claims, commits and stops with the server.
+    /// claims, commits and stops with the server; webhook deliveries on a
+    /// scheduler of their own, so a slow endpoint never delays a breach.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        let hooks = WebhookSettings::from_env(&Env::process())
+            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         let settings = SchedulerSettings {
             poll: SCHEDULER_POLL,
             ..SchedulerSettings::default()
         };
-        vec![scheduler(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            settings,
-            vec![
-                Arc::new(sla::BreachJob),
-                Arc::new(commitments::OverdueJob),
-                Arc::new(retention::job()),
-            ],
-        )]
+        vec![
+            WEBHOOKS.background(ctx, hooks),
+            scheduler(
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                settings,
+                vec![
+                    Arc::new(sla::BreachJob),
+                    Arc::new(commitments::OverdueJob),
+                    Arc::new(retention::job()),
+                ],
+            ),
+        ]
     }
 }

@@ -11,13 +11,6 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use common::{
     Client, Emitted, Harness, Mention, PROBE, actions, assert_code, create, default_named,
     guideline, phrase,
@@ -32,147 +25,18 @@ use earshot_proto::common::v1::{
 use earshot_proto::escalation::v1::{self as pb, start_drill_request::Scenario};
 use earshot_server::{BackgroundTask, Service, ServiceContext};
 use earshot_testkit::eventually;
+use earshot_testkit::webhooks::{Received, Receiver, verifies};
 use earshot_webhooks::{POLL_VAR, RETRY_SCALE_VAR, WebhookSettings, Webhooks};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use tokio::net::TcpListener;
 use tonic::Code;
 
 // ---------------------------------------------------------------------------
-// The receiver
+// The receiver: the test kit's, with escalation's id read from a body
 
-#[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    timestamp: i64,
-    signature: String,
-    content_type: String,
-    body: String,
-}
-
-impl Received {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).expect("a JSON body")
-    }
-
-    fn escalation_id(&self) -> String {
-        self.json()["data"]["escalationId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
-
-#[derive(Default)]
-struct Script {
-    got: Vec<Received>,
-    /// Statuses to answer, in order; then 200.
-    answers: VecDeque<u16>,
-}
-
-/// An HTTP endpoint on a loopback port that keeps what it is sent.
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    script: Arc<Mutex<Script>>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}/hook", listener.local_addr().expect("bound"));
-        let script = Arc::new(Mutex::new(Script::default()));
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(script.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the receiver serves");
-        });
-        Self { url, script }
-    }
-
-    fn answer(&self, status: u16) {
-        self.lock().answers.push_back(status);
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.lock().got.clone()
-    }
-
-    /// What it got, once it got at least `n` requests.
-    async fn wait(&self, what: &str, n: usize) -> Vec<Received> {
-        eventually(what, || {
-            let got = self.got();
-            async move { (got.len() >= n).then_some(got) }
-        })
-        .await
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.script.lock().expect("no thread panicked holding it")
-    }
-}
-
-async fn receive(
-    State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut script = script.lock().expect("not poisoned");
-    script.got.push(Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp").parse().unwrap_or(0),
-        signature: header("webhook-signature"),
-        content_type: header("content-type"),
-        body,
-    });
-    let status = script.answers.pop_front().unwrap_or(200);
-    StatusCode::from_u16(status).expect("a valid status")
-}
-
-/// Standard Webhooks verification, written from the specification: some
-/// `v1` signature of the header is the base64 HMAC-SHA256 of
-/// `{id}.{timestamp}.{body}` keyed with the bytes of the `whsec_` secret.
-fn verifies(secret: &str, got: &Received) -> bool {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
-        .expect("a base64 secret");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
-    mac.update(format!("{}.{}.{}", got.id, got.timestamp, got.body).as_bytes());
-    let expected = STANDARD.encode(mac.finalize().into_bytes());
-    got.signature
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .any(|s| s == expected)
-}
-
-#[test]
-fn the_verifier_checks_the_specification_example() {
-    let example = Received {
-        id: "msg_p5jXN8AQM9LWM0D4loKWxJek".into(),
-        timestamp: 1_614_265_330,
-        signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(),
-        content_type: String::new(),
-        body: r#"{"test": 2432232314}"#.into(),
-    };
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    assert!(verifies(secret, &example));
-    let tampered = Received {
-        body: r#"{"test": 2432232315}"#.into(),
-        ..example
-    };
-    assert!(!verifies(secret, &tampered));
+fn escalation_id(got: &Received) -> String {
+    got.json()["data"]["escalationId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 // ---------------------------------------------------------------------------
@@ -433,7 +297,7 @@ async fn a_guideline_that_does_not_notify_webhooks_sends_nothing() {
     let got = receiver
         .wait("the notifying escalation reaches the endpoint", 1)
         .await;
-    assert_eq!(got[0].escalation_id(), loud.escalation_id);
+    assert_eq!(escalation_id(&got[0]), loud.escalation_id);
     delivered(&client, &hook.endpoint_id, &got[0].id, 1).await;
 
     let all = deliveries(&mut client, "").await;
@@ -446,7 +310,7 @@ async fn a_guideline_that_does_not_notify_webhooks_sends_nothing() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert!(
         got.iter()
-            .all(|r| r.escalation_id() != silent.escalation_id)
+            .all(|r| escalation_id(r) != silent.escalation_id)
     );
 }
 
@@ -505,7 +369,7 @@ async fn a_drill_reaches_only_the_endpoints_that_accept_drills() {
         .collect();
     assert_eq!(rehearsed.len(), 1, "{rehearsed:#?}");
     assert!(rehearsed[0].drill);
-    assert_eq!(post.escalation_id(), rehearsed[0].escalation_id);
+    assert_eq!(escalation_id(post), rehearsed[0].escalation_id);
     let delivery = delivered(&client, &drill_hook.endpoint_id, &post.id, 1).await;
     assert!(delivery.drill);
     // Fan-out wrote every delivery of the drill's event at once.
@@ -519,7 +383,7 @@ async fn a_drill_reaches_only_the_endpoints_that_accept_drills() {
     let live = live_only
         .wait("the real escalation reaches the live endpoint", 1)
         .await;
-    assert_eq!(live[0].escalation_id(), real.escalation_id);
+    assert_eq!(escalation_id(&live[0]), real.escalation_id);
     assert_eq!(live[0].json()["drill"], false);
     delivered(&client, &live_hook.endpoint_id, &live[0].id, 1).await;
     let live_deliveries = deliveries(&mut client, &live_hook.endpoint_id).await;
@@ -529,7 +393,7 @@ async fn a_drill_reaches_only_the_endpoints_that_accept_drills() {
     let both = rehearsing
         .wait("the real escalation reaches the drills endpoint", 2)
         .await;
-    assert_eq!(both[1].escalation_id(), real.escalation_id);
+    assert_eq!(escalation_id(&both[1]), real.escalation_id);
     assert_eq!(both[1].json()["drill"], false);
 }
 
@@ -548,7 +412,7 @@ async fn a_failed_attempt_is_retried_and_a_replay_sends_the_same_webhook_id() {
     assert_eq!(got[1].id, got[0].id, "one webhook-id throughout");
     assert_eq!(got[1].body, got[0].body, "the same body throughout");
     assert!(got.iter().all(|r| verifies(&secret, r)), "{got:#?}");
-    assert_eq!(got[0].escalation_id(), raised.escalation_id);
+    assert_eq!(escalation_id(&got[0]), raised.escalation_id);
     let delivery = delivered(&client, &hook.endpoint_id, &got[0].id, 2).await;
     assert_eq!(statuses(&delivery), [500, 200]);
     assert!(
@@ -614,7 +478,7 @@ async fn one_tenant_never_hears_sees_or_replays_another_tenants_webhooks() {
     ] {
         let got = receiver.got();
         assert_eq!(got.len(), 1, "{got:#?}");
-        assert_eq!(got[0].escalation_id(), raised.escalation_id);
+        assert_eq!(escalation_id(&got[0]), raised.escalation_id);
     }
 
     // Globex lists only its own deliveries, and none of acme's endpoint.

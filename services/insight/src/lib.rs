@@ -25,11 +25,14 @@ pub mod rollups;
 pub mod stats;
 pub mod stories;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use earshot_config::Env;
 
 use earshot_proto::insight::v1::insight_service_server::InsightServiceServer;
 use earshot_server::scheduler::{Job, SchedulerSettings, named_scheduler, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
+use earshot_webhooks::{WebhookSettings, Webhooks};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -37,6 +40,12 @@ pub const NAME: &str = "insight";
 const SERVICE: &str = earshot_proto::insight::v1::insight_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The events insight offers to webhook endpoints: an improvement fixed,
+/// with the customers who raised it, for a CRM to tell them.
+pub const WEBHOOK_EVENTS: &[&str] = &["fix.announced"];
+
+static WEBHOOKS: LazyLock<Webhooks> = LazyLock::new(|| Webhooks::new(WEBHOOK_EVENTS));
 
 /// The insight service, for [`earshot_server::run`].
 pub struct InsightService;
@@ -47,9 +56,15 @@ impl Service for InsightService {
     const GRPC_PORT: u16 = 50054;
     const METRICS_PORT: u16 = 9094;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+    const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn shared_migrators() -> &'static [&'static Migrator] {
+        static SHARED: [&Migrator; 1] = [&earshot_webhooks::MIGRATOR];
+        &SHARED
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
@@ -63,8 +78,11 @@ impl Service for InsightService {
         ))
     }
 
-    /// Facts and rollups past their tenant's retention period are deleted here.
+    /// Facts and rollups past their tenant's retention period are deleted
+    /// here; webhook deliveries run on a scheduler of their own.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
+        let hooks = WebhookSettings::from_env(&Env::process())
+            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         let jobs: Vec<Arc<dyn Job>> = erasure::jobs()
             .into_iter()
             .map(|j| Arc::new(j) as Arc<dyn Job>)
@@ -77,6 +95,7 @@ impl Service for InsightService {
             ..SchedulerSettings::default()
         };
         vec![
+            WEBHOOKS.background(ctx, hooks),
             scheduler(
                 ctx.pool.clone(),
                 ctx.outbox.clone(),

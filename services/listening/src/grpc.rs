@@ -156,6 +156,7 @@ fn mention_filter(req: &ListMentionsRequest) -> Result<MentionFilter, ServiceErr
 
 #[tonic::async_trait]
 impl ListeningService for Listening {
+    earshot_webhooks::grpc_methods!(crate::WEBHOOKS, ctx);
     #[tracing::instrument(skip_all, fields(items))]
     async fn ingest_mentions(
         &self,

@@ -28,9 +28,13 @@ pub mod query;
 pub mod tenant;
 pub mod training;
 
+use std::sync::LazyLock;
+
+use earshot_config::Env;
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
+use earshot_webhooks::{WebhookSettings, Webhooks};
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -38,6 +42,11 @@ pub const NAME: &str = "listening";
 const SERVICE: &str = earshot_proto::listening::v1::listening_service_server::SERVICE_NAME;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The events listening offers to webhook endpoints.
+pub const WEBHOOK_EVENTS: &[&str] = &["mention.classified"];
+
+static WEBHOOKS: LazyLock<Webhooks> = LazyLock::new(|| Webhooks::new(WEBHOOK_EVENTS));
 
 /// The listening service, for [`earshot_server::run`].
 pub struct ListeningService;
@@ -48,9 +57,15 @@ impl Service for ListeningService {
     const GRPC_PORT: u16 = 50051;
     const METRICS_PORT: u16 = 9091;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
+    const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn shared_migrators() -> &'static [&'static Migrator] {
+        static SHARED: [&Migrator; 1] = [&earshot_webhooks::MIGRATOR];
+        &SHARED
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {
@@ -76,16 +91,23 @@ impl Service for ListeningService {
     }
 
     /// Mentions past their tenant's retention period are deleted here, and
-    /// tenants' correction layers refitted from their labels.
+    /// tenants' correction layers refitted from their labels; webhook
+    /// deliveries on a scheduler of their own, so a slow endpoint holds up
+    /// nothing else.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        vec![scheduler(
-            ctx.pool.clone(),
-            ctx.outbox.clone(),
-            SchedulerSettings::default(),
-            vec![
-                std::sync::Arc::new(erasure::job()),
-                std::sync::Arc::new(tenant::adaptation::store::RefitJob),
-            ],
-        )]
+        let hooks = WebhookSettings::from_env(&Env::process())
+            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
+        vec![
+            WEBHOOKS.background(ctx, hooks),
+            scheduler(
+                ctx.pool.clone(),
+                ctx.outbox.clone(),
+                SchedulerSettings::default(),
+                vec![
+                    std::sync::Arc::new(erasure::job()),
+                    std::sync::Arc::new(tenant::adaptation::store::RefitJob),
+                ],
+            ),
+        ]
     }
 }

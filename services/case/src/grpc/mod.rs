@@ -101,6 +101,8 @@ impl Cases {
 
 #[tonic::async_trait]
 impl CaseService for Cases {
+    earshot_webhooks::grpc_methods!(crate::WEBHOOKS, ctx);
+
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id))]
     async fn create_case(
         &self,

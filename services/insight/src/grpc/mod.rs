@@ -49,6 +49,7 @@ macro_rules! rpcs {
     ($($rpc:ident($req:ty) -> $resp:ty => $handler:path;)+) => {
         #[tonic::async_trait]
         impl InsightService for Insight {
+            earshot_webhooks::grpc_methods!(crate::WEBHOOKS, ctx);
             $(
                 #[tracing::instrument(skip_all, fields(tenant))]
                 async fn $rpc(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
