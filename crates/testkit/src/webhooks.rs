@@ -5,9 +5,11 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -24,6 +26,8 @@ pub struct Received {
     pub signature: String,
     pub content_type: String,
     pub body: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -37,11 +41,12 @@ impl Received {
     }
 }
 
-#[derive(Default)]
 struct Script {
     got: Vec<Received>,
-    /// Statuses to answer, in order; then 200.
-    answers: VecDeque<u16>,
+    /// Answers to give (a status and a `Retry-After`), in order; then
+    /// `otherwise`.
+    answers: VecDeque<(u16, Option<&'static str>)>,
+    otherwise: u16,
 }
 
 /// An HTTP endpoint on a loopback port that keeps what it is sent.
@@ -57,7 +62,11 @@ impl Receiver {
             .await
             .expect("a loopback port");
         let url = format!("http://{}/hook", listener.local_addr().expect("bound"));
-        let script = Arc::new(Mutex::new(Script::default()));
+        let script = Arc::new(Mutex::new(Script {
+            got: Vec::new(),
+            answers: VecDeque::new(),
+            otherwise: 200,
+        }));
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(script.clone());
@@ -69,9 +78,15 @@ impl Receiver {
         Self { url, script }
     }
 
-    /// Answers the next request with `status` (after those scripted before).
-    pub fn answer(&self, status: u16) {
-        self.lock().answers.push_back(status);
+    /// Answers the next request with `status` and, if given, a
+    /// `Retry-After` (after the answers scripted before).
+    pub fn answer(&self, status: u16, retry_after: Option<&'static str>) {
+        self.lock().answers.push_back((status, retry_after));
+    }
+
+    /// Answers `status` once the scripted answers are spent (200 at first).
+    pub fn otherwise(&self, status: u16) {
+        self.lock().otherwise = status;
     }
 
     pub fn got(&self) -> Vec<Received> {
@@ -96,7 +111,7 @@ async fn receive(
     State(script): State<Arc<Mutex<Script>>>,
     headers: HeaderMap,
     body: String,
-) -> StatusCode {
+) -> impl IntoResponse {
     let header = |name: &str| {
         headers
             .get(name)
@@ -111,22 +126,45 @@ async fn receive(
         signature: header("webhook-signature"),
         content_type: header("content-type"),
         body,
+        at: Instant::now(),
     });
-    let status = script.answers.pop_front().unwrap_or(200);
-    StatusCode::from_u16(status).expect("a valid status")
+    let (status, retry_after) = script
+        .answers
+        .pop_front()
+        .unwrap_or((script.otherwise, None));
+    let mut response = HeaderMap::new();
+    if let Some(after) = retry_after {
+        response.insert("retry-after", after.parse().expect("ascii"));
+    }
+    (
+        StatusCode::from_u16(status).expect("a valid status"),
+        response,
+    )
 }
 
 /// Standard Webhooks verification, written from the specification: some
 /// `v1` signature of the header is the base64 HMAC-SHA256 of
 /// `{id}.{timestamp}.{body}` keyed with the bytes of the `whsec_` secret.
 pub fn verifies(secret: &str, got: &Received) -> bool {
+    signature_verifies(secret, &got.id, got.timestamp, &got.body, &got.signature)
+}
+
+/// [`verifies`] on the parts: true when any `v1` signature of `header` is
+/// the HMAC-SHA256 of `{id}.{timestamp}.{body}` under `secret`.
+pub fn signature_verifies(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &str,
+    header: &str,
+) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
         .expect("a base64 secret");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
-    mac.update(format!("{}.{}.{}", got.id, got.timestamp, got.body).as_bytes());
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     let expected = STANDARD.encode(mac.finalize().into_bytes());
-    got.signature
+    header
         .split(' ')
         .filter_map(|s| s.strip_prefix("v1,"))
         .any(|s| s == expected)
@@ -144,6 +182,7 @@ mod tests {
             signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(),
             content_type: String::new(),
             body: r#"{"test": 2432232314}"#.into(),
+            at: Instant::now(),
         };
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         assert!(verifies(secret, &example));

@@ -219,6 +219,16 @@ impl Webhooks {
         )
     }
 
+    /// [`Webhooks::background`] with the settings of the process
+    /// environment (`EARSHOT_WEBHOOK_*`), as every service runs it.
+    ///
+    /// Panics when they are invalid: a service must not start half-configured.
+    pub fn background_from_env(&self, ctx: &ServiceContext) -> BackgroundTask {
+        let settings = WebhookSettings::from_env(&earshot_config::Env::process())
+            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
+        self.background(ctx, settings)
+    }
+
     /// Creates an endpoint, once per `request_id`, and shows its secret.
     #[tracing::instrument(skip_all, fields(tenant_id, request_id = %req.request_id))]
     pub async fn create_endpoint(

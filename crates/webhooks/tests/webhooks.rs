@@ -1,15 +1,9 @@
 //! Webhooks against a real database and a real HTTP receiver on a loopback
 //! port, which checks every signature with an implementation of its own.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use earshot_config::Env;
 use earshot_outbox::{Outbox, Subscriber, new_event};
 use earshot_proto::common::v1::{
@@ -22,10 +16,9 @@ use earshot_proto::events::v1::{EscalationRaised, Event, IncidentOpened};
 use earshot_server::ServiceError;
 use earshot_server::scheduler::Job;
 use earshot_server::settings::DatabaseSettings;
+use earshot_testkit::webhooks::{Receiver, signature_verifies};
 use earshot_testkit::{TestDatabase, eventually};
 use earshot_webhooks::{RetrySchedule, SUBSCRIBER, WebhookSettings, Webhooks};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -34,128 +27,6 @@ use tonic::Code;
 const SCHEMA: &str = "hooks";
 const OFFERED: &[&str] = &["escalation.raised", "incident.opened"];
 static NO_SERVICE_MIGRATIONS: Migrator = Migrator::DEFAULT;
-
-// The receiver.
-
-#[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    timestamp: i64,
-    signature: String,
-    content_type: String,
-    body: String,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Script {
-    got: Vec<Received>,
-    /// Answers to give, in order; then `otherwise`.
-    answers: VecDeque<(u16, Option<&'static str>)>,
-    otherwise: u16,
-}
-
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    script: Arc<Mutex<Script>>,
-    _server: Arc<tokio::task::JoinHandle<()>>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}/hook", listener.local_addr().expect("bound"));
-        let script = Arc::new(Mutex::new(Script {
-            otherwise: 200,
-            ..Script::default()
-        }));
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(script.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the receiver serves");
-        });
-        Self {
-            url,
-            script,
-            _server: Arc::new(server),
-        }
-    }
-
-    fn answer(&self, status: u16, retry_after: Option<&'static str>) {
-        self.lock().answers.push_back((status, retry_after));
-    }
-
-    fn otherwise(&self, status: u16) {
-        self.lock().otherwise = status;
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.lock().got.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.script
-            .lock()
-            .expect("no test thread panicked holding it")
-    }
-}
-
-async fn receive(
-    State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    body: String,
-) -> impl IntoResponse {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut script = script.lock().expect("not poisoned");
-    script.got.push(Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp").parse().unwrap_or(0),
-        signature: header("webhook-signature"),
-        content_type: header("content-type"),
-        body,
-        at: Instant::now(),
-    });
-    let (status, retry_after) = script
-        .answers
-        .pop_front()
-        .unwrap_or((script.otherwise, None));
-    let mut response = HeaderMap::new();
-    if let Some(after) = retry_after {
-        response.insert("retry-after", after.parse().expect("ascii"));
-    }
-    (
-        StatusCode::from_u16(status).expect("valid status"),
-        response,
-    )
-}
-
-/// Standard Webhooks verification, written from the specification rather
-/// than taken from the crate: true when any `v1` signature of `header`
-/// is the HMAC-SHA256 of `{id}.{timestamp}.{body}` under `secret`.
-fn verifies(secret: &str, id: &str, timestamp: i64, body: &str, header: &str) -> bool {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("whsec_ secret"))
-        .expect("base64 secret");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    let expected = STANDARD.encode(mac.finalize().into_bytes());
-    header
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .any(|s| s == expected)
-}
 
 // The harness: the outbox and webhook tables in a schema of their own, and
 // the two jobs run round by round.
@@ -335,7 +206,7 @@ fn status(e: ServiceError) -> tonic::Status {
 
 #[test]
 fn the_specification_example_verifies_with_the_test_implementation() {
-    assert!(verifies(
+    assert!(signature_verifies(
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "msg_p5jXN8AQM9LWM0D4loKWxJek",
         1_614_265_330,
@@ -368,7 +239,7 @@ async fn an_event_arrives_signed_with_its_type_time_and_data() {
     let got = &receiver.got()[0];
     assert_eq!(got.content_type, "application/json");
     assert!(
-        verifies(&secret, &got.id, got.timestamp, &got.body, &got.signature),
+        signature_verifies(&secret, &got.id, got.timestamp, &got.body, &got.signature),
         "{got:?}"
     );
     assert!((chrono::Utc::now().timestamp() - got.timestamp).abs() < 60);
@@ -423,10 +294,13 @@ async fn failures_are_retried_until_the_endpoint_answers() {
         got.iter().all(|r| r.body == got[0].body),
         "the same body throughout"
     );
-    assert!(
-        got.iter()
-            .all(|r| verifies(&secret, &r.id, r.timestamp, &r.body, &r.signature))
-    );
+    assert!(got.iter().all(|r| signature_verifies(
+        &secret,
+        &r.id,
+        r.timestamp,
+        &r.body,
+        &r.signature
+    )));
     let delivery = eventually("the delivery is recorded delivered", || async {
         h.drive().await;
         let d = h.deliveries("acme", &endpoint.endpoint_id).await.pop()?;
@@ -595,21 +469,21 @@ async fn a_rotated_secret_signs_beside_the_new_one() {
     let got = &receiver.got()[0];
     let signatures: Vec<&str> = got.signature.split(' ').collect();
     assert_eq!(signatures.len(), 2, "{}", got.signature);
-    assert!(verifies(
+    assert!(signature_verifies(
         &new,
         &got.id,
         got.timestamp,
         &got.body,
         signatures[0]
     ));
-    assert!(verifies(
+    assert!(signature_verifies(
         &old,
         &got.id,
         got.timestamp,
         &got.body,
         signatures[1]
     ));
-    assert!(!verifies(
+    assert!(!signature_verifies(
         &new,
         &got.id,
         got.timestamp,
@@ -1076,7 +950,7 @@ async fn a_replay_sends_again_with_the_same_webhook_id() {
     let got = receiver.got();
     assert_eq!(got[1].id, got[0].id);
     assert_eq!(got[1].body, got[0].body);
-    assert!(verifies(
+    assert!(signature_verifies(
         &secret,
         &got[1].id,
         got[1].timestamp,
@@ -1291,7 +1165,7 @@ async fn a_service_delivers_its_events_through_its_background_task() {
     .await;
     let mut drills = Vec::new();
     for got in receiver.got() {
-        assert!(verifies(
+        assert!(signature_verifies(
             &secret,
             &got.id,
             got.timestamp,

@@ -35,12 +35,10 @@ pub mod vocabulary;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use earshot_config::Env;
-
 use earshot_proto::case::v1::case_service_server::CaseServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
-use earshot_webhooks::{WebhookSettings, Webhooks};
+use earshot_webhooks::Webhooks;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -98,14 +96,12 @@ impl Service for CaseService {
     /// claims, commits and stops with the server; webhook deliveries on a
     /// scheduler of their own, so a slow endpoint never delays a breach.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        let hooks = WebhookSettings::from_env(&Env::process())
-            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         let settings = SchedulerSettings {
             poll: SCHEDULER_POLL,
             ..SchedulerSettings::default()
         };
         vec![
-            WEBHOOKS.background(ctx, hooks),
+            WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
                 ctx.outbox.clone(),

@@ -27,11 +27,10 @@ pub mod vocabulary;
 
 use std::sync::{Arc, LazyLock};
 
-use earshot_config::Env;
 use earshot_proto::escalation::v1::escalation_service_server::EscalationServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
-use earshot_webhooks::{WebhookSettings, Webhooks};
+use earshot_webhooks::Webhooks;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -88,10 +87,8 @@ impl Service for EscalationService {
     /// scheduler; webhook deliveries on a scheduler of their own, so a slow
     /// endpoint never holds up a ladder.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        let hooks = WebhookSettings::from_env(&Env::process())
-            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         vec![
-            WEBHOOKS.background(ctx, hooks),
+            WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
                 ctx.outbox.clone(),

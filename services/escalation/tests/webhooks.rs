@@ -308,10 +308,7 @@ async fn a_guideline_that_does_not_notify_webhooks_sends_nothing() {
     );
     let got = receiver.got();
     assert_eq!(got.len(), 1, "{got:#?}");
-    assert!(
-        got.iter()
-            .all(|r| escalation_id(r) != silent.escalation_id)
-    );
+    assert!(got.iter().all(|r| escalation_id(r) != silent.escalation_id));
 }
 
 #[tokio::test]
@@ -402,7 +399,7 @@ async fn a_failed_attempt_is_retried_and_a_replay_sends_the_same_webhook_id() {
     let h = Harness::start_as::<FastRetries>().await;
     let mut client = h.client("acme");
     let receiver = Receiver::start().await;
-    receiver.answer(500);
+    receiver.answer(500, None);
     let (hook, secret) = endpoint(&mut client, &receiver.url, &[], false).await;
 
     h.deliver(vec![legal_threat("acme", "m-1").event()]).await;

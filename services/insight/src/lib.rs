@@ -27,12 +27,10 @@ pub mod stories;
 
 use std::sync::{Arc, LazyLock};
 
-use earshot_config::Env;
-
 use earshot_proto::insight::v1::insight_service_server::InsightServiceServer;
 use earshot_server::scheduler::{Job, SchedulerSettings, named_scheduler, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
-use earshot_webhooks::{WebhookSettings, Webhooks};
+use earshot_webhooks::Webhooks;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -81,8 +79,6 @@ impl Service for InsightService {
     /// Facts and rollups past their tenant's retention period are deleted
     /// here; webhook deliveries run on a scheduler of their own.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        let hooks = WebhookSettings::from_env(&Env::process())
-            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         let jobs: Vec<Arc<dyn Job>> = erasure::jobs()
             .into_iter()
             .map(|j| Arc::new(j) as Arc<dyn Job>)
@@ -95,7 +91,7 @@ impl Service for InsightService {
             ..SchedulerSettings::default()
         };
         vec![
-            WEBHOOKS.background(ctx, hooks),
+            WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
                 ctx.outbox.clone(),

@@ -30,11 +30,10 @@ pub mod training;
 
 use std::sync::LazyLock;
 
-use earshot_config::Env;
 use earshot_proto::listening::v1::listening_service_server::ListeningServiceServer;
 use earshot_server::scheduler::{SchedulerSettings, scheduler};
 use earshot_server::{BackgroundTask, EVENT_SINK, Service, ServiceContext, event_sink};
-use earshot_webhooks::{WebhookSettings, Webhooks};
+use earshot_webhooks::Webhooks;
 use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
@@ -95,10 +94,8 @@ impl Service for ListeningService {
     /// deliveries on a scheduler of their own, so a slow endpoint holds up
     /// nothing else.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        let hooks = WebhookSettings::from_env(&Env::process())
-            .expect("webhook settings (EARSHOT_WEBHOOK_*) are valid");
         vec![
-            WEBHOOKS.background(ctx, hooks),
+            WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
                 ctx.outbox.clone(),

@@ -116,6 +116,23 @@ impl Clients {
             .cases
     }
 
+    /// The tenant's first case, once there is one.
+    pub async fn first_case(&self) -> Case {
+        eventually("a case was opened", || {
+            let mut case = self.case.clone();
+            async move {
+                let cases = case
+                    .list_cases(ListCasesRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .cases;
+                cases.into_iter().next()
+            }
+        })
+        .await
+    }
+
     /// Today's mentions and cases as insight counts them.
     pub async fn today(&mut self) -> GetSummaryResponse {
         today(&mut self.insight).await

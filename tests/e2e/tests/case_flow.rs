@@ -4,26 +4,9 @@
 
 use earshot_e2e::{ALL, Clients, Suite, cry_for_help, eventually};
 use earshot_proto::case::v1::{
-    Case, CaseStatus, FindCustomerRequest, GetCaseRequest, Identity, Lane, ListCaseMessagesRequest,
-    ListCasesRequest, MessageDirection, PutSlaPolicyRequest, SendReplyRequest, SlaPolicy, SlaState,
-    SlaTarget,
+    CaseStatus, FindCustomerRequest, GetCaseRequest, Identity, Lane, ListCaseMessagesRequest,
+    MessageDirection, PutSlaPolicyRequest, SendReplyRequest, SlaPolicy, SlaState, SlaTarget,
 };
-
-async fn the_case(acme: &Clients) -> Case {
-    eventually("the mention opened a case", || {
-        let mut acme = acme.case.clone();
-        async move {
-            let cases = acme
-                .list_cases(ListCasesRequest::default())
-                .await
-                .ok()?
-                .into_inner()
-                .cases;
-            cases.into_iter().next()
-        }
-    })
-    .await
-}
 
 #[tokio::test]
 async fn a_cry_for_help_becomes_a_case_answered_and_threaded_end_to_end() {
@@ -47,7 +30,7 @@ async fn a_cry_for_help_becomes_a_case_answered_and_threaded_end_to_end() {
     let first = cry_for_help("9001");
     let author = first.author.clone().expect("author");
     acme.ingest(vec![first.clone()]).await;
-    let case = the_case(&acme).await;
+    let case = acme.first_case().await;
     assert_eq!(case.status, CaseStatus::New as i32);
     let customer = acme
         .case

@@ -9,7 +9,7 @@
 //! it must get, and each service fans out its outbox in order.
 
 use earshot_e2e::{ALL, Clients, Suite, cry_for_help, eventually};
-use earshot_proto::case::v1::{ListCasesRequest, SendReplyRequest};
+use earshot_proto::case::v1::SendReplyRequest;
 use earshot_proto::common::v1::CreateWebhookEndpointRequest;
 use earshot_proto::insight::v1::{
     CreateImprovementRequest, DriverKey, ImprovementStatus, UpdateImprovementRequest,
@@ -88,19 +88,7 @@ async fn every_service_posts_its_events_signed_to_its_tenants_endpoints() {
         .classification
         .clone()
         .expect("a classification");
-    let case = eventually("the cry for help opened a case", || {
-        let mut case = acme.case.clone();
-        async move {
-            let cases = case
-                .list_cases(ListCasesRequest::default())
-                .await
-                .ok()?
-                .into_inner()
-                .cases;
-            cases.into_iter().next()
-        }
-    })
-    .await;
+    let case = acme.first_case().await;
     acme.case
         .send_reply(SendReplyRequest {
             request_id: "reply-1".into(),

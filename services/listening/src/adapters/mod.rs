@@ -574,6 +574,15 @@ pub(crate) mod test_support {
         batch.errors().map(ToString::to_string).collect()
     }
 
+    /// The skipped items of `batch`: their paths and reasons.
+    pub(crate) fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
+        batch
+            .skipped
+            .iter()
+            .map(|s| (s.path.as_str(), s.reason.as_str()))
+            .collect()
+    }
+
     /// Asserts that `batch` holds no error and exactly one mention,
     /// `expected`, adapted from `raw`, and that it skipped items for
     /// `reasons`, in order.

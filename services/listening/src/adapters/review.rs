@@ -271,7 +271,7 @@ fn rating(field: &Field<'_>) -> Result<Option<u8>, AdaptError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::test_support::{at, errors, parse};
+    use crate::adapters::test_support::{at, errors, parse, skipped};
     use serde_json::json;
 
     const TRUSTPILOT: &str = include_str!("../../tests/fixtures/adapters/review_trustpilot.json");
@@ -285,14 +285,6 @@ mod tests {
         let mut batch = adapt(payload)?;
         assert_eq!(batch.items.len(), 1, "{batch:?}");
         batch.items.remove(0)
-    }
-
-    fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
-        batch
-            .skipped
-            .iter()
-            .map(|s| (s.path.as_str(), s.reason.as_str()))
-            .collect()
     }
 
     #[test]

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use crate::adapters::test_support::{assert_one_message, at, errors, parse};
+    use crate::adapters::test_support::{assert_one_message, at, errors, parse, skipped};
 
     const FEED: &str = include_str!("../../../tests/fixtures/adapters/facebook_feed_webhook.json");
     const MESSENGER: &str =
@@ -219,14 +219,6 @@ mod tests {
         include_str!("../../../tests/fixtures/adapters/facebook_group_feed_webhook.json");
     const GROUP: &str =
         include_str!("../../../tests/fixtures/adapters/facebook_group_webhook.json");
-
-    fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
-        batch
-            .skipped
-            .iter()
-            .map(|s| (s.path.as_str(), s.reason.as_str()))
-            .collect()
-    }
 
     #[test]
     fn a_comment_in_the_pages_group_is_a_public_comment() {

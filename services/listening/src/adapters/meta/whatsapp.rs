@@ -204,18 +204,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::adapters::test_support::{at, errors, parse};
+    use crate::adapters::test_support::{at, errors, parse, skipped};
 
     const WEBHOOK: &str =
         include_str!("../../../tests/fixtures/adapters/whatsapp_cloud_webhook.json");
-
-    fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
-        batch
-            .skipped
-            .iter()
-            .map(|s| (s.path.as_str(), s.reason.as_str()))
-            .collect()
-    }
 
     #[test]
     fn a_text_message_maps_exactly() {

@@ -221,20 +221,12 @@ fn created_at(field: &Field<'_>) -> Result<Option<DateTime<Utc>>, AdaptError> {
 mod tests {
     use serde_json::json;
 
-    use crate::adapters::test_support::{assert_one_message, at, errors, parse};
+    use crate::adapters::test_support::{assert_one_message, at, errors, parse, skipped};
     use crate::adapters::x::adapt;
 
     use super::*;
 
     const DMS: &str = include_str!("../../../tests/fixtures/adapters/x_account_activity_dm.json");
-
-    fn skipped(batch: &Batch) -> Vec<(&str, &str)> {
-        batch
-            .skipped
-            .iter()
-            .map(|s| (s.path.as_str(), s.reason.as_str()))
-            .collect()
-    }
 
     #[test]
     fn a_direct_message_is_a_private_x_message_by_its_sender() {
