@@ -1,7 +1,6 @@
 //! Rules, noise, search, labels and backtests through the gRPC API, against
 //! real Postgres and a real listening server on a loopback port.
 
-use earshot_listening::ListeningService;
 use earshot_proto::common::v1::{Channel, Intent};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
@@ -13,8 +12,8 @@ use earshot_proto::listening::v1::{
 };
 mod common;
 
-use common::mention;
-use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
+use common::{Harness, mention};
+use earshot_testkit::AuthedChannel;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -24,24 +23,6 @@ const SCOPES: &[&str] = &[
     "rules:write",
     "labels:write",
 ];
-
-struct Harness {
-    _db: TestDatabase,
-    service: TestService,
-}
-
-impl Harness {
-    async fn start() -> Self {
-        let db = TestDatabase::create().await;
-        let service =
-            TestService::start::<ListeningService>(settings(&db, &[]), reserve().await).await;
-        Self { _db: db, service }
-    }
-
-    fn client(&self, tenant: &str) -> ListeningServiceClient<AuthedChannel> {
-        ListeningServiceClient::new(self.service.authed(&token(tenant, SCOPES)))
-    }
-}
 
 async fn ingest(
     client: &mut ListeningServiceClient<AuthedChannel>,
@@ -104,7 +85,7 @@ fn field_of(status: &tonic::Status) -> String {
 #[tokio::test]
 async fn rules_are_versioned_and_their_errors_are_precise() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
 
     let rule = create_rule(&mut acme, "refunds", "refund* OR \"money back\"").await;
     assert_eq!(rule.version, 1);
@@ -226,7 +207,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
     assert_eq!(all.rules.len(), 1);
 
     // Another tenant sees nothing of it.
-    let mut globex = harness.client("globex");
+    let mut globex = harness.client("globex", SCOPES);
     let hidden = globex
         .get_rule(GetRuleRequest {
             rule_id: rule.rule_id.clone(),
@@ -235,8 +216,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
         .expect_err("other tenant");
     assert_eq!(hidden.code(), Code::NotFound);
     // Reading mentions is not enough to change rules.
-    let mut reader =
-        ListeningServiceClient::new(harness.service.authed(&token("acme", &["mentions:read"])));
+    let mut reader = harness.client("acme", &["mentions:read"]);
     let denied = reader
         .create_rule(CreateRuleRequest {
             request_id: "r5".into(),
@@ -252,7 +232,7 @@ async fn rules_are_versioned_and_their_errors_are_precise() {
 #[tokio::test]
 async fn mentions_record_the_rules_that_matched_and_can_be_searched() {
     let mut harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
     let refunds = create_rule(&mut acme, "refunds", "refund* OR \"money back\"").await;
     let vip = create_rule(&mut acme, "loud voices", "followers:>=10k").await;
 
@@ -398,7 +378,7 @@ async fn mentions_record_the_rules_that_matched_and_can_be_searched() {
     .await
     .expect("updated");
     harness.service.restart().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
     let later = ingest(&mut acme, vec![mention("4", "carol", "hello there")]).await;
     let fourth = get(&mut acme, &later.results[0].mention_id).await;
     assert_eq!(fourth.matched_rules.len(), 1);
@@ -407,7 +387,7 @@ async fn mentions_record_the_rules_that_matched_and_can_be_searched() {
     assert_eq!(get(&mut acme, &ids[0]).await.matched_rules[1].version, 1);
 
     // Another tenant's search sees none of it.
-    let mut globex = harness.client("globex");
+    let mut globex = harness.client("globex", SCOPES);
     assert!(
         search(&mut globex, ListMentionsRequest::default())
             .await
@@ -425,7 +405,7 @@ async fn mentions_record_the_rules_that_matched_and_can_be_searched() {
 #[tokio::test]
 async fn noise_is_dropped_with_its_reason_and_listed() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
     let settings = acme
         .update_listening_settings(UpdateListeningSettingsRequest {
             version: 0,
@@ -504,7 +484,7 @@ async fn noise_is_dropped_with_its_reason_and_listed() {
 #[tokio::test]
 async fn a_tenant_taxonomy_replaces_the_default_one() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
     let current = acme
         .get_listening_settings(GetListeningSettingsRequest {})
         .await
@@ -573,7 +553,7 @@ async fn a_tenant_taxonomy_replaces_the_default_one() {
         .map(|t| t.topic)
         .collect();
     assert_eq!(topics, vec!["espresso"]);
-    let mut globex = harness.client("globex");
+    let mut globex = harness.client("globex", SCOPES);
     let theirs = globex
         .get_listening_settings(GetListeningSettingsRequest {})
         .await
@@ -585,7 +565,7 @@ async fn a_tenant_taxonomy_replaces_the_default_one() {
 #[tokio::test]
 async fn labels_give_precision_and_recall_and_drafts_can_be_backtested() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
     let rule = create_rule(&mut acme, "cards", "card*").await;
     let texts = [
         ("l1", "my card was declined at the shop", Some(true)),
@@ -720,7 +700,7 @@ async fn labels_give_precision_and_recall_and_drafts_can_be_backtested() {
     assert_eq!(field_of(&bad_sentiment), "sentiment");
 
     // Labels belong to their tenant.
-    let mut globex = harness.client("globex");
+    let mut globex = harness.client("globex", SCOPES);
     let foreign = globex
         .label_mention(LabelMentionRequest {
             mention_id: response.results[0].mention_id.clone(),

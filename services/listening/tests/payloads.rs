@@ -6,16 +6,17 @@
 
 mod common;
 
+use common::Harness;
+
 use std::collections::BTreeMap;
 
-use earshot_listening::ListeningService;
 use earshot_proto::common::v1::Channel;
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{
     GetMentionRequest, IngestOutcome, IngestPayloadRequest, IngestPayloadResponse, IngestStatus,
     Mention, PayloadKind,
 };
-use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
+use earshot_testkit::AuthedChannel;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -30,24 +31,6 @@ const YELP: &[u8] = include_bytes!("fixtures/adapters/review_yelp_fusion.json");
 const NO_MESSAGE_ID: &[u8] = include_bytes!("fixtures/adapters/email_list_reply_no_message_id.eml");
 const QUOTING_FRENCH: &[u8] = include_bytes!("fixtures/adapters/email_reply_quoting_french.eml");
 const X_SEARCH: &[u8] = include_bytes!("fixtures/adapters/x_search_recent.json");
-
-struct Harness {
-    _db: TestDatabase,
-    service: TestService,
-}
-
-impl Harness {
-    async fn start() -> Self {
-        let db = TestDatabase::create().await;
-        let service =
-            TestService::start::<ListeningService>(settings(&db, &[]), reserve().await).await;
-        Self { _db: db, service }
-    }
-
-    fn client(&self, tenant: &str) -> ListeningServiceClient<AuthedChannel> {
-        ListeningServiceClient::new(self.service.authed(&token(tenant, SCOPES)))
-    }
-}
 
 /// What a call answered: the body, and the summary header.
 struct Answer {
@@ -131,7 +114,7 @@ async fn stored(client: &mut ListeningServiceClient<AuthedChannel>) -> BTreeMap<
 #[tokio::test]
 async fn x_direct_messages_are_heard_and_other_activity_is_skipped_with_why() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
 
     let dms = send(&mut acme, PayloadKind::X, X_DMS).await;
     assert_eq!(dms.summary(), ((1, 0, 1, 0), IngestOutcome::AllHeard));
@@ -189,7 +172,7 @@ async fn x_direct_messages_are_heard_and_other_activity_is_skipped_with_why() {
 #[tokio::test]
 async fn facebook_group_comments_and_posts_are_heard() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
 
     let feed = send(&mut acme, PayloadKind::Facebook, GROUP_FEED).await;
     assert_eq!(feed.summary(), ((1, 0, 2, 0), IngestOutcome::AllHeard));
@@ -228,8 +211,8 @@ async fn facebook_group_comments_and_posts_are_heard() {
 #[tokio::test]
 async fn whatsapp_messages_are_private_receipts_skipped_and_tenants_apart() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
-    let mut globex = harness.client("globex");
+    let mut acme = harness.client("acme", SCOPES);
+    let mut globex = harness.client("globex", SCOPES);
 
     let first = send(&mut acme, PayloadKind::Whatsapp, WHATSAPP).await;
     assert_eq!(first.summary(), ((2, 0, 4, 0), IngestOutcome::AllHeard));
@@ -289,7 +272,7 @@ async fn whatsapp_messages_are_private_receipts_skipped_and_tenants_apart() {
 #[tokio::test]
 async fn trustpilot_webhooks_and_yelp_review_lists_are_reviews() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
 
     let trustpilot = send(&mut acme, PayloadKind::Review, TRUSTPILOT).await;
     assert_eq!(
@@ -344,7 +327,7 @@ async fn trustpilot_webhooks_and_yelp_review_lists_are_reviews() {
 #[tokio::test]
 async fn partial_failure_is_visible_and_all_failed_is_invalid_argument() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
+    let mut acme = harness.client("acme", SCOPES);
 
     // One bad tweet among three: OK, but the summary and the header say so.
     let mut search: serde_json::Value = serde_json::from_slice(X_SEARCH).expect("JSON");
@@ -468,8 +451,8 @@ async fn partial_failure_is_visible_and_all_failed_is_invalid_argument() {
 #[tokio::test]
 async fn e_mail_without_message_id_is_a_duplicate_when_sent_again() {
     let harness = Harness::start().await;
-    let mut acme = harness.client("acme");
-    let mut globex = harness.client("globex");
+    let mut acme = harness.client("acme", SCOPES);
+    let mut globex = harness.client("globex", SCOPES);
 
     let first = send(&mut acme, PayloadKind::Email, NO_MESSAGE_ID).await;
     assert_eq!(first.summary(), ((1, 0, 0, 0), IngestOutcome::AllHeard));

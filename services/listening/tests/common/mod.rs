@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use earshot_listening::ListeningService;
 use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{ListMentionsRequest, MentionInput};
-use earshot_testkit::AuthedChannel;
+use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings, token};
 
 /// A mention on X by `handle`, posted now.
 pub fn mention(id: &str, handle: &str, text: &str) -> MentionInput {
@@ -52,4 +53,24 @@ pub async fn verdicts(
         );
     }
     out
+}
+
+/// A listening server on a loopback port over a fresh database.
+pub struct Harness {
+    _db: TestDatabase,
+    pub service: TestService,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let db = TestDatabase::create().await;
+        let service =
+            TestService::start::<ListeningService>(settings(&db, &[]), reserve().await).await;
+        Self { _db: db, service }
+    }
+
+    /// A client calling as `tenant` with `scopes`.
+    pub fn client(&self, tenant: &str, scopes: &[&str]) -> ListeningServiceClient<AuthedChannel> {
+        ListeningServiceClient::new(self.service.authed(&token(tenant, scopes)))
+    }
 }
