@@ -237,24 +237,27 @@ impl RuleSet {
         let (folding, exact): (Vec<_>, Vec<_>) = rules
             .into_iter()
             .partition(|(_, _, options)| options.fold_accents);
-        let mut set = Self::compile_exact(exact.into_iter().map(|(rule, expr, _)| (rule, expr)));
+        let exact = exact.into_iter().map(|(rule, expr, _)| (rule, expr));
+        let mut set = Self::compile_words(exact, false);
         if !folding.is_empty() {
             let folded = folding
                 .into_iter()
                 .map(|(rule, expr, _)| (rule, expr.borrow().accents_folded()));
-            set.folding = Some(Box::new(Self::compile_exact(folded)));
+            set.folding = Some(Box::new(Self::compile_words(folded, true)));
         }
         set
     }
 
-    /// Compiles rules that compare words as they are.
-    fn compile_exact<I, E>(rules: I) -> Self
+    /// Compiles rules that compare words as they are, or (`folded`) rules
+    /// already folded, to match folded documents.
+    fn compile_words<I, E>(rules: I, folded: bool) -> Self
     where
         I: IntoIterator<Item = (RuleRef, E)>,
         E: Borrow<Expr>,
     {
         let mut b = Builder {
             verified: [NONE, NONE],
+            folded,
             ..Builder::default()
         };
         let mut refs = Vec::new();
@@ -608,6 +611,8 @@ struct Builder {
     sources: HashMap<Box<str>, u32>,
     verified: [u32; 2],
     bigrams: PairMap,
+    /// The rules match accent-folded documents.
+    folded: bool,
 }
 
 /// Words too common to be worth indexing a rule under when it has better.
@@ -774,8 +779,15 @@ impl Builder {
                 self.lit(lit)
             }
             Expr::CaseSensitive(word) => {
-                // Found by its lowercase word, then checked in the text as written.
-                let lit = self.word_lit(&text::normalize(word), false);
+                // Found by its lowercase (in a folding set, folded) word, then
+                // checked in the text as written.
+                let lower = text::normalize(word);
+                let lower = if self.folded {
+                    text::fold_accents(&lower)
+                } else {
+                    lower
+                };
+                let lit = self.word_lit(&lower, false);
                 let at = self.open(OP_CASE);
                 let bytes = word.as_bytes();
                 self.code.extend([lit, bytes.len() as u32]);

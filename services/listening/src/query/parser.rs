@@ -314,8 +314,8 @@ impl<'q> Lexer<'q> {
         }
         // Sprinklr's ONEAR/n is Brandwatch's NEAR/nf.
         let (near, always_ordered) = match raw.strip_prefix("ONEAR") {
-            Some(rest) => (Some(rest), true),
-            None => (raw.strip_prefix("NEAR"), false),
+            Some(rest) if rest.starts_with('/') => (Some(rest), true),
+            _ => (raw.strip_prefix("NEAR"), false),
         };
         if let Some(rest) = near {
             let found = || format!("\"{raw}\"");

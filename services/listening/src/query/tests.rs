@@ -914,6 +914,7 @@ fn other_tools_constructs_have_canonical_forms_that_parse_back() {
         ("\"a b c\"~2", "((a NEAR/2 b) NEAR/2 c)"),
         ("card NEAR/3f stolen", "(card NEAR/3f stolen)"),
         ("card ONEAR/3 stolen", "(card NEAR/3f stolen)"),
+        ("ONEARTH", "onearth"),
         ("{BT} {Café}", "({BT} AND {Café})"),
         ("language:EN", "lang:en"),
         (
@@ -981,6 +982,15 @@ fn folding_rules_ignore_accents_on_both_sides_and_others_do_not() {
     assert_eq!(ids("off to #Cafe"), [1]);
     assert_eq!(ids("creme brulee for two"), [3]);
     assert_eq!(ids("CRÈME BRÛLÉE"), [3]);
+    // A case-sensitive term of a folding rule is still compared as written.
+    let written = RuleSet::compile([Rule {
+        options: folding,
+        ..rule(4, "{Niño}")
+    }])
+    .expect("parses");
+    assert_eq!(written.matches(&doc("El Niño")).len(), 1);
+    assert!(written.matches(&doc("El niño")).is_empty());
+    assert!(written.matches(&doc("El Nino")).is_empty());
     assert_eq!(rules.len(), 3);
     assert_eq!(rules.stats().rules, 3);
 }
