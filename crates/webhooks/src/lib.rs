@@ -49,6 +49,7 @@
 mod check;
 mod delivery;
 mod fanout;
+mod prune;
 mod schedule;
 mod settings;
 mod signing;
@@ -75,8 +76,11 @@ use uuid::Uuid;
 
 pub use delivery::{Deliver, GONE_REASON, Signed, http_client, sign_delivery};
 pub use fanout::FanOut;
+pub use prune::Prune;
 pub use schedule::{Answer, MAX_RETRY_AFTER, RetrySchedule, Verdict, judge, parse_retry_after};
-pub use settings::{CONCURRENCY_VAR, POLL_VAR, RETRY_SCALE_VAR, TIMEOUT_VAR, WebhookSettings};
+pub use settings::{
+    CONCURRENCY_VAR, KEEP_DAYS_VAR, POLL_VAR, RETRY_SCALE_VAR, TIMEOUT_VAR, WebhookSettings,
+};
 pub use signing::{SECRET_PREFIX, key_of, new_secret, sign, signature_header};
 pub use types::{RenderError, Rendered, event_type, known_event_types, render, type_name};
 
@@ -192,6 +196,9 @@ impl Webhooks {
                 offered: self.offered.clone(),
             }),
             Arc::new(Deliver::new(settings.clone())),
+            Arc::new(Prune {
+                keep: settings.keep,
+            }),
         ]
     }
 

@@ -9,6 +9,7 @@ pub const TIMEOUT_VAR: &str = "EARSHOT_WEBHOOK_TIMEOUT_MS";
 pub const RETRY_SCALE_VAR: &str = "EARSHOT_WEBHOOK_RETRY_SCALE";
 pub const CONCURRENCY_VAR: &str = "EARSHOT_WEBHOOK_CONCURRENCY";
 pub const POLL_VAR: &str = "EARSHOT_WEBHOOK_POLL_MS";
+pub const KEEP_DAYS_VAR: &str = "EARSHOT_WEBHOOK_KEEP_DAYS";
 
 /// How deliveries are made.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,9 @@ pub struct WebhookSettings {
     /// How often idle webhook work looks for more (`EARSHOT_WEBHOOK_POLL_MS`,
     /// default 500).
     pub poll: Duration,
+    /// How long finished deliveries, their attempts and bodies are kept
+    /// (`EARSHOT_WEBHOOK_KEEP_DAYS`, default 30, 1 to 3650).
+    pub keep: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -35,9 +39,12 @@ impl Default for WebhookSettings {
             schedule: RetrySchedule::default(),
             concurrency: 16,
             poll: Duration::from_millis(500),
+            keep: Duration::from_secs(30 * DAY_SECONDS),
         }
     }
 }
+
+const DAY_SECONDS: u64 = 24 * 60 * 60;
 
 impl WebhookSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -55,6 +62,9 @@ impl WebhookSettings {
             schedule: defaults.schedule.scaled(scale),
             concurrency: env.count_or(CONCURRENCY_VAR, defaults.concurrency, 1..=256)?,
             poll: env.millis_or(POLL_VAR, 500, 10)?,
+            keep: Duration::from_secs(
+                u64::from(env.count_or(KEEP_DAYS_VAR, 30u32, 1..=3650)?) * DAY_SECONDS,
+            ),
         })
     }
 

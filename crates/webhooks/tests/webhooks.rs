@@ -45,6 +45,7 @@ fn fast_settings() -> WebhookSettings {
         schedule: RetrySchedule::default().scaled(0.001),
         concurrency: 4,
         poll: Duration::from_millis(20),
+        keep: Duration::from_secs(30 * 24 * 60 * 60),
     }
 }
 
@@ -272,6 +273,38 @@ async fn an_event_arrives_signed_with_its_type_time_and_data() {
     // The outbox holds nothing more for anyone.
     assert_eq!(h.count("SELECT count(*) FROM outbox_delivery").await, 0);
     assert_eq!(h.count("SELECT count(*) FROM outbox_batch").await, 0);
+}
+
+#[tokio::test]
+async fn finished_deliveries_and_their_bodies_go_after_the_retention_period() {
+    let h = Harness::new().await;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = h.endpoint("acme", &receiver.url, &[], false).await;
+    h.publish(vec![raised("acme")]).await;
+    h.until("the first event arrives", || receiver.got().len() == 1)
+        .await;
+    // From now on the endpoint answers 503: the second delivery stays pending.
+    receiver.otherwise(503);
+    h.publish(vec![opened("acme")]).await;
+    h.until("the second event is tried", || receiver.got().len() >= 2)
+        .await;
+    // Both deliveries last changed 31 days ago.
+    sqlx::query("UPDATE webhook_deliveries SET updated_at = now() - interval '31 days'")
+        .execute(&h.pool)
+        .await
+        .expect("aged");
+    h.drive().await;
+
+    let left = h.deliveries("acme", &endpoint.endpoint_id).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].event_type, "incident.opened");
+    assert_eq!(left[0].state, WebhookDeliveryState::Pending as i32);
+    // The delivered event's body and attempts went with it.
+    assert_eq!(h.count("SELECT count(*) FROM webhook_events").await, 1);
+    assert_eq!(
+        h.count("SELECT count(*) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.state <> 1").await,
+        0
+    );
 }
 
 #[tokio::test]
