@@ -87,6 +87,7 @@ pub fn adapt(message: &[u8]) -> Result<Adapted, AdaptError> {
     let root = replied_to.unwrap_or_else(|| message_id.clone());
 
     Ok(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: message_id,

@@ -49,6 +49,9 @@ use serde_json::{Map, Value};
 /// One mention adapted from a source, with the payload it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adapted {
+    /// Where the item is in the payload (`entry[0].changes[1].value`), set
+    /// by [`Batch`]; empty when the item is the whole payload.
+    pub path: String,
     pub mention: MentionInput,
     /// The item's own payload, unchanged, for audit: the tweet object, the
     /// webhook change or messaging event, the review, chat or call JSON. For
@@ -155,7 +158,10 @@ impl Batch {
     /// Records what became of one item.
     pub(crate) fn push(&mut self, path: &str, outcome: Result<Outcome, AdaptError>) {
         match outcome {
-            Ok(Outcome::Mention(adapted)) => self.items.push(Ok(*adapted)),
+            Ok(Outcome::Mention(mut adapted)) => {
+                adapted.path = path.to_owned();
+                self.items.push(Ok(*adapted));
+            }
             Ok(Outcome::Skip(reason)) => self.skip(path, reason),
             Err(error) => self.items.push(Err(error)),
         }
@@ -299,6 +305,10 @@ pub fn adapt(kind: SourceKind, body: &[u8]) -> Result<Batch, AdaptError> {
 pub(crate) enum Epoch {
     Seconds,
     Millis,
+    /// Either, told apart by size: Meta's entry `time` is seconds in some
+    /// deliveries and milliseconds in others. A value of 10^11 or more is
+    /// milliseconds (as seconds it would be past the year 5000).
+    SecondsOrMillis,
 }
 
 /// A place in a JSON payload: the value there, if any, and its path from the
@@ -454,11 +464,16 @@ impl<'a> Field<'a> {
         let units = |n: i64| match epoch {
             Epoch::Seconds => DateTime::from_timestamp(n, 0),
             Epoch::Millis => DateTime::from_timestamp_millis(n),
+            Epoch::SecondsOrMillis if n.unsigned_abs() >= 100_000_000_000 => {
+                DateTime::from_timestamp_millis(n)
+            }
+            Epoch::SecondsOrMillis => DateTime::from_timestamp(n, 0),
         };
         let not_units = || {
             self.invalid(match epoch {
                 Epoch::Seconds => "must be a Unix time in seconds",
                 Epoch::Millis => "must be a Unix time in milliseconds",
+                Epoch::SecondsOrMillis => "must be a Unix time in seconds or milliseconds",
             })
         };
         match self.value() {
@@ -545,6 +560,7 @@ pub(crate) fn language(root: &Field<'_>) -> Result<String, AdaptError> {
 /// are: never a share, never rated.
 pub(crate) fn private_whole(payload: &Value, mention: MentionInput) -> Adapted {
     Adapted {
+        path: String::new(),
         mention,
         raw: payload.clone(),
         rating: None,

@@ -89,6 +89,7 @@ impl Review<'_> {
             (None, None) => return Err(self.text.missing()),
         };
         Ok(Adapted {
+            path: String::new(),
             mention: MentionInput {
                 thread_key: format!("review:{}:{}", self.source, self.id),
                 source: self.source,
@@ -222,7 +223,10 @@ fn yelp_time(field: &Field<'_>) -> Result<Option<DateTime<Utc>>, AdaptError> {
         return Ok(None);
     };
     if let Ok(local) = NaiveDateTime::parse_from_str(at.trim(), YELP_TIME) {
-        return Ok(Some(pacific_to_utc(local)));
+        // chrono reads years of any length; the last ones cannot move by 8 hours.
+        return pacific_to_utc(local)
+            .map(Some)
+            .ok_or_else(|| field.invalid("is out of range"));
     }
     field.opt_time(Epoch::Seconds).map_err(|_| {
         field.invalid("must be a date-time like \"2016-08-29 00:41:13\" (US Pacific time)")
@@ -234,7 +238,7 @@ fn yelp_time(field: &Field<'_>) -> Result<Option<DateTime<Utc>>, AdaptError> {
 /// the first Sunday of November (since 2007; before, from the first Sunday
 /// of April to the last Sunday of October). The hour repeated in November
 /// reads as daylight time, the hour skipped in March as daylight time too.
-fn pacific_to_utc(local: NaiveDateTime) -> DateTime<Utc> {
+fn pacific_to_utc(local: NaiveDateTime) -> Option<DateTime<Utc>> {
     let year = local.year();
     let sunday = |month, n| {
         NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n)
@@ -249,7 +253,9 @@ fn pacific_to_utc(local: NaiveDateTime) -> DateTime<Utc> {
         (sunday(4, 1), sunday(10, 5))
     };
     let hours = if (start..end).contains(&local) { 7 } else { 8 };
-    (local + TimeDelta::hours(hours)).and_utc()
+    local
+        .checked_add_signed(TimeDelta::hours(hours))
+        .map(|utc| utc.and_utc())
 }
 
 fn rating(field: &Field<'_>) -> Result<Option<u8>, AdaptError> {
@@ -416,7 +422,7 @@ mod tests {
     #[test]
     fn pacific_time_follows_the_daylight_rules() {
         let local = |s: &str| NaiveDateTime::parse_from_str(s, YELP_TIME).expect("a time");
-        let utc = |s: &str| pacific_to_utc(local(s)).to_rfc3339();
+        let utc = |s: &str| pacific_to_utc(local(s)).expect("in range").to_rfc3339();
         assert_eq!(utc("2024-03-10 01:59:59"), "2024-03-10T09:59:59+00:00");
         assert_eq!(utc("2024-03-10 03:00:00"), "2024-03-10T10:00:00+00:00");
         assert_eq!(utc("2024-11-03 01:30:00"), "2024-11-03T08:30:00+00:00");
@@ -426,6 +432,13 @@ mod tests {
         assert_eq!(utc("2006-04-02 03:00:00"), "2006-04-02T10:00:00+00:00");
         assert_eq!(utc("2006-10-29 02:00:00"), "2006-10-29T10:00:00+00:00");
         assert_eq!(utc("2006-10-28 12:00:00"), "2006-10-28T19:00:00+00:00");
+        // The last times chrono knows cannot move by 8 hours: refused, not a panic.
+        assert_eq!(pacific_to_utc(local("+262142-12-31 23:00:00")), None);
+        let far = adapt(&json!({"reviews": [{"id": "y1", "text": "ok", "rating": 4,
+            "time_created": "+262142-12-31 23:00:00", "user": {"id": "u1", "name": "A"}}]}))
+        .expect("the envelope is fine");
+        let error = far.items[0].as_ref().expect_err("out of range");
+        assert_eq!(error.path(), "reviews[0].time_created");
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub async fn ingest_payload(
         match result {
             // The raw item is stored as jsonb, which refuses NUL like text
             // does; the mention's own fields are checked with every ingest.
-            Ok(a) => match json_nul(&a.raw, String::new()) {
+            Ok(a) => match json_nul(&a.raw, a.path.clone()) {
                 Some(field) => failures.push(AdaptFailure {
                     item: item as u64,
                     field,
@@ -299,6 +299,11 @@ mod tests {
             "tags": ["fine", "not\u{0}fine"],
         });
         assert_eq!(json_nul(&item, String::new()).as_deref(), Some("tags[1]"));
+        // An item of a batch: the path from the payload's root.
+        assert_eq!(
+            json_nul(&item, "entry[0].changes[1].value".into()).as_deref(),
+            Some("entry[0].changes[1].value.tags[1]")
+        );
         let key = serde_json::json!({"from": {"na\u{0}me": "ok"}});
         assert_eq!(
             json_nul(&key, String::new()).as_deref(),

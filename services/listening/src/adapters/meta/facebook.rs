@@ -61,7 +61,7 @@ fn feed_change(
     let value = change.get("value");
     let at = EntryTime {
         entry,
-        epoch: Epoch::Seconds,
+        epoch: Epoch::SecondsOrMillis,
     };
     match field {
         "feed" | GROUP_FEED => feed_item(change, &value, page_id, &at),
@@ -102,7 +102,7 @@ pub(crate) fn group_feed_event(
 ) -> Result<Outcome, AdaptError> {
     let at = EntryTime {
         entry,
-        epoch: Epoch::Millis,
+        epoch: Epoch::SecondsOrMillis,
     };
     feed_item(event, event, page_id, &at)
 }
@@ -129,8 +129,8 @@ fn feed_item(
 }
 
 /// Where an item's time comes from when it has no `created_time`: its
-/// entry's `time`, in seconds for `changes[]` and milliseconds for
-/// `messaging[]`.
+/// entry's `time`, which Meta sends in seconds or in milliseconds, for
+/// `changes[]` and `messaging[]` alike, so read by its size.
 struct EntryTime<'e, 'a> {
     entry: &'e Field<'a>,
     epoch: Epoch,
@@ -183,6 +183,7 @@ fn post_or_comment(
     };
 
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id,
@@ -271,8 +272,19 @@ mod tests {
         let batch = adapt(&payload).expect("envelope is fine");
         assert_eq!(errors(&batch), Vec::<String>::new());
         let times: Vec<_> = batch.adapted().map(|a| a.mention.posted_at).collect();
-        // The entry's time: seconds beside changes, milliseconds beside messaging.
-        assert_eq!(times, [at(1_727_353_300, 0), at(1_727_353, 300_000_000)]);
+        // The entry's time, read by its size: here seconds, for both.
+        assert_eq!(times, [at(1_727_353_300, 0), at(1_727_353_300, 0)]);
+        let mut in_millis = payload.clone();
+        in_millis["entry"][0]["time"] = json!(1_727_353_300_250_i64);
+        let batch = adapt(&in_millis).expect("envelope is fine");
+        let times: Vec<_> = batch.adapted().map(|a| a.mention.posted_at).collect();
+        assert_eq!(
+            times,
+            [
+                at(1_727_353_300, 250_000_000),
+                at(1_727_353_300, 250_000_000)
+            ]
+        );
     }
 
     #[test]
@@ -497,7 +509,6 @@ mod tests {
                 "entry[0].changes[2].value.comment_id: missing",
                 "entry[0].changes[3].value.message: missing",
                 "entry[0].changes[4].value.created_time: must be an RFC 3339 date-time",
-                "entry[0].messaging[0].message.text: missing",
                 "entry[0].messaging[1].sender.id: missing",
             ]
         );
@@ -506,6 +517,11 @@ mod tests {
             .map(|a| a.mention.external_id.as_str())
             .collect();
         assert_eq!(good, ["1_4"]);
+        // A photo alone is no failure: nothing to hear, said so.
+        assert!(skipped(&batch).contains(&(
+            "entry[0].messaging[0]",
+            "a message without text (attachments only): no words to hear"
+        )));
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn comment(
     let posted_at = time_or_entry(&value.get("timestamp"), entry)?;
 
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: id.clone(),

@@ -192,7 +192,16 @@ fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
     let mid = message.get("mid").id()?;
     let sender = event.get("sender").get("id").id()?;
     let recipient = event.get("recipient").get("id").opt_id()?;
-    let text = message.get("text").str()?;
+    // A photo, sticker or file alone carries no words to hear.
+    let Some(text) = message
+        .get("text")
+        .opt_str()?
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(Outcome::skip(
+            "a message without text (attachments only): no words to hear",
+        ));
+    };
     let posted_at = event.get("timestamp").opt_time(Epoch::Millis)?;
     let prefix = network.source();
     let thread_key = match recipient {
@@ -201,6 +210,7 @@ fn message(event: &Field<'_>, network: Network) -> Result<Outcome, AdaptError> {
     };
 
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: network.source().to_owned(),
             external_id: mid,

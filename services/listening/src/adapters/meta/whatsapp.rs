@@ -65,9 +65,16 @@ fn adapt_change(batch: &mut Batch, change: &Field<'_>) -> Result<(), AdaptError>
     }
     let value = change.get("value");
     value.object()?;
-    let business = value.get("metadata").get("phone_number_id").opt_id()?;
+    // Side fields only name the thread and the author: a bad one must not
+    // cost the change's messages.
+    let business = value
+        .get("metadata")
+        .get("phone_number_id")
+        .opt_id()
+        .ok()
+        .flatten();
     let mut names = HashMap::new();
-    for contact in value.get("contacts").opt_items()? {
+    for contact in value.get("contacts").opt_items().unwrap_or_default() {
         // A contact without a name only costs the author's display name.
         if let (Ok(id), Ok(Some(name))) = (
             contact.get("wa_id").id(),
@@ -143,6 +150,7 @@ fn message(
         None => format!("whatsapp:{from}"),
     };
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: id,

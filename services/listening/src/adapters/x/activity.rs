@@ -130,6 +130,7 @@ fn direct_message(
         },
     };
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: id,
@@ -175,6 +176,7 @@ fn tweet(item: &Field<'_>, _root: &Field<'_>, account: &str) -> Result<Outcome, 
         .unwrap_or_default();
     let answered = item.get("in_reply_to_status_id_str").opt_id()?;
     Ok(Outcome::mention(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: id.clone(),

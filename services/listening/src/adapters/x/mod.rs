@@ -116,6 +116,7 @@ fn tweet(item: &Field<'_>, users: &HashMap<String, Field<'_>>) -> Result<Adapted
     }
 
     Ok(Adapted {
+        path: String::new(),
         mention: MentionInput {
             source: SOURCE.to_owned(),
             external_id: id,
