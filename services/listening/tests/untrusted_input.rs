@@ -176,7 +176,8 @@ async fn a_payload_item_with_a_nul_is_rejected_alone() {
         .into_inner();
     assert_eq!(response.failures.len(), 1, "{:?}", response.failures);
     assert_eq!(response.failures[0].item, 0);
-    assert_eq!(response.failures[0].field, "text");
+    // Named from the payload's root, as every other failure is.
+    assert_eq!(response.failures[0].field, "data[0].text");
     let ingested = response.ingested.expect("the other tweets were ingested");
     assert_eq!((ingested.accepted, ingested.rejected), (1, 1));
     let rejected = ingested
