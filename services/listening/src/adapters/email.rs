@@ -120,8 +120,10 @@ fn derived_id(address: &str, date: &str, subject: &str, body: &str) -> String {
         .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n");
+    // A relay may refold the Date header (CRLF or LF, other white space).
+    let date = date.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut hash = Sha256::new();
-    for part in [address, date.trim(), subject, body.trim()] {
+    for part in [address, date.as_str(), subject, body.trim()] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
@@ -196,7 +198,12 @@ fn strip_history(body: &str) -> String {
     };
     let mut kept: Vec<&str> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        if *line == "-- " || *line == "--" || is_original_message(line) {
+        // Outlook's "-----Original Message-----" heads the quoted headers;
+        // a dashed line before anything else ("----- Order -----") is text.
+        if *line == "-- "
+            || *line == "--"
+            || (is_original_message(line) && next_text(i).is_some_and(is_header_line))
+        {
             break;
         }
         // Outlook's reply separator: a rule over the quoted headers.
@@ -373,6 +380,11 @@ mod tests {
         );
         let again = adapt(relayed.as_bytes()).expect("adapts");
         assert_eq!(again.mention.external_id, id);
+        // A refolded Date header is the same date.
+        assert_eq!(
+            derived_id("a@x", "Mon, 23 Sep 2024\r\n 09:15:00 +0000", "s", "b"),
+            derived_id("a@x", "Mon, 23 Sep 2024 09:15:00 +0000", "s", "b")
+        );
         // Another body is another message.
         let other = NO_MESSAGE_ID.replace("Still no refund", "Refund received");
         let other = adapt(other.as_bytes()).expect("adapts");
@@ -429,6 +441,8 @@ mod tests {
         // A customer's own rule, or a colon before their own words, stays.
         let own = "Steps:\n1. order\n________\nthanks";
         assert_eq!(strip_history(own), own);
+        let order = "My order:\n----- Order details -----\nOrder 4411, paid twice";
+        assert_eq!(strip_history(order), order);
     }
 
     #[test]

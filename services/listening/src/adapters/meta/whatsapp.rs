@@ -132,6 +132,17 @@ fn status_reason(status: &Field<'_>) -> String {
     }
 }
 
+/// The sender's profile name. `from` and the contact's `wa_id` are not
+/// always spelled alike (Brazilian numbers gain or lose a 9), so the one
+/// contact of a change names its sender either way.
+fn display_name(names: &HashMap<String, String>, from: &str) -> String {
+    match names.get(from) {
+        Some(name) => name.clone(),
+        None if names.len() == 1 => names.values().next().cloned().unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
 fn message(
     item: &Field<'_>,
     names: &HashMap<String, String>,
@@ -157,7 +168,7 @@ fn message(
             channel: Channel::Whatsapp as i32,
             public: false,
             author: Some(Author {
-                display_name: names.get(&from).cloned().unwrap_or_default(),
+                display_name: display_name(names, &from),
                 external_id: from,
                 ..Author::default()
             }),
@@ -216,6 +227,20 @@ mod tests {
 
     const WEBHOOK: &str =
         include_str!("../../../tests/fixtures/adapters/whatsapp_cloud_webhook.json");
+
+    #[test]
+    fn the_one_contact_names_its_sender_however_the_number_is_spelled() {
+        let names: HashMap<String, String> =
+            [("5511987654321".to_owned(), "Ana".to_owned())].into();
+        assert_eq!(display_name(&names, "551187654321"), "Ana");
+        assert_eq!(display_name(&names, "5511987654321"), "Ana");
+        let two: HashMap<String, String> = [
+            ("1".to_owned(), "A".to_owned()),
+            ("2".to_owned(), "B".to_owned()),
+        ]
+        .into();
+        assert_eq!(display_name(&two, "3"), "");
+    }
 
     #[test]
     fn a_text_message_maps_exactly() {
