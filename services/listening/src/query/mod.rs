@@ -70,6 +70,8 @@
 //!   where they do not (`site:`, `country:`, `from:`, `has:`); unknown
 //!   names (`http:`) are errors, quote the term to search for it as text.
 //!   `-word`/`+word`, fuzzy `word~` and boosts `word^2` are errors.
+//! * `<<<comments>>>` (Brandwatch's) are ignored; `$AAPL` is the word `aapl`,
+//!   with a warning.
 //! * A hyphenated term is a phrase (`anti-aging` is `"anti aging"`) with a
 //!   warning, since some tools also match `antiaging`; OR and AND (or terms
 //!   side by side) mixed without parentheses parse by the precedence above,

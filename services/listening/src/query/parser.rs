@@ -212,7 +212,22 @@ impl<'q> Lexer<'q> {
     }
 
     fn next(&mut self) -> Result<Token<'q>, ParseError> {
-        let trimmed = self.rest().trim_start();
+        let mut trimmed = self.rest().trim_start();
+        // Brandwatch's comments, `<<<why this rule>>>`, say nothing to match.
+        while let Some(comment) = trimmed.strip_prefix("<<<") {
+            let open = self.query.len() - trimmed.len();
+            let Some(end) = comment.find(">>>") else {
+                return Err(error_at(
+                    self.query,
+                    open,
+                    ParseErrorKind::Expected {
+                        expected: "a closing >>> after the comment".into(),
+                        found: "end of query".into(),
+                    },
+                ));
+            };
+            trimmed = comment[end + 3..].trim_start();
+        }
         self.pos = self.query.len() - trimmed.len();
         let at = self.pos;
         let Some(c) = trimmed.chars().next() else {
@@ -683,6 +698,16 @@ impl<'q> Parser<'q> {
                            and there is no escaping: put text in quotes",
                 },
             ));
+        }
+        if let Some(symbol) = raw.strip_prefix('$').filter(|s| !s.is_empty()) {
+            self.warn(
+                at,
+                format!(
+                    "{raw} is read as the word {}: Earshot has no cashtags, so it also \
+                     matches {symbol} without the $",
+                    symbol.to_lowercase()
+                ),
+            );
         }
         let lower = raw.to_ascii_lowercase();
         if ["near/", "onear/"].iter().any(|op| lower.starts_with(op)) {

@@ -1025,6 +1025,11 @@ fn warnings_say_what_reads_differently_elsewhere() {
             .1
             .contains("write NEAR/3 for proximity")
     );
+    assert!(warnings("$AAPL")[0].1.contains("no cashtags"));
+    assert_eq!(
+        canon("<<<why>>> card <<<and>>> OR refund"),
+        "(card OR refund)"
+    );
 }
 
 #[test]
