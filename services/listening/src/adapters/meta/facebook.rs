@@ -36,8 +36,8 @@ use earshot_proto::common::v1::{Author, Channel};
 use earshot_proto::listening::v1::MentionInput;
 use serde_json::Value;
 
-use super::{Network, adapt_entries};
-use crate::adapters::{AdaptError, Adapted, Batch, Epoch, Field, Outcome, ts};
+use super::{Network, adapt_entries, time_or_entry};
+use crate::adapters::{AdaptError, Adapted, Batch, Field, Outcome, ts};
 
 pub const SOURCE: &str = Network::Facebook.source();
 
@@ -59,12 +59,8 @@ fn feed_change(
     change.object()?;
     let field = change.get("field").str()?;
     let value = change.get("value");
-    let at = EntryTime {
-        entry,
-        epoch: Epoch::SecondsOrMillis,
-    };
     match field {
-        "feed" | GROUP_FEED => feed_item(change, &value, page_id, &at),
+        "feed" | GROUP_FEED => feed_item(change, &value, page_id, entry),
         "posts" | "comments" => {
             value.object()?;
             let verb = value.get("verb").str()?;
@@ -78,7 +74,7 @@ fn feed_change(
             } else {
                 "post"
             };
-            post_or_comment(change, &value, item, page_id, &at)
+            post_or_comment(change, &value, item, page_id, entry)
         }
         _ => Ok(Outcome::skip(format!("field {field:?} is not a mention"))),
     }
@@ -94,17 +90,13 @@ pub(crate) fn is_group_feed(event: &Field<'_>) -> bool {
 }
 
 /// A `group_feed` comment delivered among the messaging events: the event
-/// is the value, and the entry's `time` is in milliseconds, as Messenger's.
+/// is the value.
 pub(crate) fn group_feed_event(
     event: &Field<'_>,
     entry: &Field<'_>,
     page_id: Option<&str>,
 ) -> Result<Outcome, AdaptError> {
-    let at = EntryTime {
-        entry,
-        epoch: Epoch::SecondsOrMillis,
-    };
-    feed_item(event, event, page_id, &at)
+    feed_item(event, event, page_id, entry)
 }
 
 /// A feed value (`item`, `verb`, ...) of a Page's feed or group feed.
@@ -112,7 +104,7 @@ fn feed_item(
     raw: &Field<'_>,
     value: &Field<'_>,
     page_id: Option<&str>,
-    at: &EntryTime<'_, '_>,
+    entry: &Field<'_>,
 ) -> Result<Outcome, AdaptError> {
     value.object()?;
     let item = value.get("item").str()?;
@@ -125,15 +117,7 @@ fn feed_item(
     if item != "comment" && !POST_ITEMS.contains(&item) {
         return Ok(Outcome::skip(format!("item {item:?} is not a mention")));
     }
-    post_or_comment(raw, value, item, page_id, at)
-}
-
-/// Where an item's time comes from when it has no `created_time`: its
-/// entry's `time`, which Meta sends in seconds or in milliseconds, for
-/// `changes[]` and `messaging[]` alike, so read by its size.
-struct EntryTime<'e, 'a> {
-    entry: &'e Field<'a>,
-    epoch: Epoch,
+    post_or_comment(raw, value, item, page_id, entry)
 }
 
 /// A new post (of `item` kind) or comment; `raw` is what is kept for audit.
@@ -142,7 +126,7 @@ fn post_or_comment(
     value: &Field<'_>,
     item: &str,
     page_id: Option<&str>,
-    at: &EntryTime<'_, '_>,
+    entry: &Field<'_>,
 ) -> Result<Outcome, AdaptError> {
     let is_comment = item == "comment";
     let is_share = item == "share";
@@ -177,10 +161,7 @@ fn post_or_comment(
             .ok_or_else(|| value.get("message").missing())?,
         None => return Err(value.get("message").missing()),
     };
-    let posted_at = match value.get("created_time").opt_time(Epoch::Seconds)? {
-        Some(at) => Some(at),
-        None => at.entry.get("time").opt_time(at.epoch)?,
-    };
+    let posted_at = time_or_entry(&value.get("created_time"), entry)?;
 
     Ok(Outcome::mention(Adapted {
         path: String::new(),

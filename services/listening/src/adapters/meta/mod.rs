@@ -86,14 +86,16 @@ fn is_verification(envelope: &Field<'_>) -> bool {
         || envelope.get("hub").get("challenge").value().is_some()
 }
 
-/// `at` (Unix seconds) when present, else the entry's `time`.
+/// `at` (Unix seconds or RFC 3339) when present, else the entry's `time`,
+/// which Meta sends in seconds or in milliseconds (`changes[]` and
+/// `messaging[]` alike), so read by its size.
 pub(crate) fn time_or_entry(
     at: &Field<'_>,
     entry: &Field<'_>,
 ) -> Result<Option<DateTime<Utc>>, AdaptError> {
     match at.opt_time(Epoch::Seconds)? {
         Some(at) => Ok(Some(at)),
-        None => entry.get("time").opt_time(Epoch::Seconds),
+        None => entry.get("time").opt_time(Epoch::SecondsOrMillis),
     }
 }
 
