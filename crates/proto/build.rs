@@ -3,6 +3,17 @@
 
 use std::path::PathBuf;
 
+// The routes and the OpenAPI writer are the crate's own modules, compiled
+// into the build script too, so the documents and the server read the
+// annotations one way.
+// (The script uses only the parts that write documents.)
+#[allow(dead_code)]
+#[path = "src/http_rule.rs"]
+mod http_rule;
+#[allow(dead_code)]
+#[path = "src/openapi.rs"]
+mod openapi;
+
 const PROTOS: &[&str] = &[
     "earshot/common/v1/common.proto",
     "earshot/common/v1/auth.proto",
@@ -32,9 +43,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("earshot_descriptor.bin"))
         .compile_with_config(config, &files, &[proto_root.clone(), well_known])?;
 
+    write_openapi(&out_dir)?;
+
     // Relative to this package, so that Cargo checks the protos of the
     // checkout it builds: checkouts sharing a target directory share this
     // script's output, and an absolute path would watch another's files.
     println!("cargo:rerun-if-changed=../../proto");
+    Ok(())
+}
+
+/// One OpenAPI document per Earshot gRPC service, and an index the crate
+/// includes (`openapi_documents`).
+fn write_openapi(out_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(out_dir.join("earshot_descriptor.bin"))?;
+    let pool = prost_reflect::DescriptorPool::decode(bytes.as_slice())?;
+    let dir = out_dir.join("openapi");
+    std::fs::create_dir_all(&dir)?;
+    let mut index = String::from("&[\n");
+    for service in pool
+        .services()
+        .filter(|s| s.full_name().starts_with("earshot."))
+    {
+        let name = service.full_name();
+        let first = openapi::render(&openapi::document(&pool, name)?);
+        // Written twice from the same descriptors: a document that is not a
+        // pure function of them would differ between builds.
+        let second = openapi::render(&openapi::document(&pool, name)?);
+        if first != second {
+            return Err(format!("the OpenAPI document of {name} is not deterministic").into());
+        }
+        std::fs::write(dir.join(format!("{name}.json")), first)?;
+        index.push_str(&format!(
+            "    ({name:?}, include_str!(concat!(env!(\"OUT_DIR\"), \"/openapi/{name}.json\"))),\n"
+        ));
+    }
+    index.push_str("]\n");
+    std::fs::write(out_dir.join("openapi_index.rs"), index)?;
     Ok(())
 }

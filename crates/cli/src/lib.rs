@@ -6,13 +6,26 @@ pub mod demo;
 pub mod dev_secret;
 pub mod up;
 
-/// The port each service listens on locally, gRPC then metrics.
-pub const PORTS: [(&str, u16, u16); 4] = [
-    ("listening", 50051, 9091),
-    ("case", 50052, 9092),
-    ("escalation", 50053, 9093),
-    ("insight", 50054, 9094),
+use earshot_server::{Service, ServicePorts};
+
+/// The ports each service listens on locally, as the service declares them.
+pub const PORTS: [(&str, ServicePorts); 4] = [
+    ("listening", ports::<earshot_listening::ListeningService>()),
+    ("case", ports::<earshot_case::CaseService>()),
+    (
+        "escalation",
+        ports::<earshot_escalation::EscalationService>(),
+    ),
+    ("insight", ports::<earshot_insight::InsightService>()),
 ];
+
+const fn ports<S: Service>() -> ServicePorts {
+    ServicePorts {
+        grpc: S::GRPC_PORT,
+        metrics: S::METRICS_PORT,
+        http: S::HTTP_PORT,
+    }
+}
 
 /// Every tenant scope, as a development token carries them.
 pub use earshot_auth::TENANT_SCOPES as DEV_SCOPES;

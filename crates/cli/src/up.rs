@@ -4,7 +4,7 @@
 use earshot_auth::{AuthConfig, HS256_SECRET_VAR};
 use earshot_config::Env;
 use earshot_pg::LocalPostgres;
-use earshot_server::{Listeners, ServiceSettings};
+use earshot_server::{Listeners, ServicePorts, ServiceSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::{DEV_SCOPES, PORTS, dev_secret};
@@ -26,30 +26,31 @@ fn subscribers_of(service: &str) -> &'static [&'static str] {
     }
 }
 
-fn port_of(service: &str) -> (u16, u16) {
+fn port_of(service: &str) -> ServicePorts {
     PORTS
         .iter()
-        .find(|(name, _, _)| *name == service)
-        .map(|(_, grpc, metrics)| (*grpc, *metrics))
+        .find(|(name, _)| *name == service)
+        .map(|(_, ports)| *ports)
         .expect("every subscriber is one of the four services")
 }
 
 /// The settings of `service` inside the all-in-one process.
 pub fn settings_for(env: &Env, host: &str, service: &str) -> anyhow::Result<ServiceSettings> {
-    let (grpc, metrics) = port_of(service);
+    let ports = port_of(service);
     // Services reach each other over loopback even when listening on every interface.
     let reach = if host == "0.0.0.0" { "127.0.0.1" } else { host };
     let subscribers = subscribers_of(service)
         .iter()
-        .map(|s| format!("{s}=http://{reach}:{}", port_of(s).0))
+        .map(|s| format!("{s}=http://{reach}:{}", port_of(s).grpc))
         .collect::<Vec<_>>()
         .join(",");
     let env = env
         .clone()
-        .with("EARSHOT_GRPC_ADDR", format!("{host}:{grpc}"))
-        .with("EARSHOT_METRICS_ADDR", format!("{host}:{metrics}"))
+        .with("EARSHOT_GRPC_ADDR", format!("{host}:{}", ports.grpc))
+        .with("EARSHOT_METRICS_ADDR", format!("{host}:{}", ports.metrics))
+        .with("EARSHOT_HTTP_ADDR", format!("{host}:{}", ports.http))
         .with("EARSHOT_SUBSCRIBERS", subscribers);
-    Ok(ServiceSettings::from_env(&env, grpc, metrics)?)
+    Ok(ServiceSettings::from_env(&env, ports)?)
 }
 
 async fn bind(settings: &ServiceSettings, service: &str) -> anyhow::Result<Listeners> {
@@ -147,9 +148,16 @@ fn print_banner(env: &Env, host: &str, listening: &ServiceSettings) -> anyhow::R
     );
     println!();
     println!("Earshot is up (development mode: tokens are signed with a local secret).");
-    for (name, grpc, metrics) in PORTS {
-        println!("  {name:<11} grpc {host}:{grpc}   metrics http://{host}:{metrics}/metrics");
+    for (name, ports) in PORTS {
+        println!(
+            "  {name:<11} grpc {host}:{}   http http://{host}:{}/openapi.json   metrics http://{host}:{}/metrics",
+            ports.grpc, ports.http, ports.metrics
+        );
     }
+    let insight_http = PORTS[3].1.http;
+    println!();
+    println!("The dashboard (the token below opens it):");
+    println!("  http://{host}:{insight_http}/dashboard#token=$EARSHOT_TOKEN");
     println!();
     println!(
         "A token for tenant \"demo\" with every scope, valid 24 h (mint others with `earshot token`):"
@@ -187,6 +195,7 @@ mod tests {
         assert_eq!(insight.subscribers.len(), 1);
         assert_eq!(insight.subscribers[0].url, "http://127.0.0.1:50052");
         assert_eq!(insight.metrics_addr.map(|a| a.port()), Some(9094));
+        assert_eq!(insight.http_addr.map(|a| a.port()), Some(8084));
         let case = settings_for(&env, "0.0.0.0", "case").expect("valid");
         assert_eq!(case.subscribers[1].url, "http://127.0.0.1:50054");
         assert_eq!(case.subscribers[2].url, "http://127.0.0.1:50051");

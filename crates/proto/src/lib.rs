@@ -49,7 +49,22 @@ pub mod earshot {
 pub use earshot::{case, common, escalation, events, insight, listening};
 
 pub mod codec;
+pub mod http_rule;
+pub mod openapi;
 pub mod scopes;
+
+/// The OpenAPI 3.1 document of every Earshot gRPC service, by full name, as
+/// the build wrote it from the protos.
+pub const OPENAPI_DOCUMENTS: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/openapi_index.rs"));
+
+/// The OpenAPI document of one gRPC service.
+pub fn openapi_document(service: &str) -> Option<&'static str> {
+    OPENAPI_DOCUMENTS
+        .iter()
+        .find(|(name, _)| *name == service)
+        .map(|(_, document)| *document)
+}
 
 /// Every Earshot package's descriptors, decoded once, for the codec's checks,
 /// the scopes each method declares, and tools that walk the contracts.

@@ -12,6 +12,7 @@ pub mod background;
 pub mod convert;
 pub mod database;
 pub mod error;
+pub mod json_http;
 pub mod malformed;
 pub mod page;
 pub mod readiness;
@@ -37,7 +38,7 @@ pub use admission::Deadline;
 pub use background::BackgroundTask;
 pub use error::{FieldViolations, ServiceError, invalid};
 pub use page::{Keyed, Page};
-pub use settings::{DatabaseSettings, ServiceSettings};
+pub use settings::{DatabaseSettings, ServicePorts, ServiceSettings};
 pub use sink::{EVENT_SINK, EventHandler, EventSinkService, event_sink};
 
 /// What makes a service: its name (also its Postgres schema), its ports, its
@@ -50,6 +51,8 @@ pub trait Service: Send + Sync + 'static {
     const SCHEMA: &'static str;
     const GRPC_PORT: u16;
     const METRICS_PORT: u16;
+    /// JSON over HTTP (see [`json_http`]).
+    const HTTP_PORT: u16;
     /// Full protobuf names of the gRPC services it serves, for health and reflection.
     const GRPC_SERVICES: &'static [&'static str];
 
@@ -70,6 +73,12 @@ pub trait Service: Send + Sync + 'static {
     }
 
     fn routes(ctx: &ServiceContext) -> Routes;
+
+    /// Pages the service serves on its HTTP port beside the JSON API (the
+    /// insight dashboard); they are matched before the API's routes.
+    fn http_pages() -> axum::Router {
+        axum::Router::new()
+    }
 
     /// Long-lived work beside the RPCs (schedulers, refits): started once the
     /// database is ready, stopped with the server and awaited before the pool
@@ -94,6 +103,7 @@ pub struct ServiceContext {
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
+    pub http: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -103,7 +113,15 @@ impl Listeners {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
-        Ok(Self { grpc, metrics })
+        let http = match settings.http_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            grpc,
+            metrics,
+            http,
+        })
     }
 }
 
@@ -115,7 +133,14 @@ pub async fn main<S: Service>() -> anyhow::Result<()> {
         &env,
         &format!("earshot-{}", S::NAME),
     )?);
-    let settings = ServiceSettings::from_env(&env, S::GRPC_PORT, S::METRICS_PORT)?;
+    let settings = ServiceSettings::from_env(
+        &env,
+        ServicePorts {
+            grpc: S::GRPC_PORT,
+            metrics: S::METRICS_PORT,
+            http: S::HTTP_PORT,
+        },
+    )?;
     let listeners = Listeners::bind(&settings).await?;
     run::<S>(settings, listeners, shutdown::signal()).await
 }
@@ -235,13 +260,32 @@ pub async fn run<S: Service>(
         ))
         .into_inner();
 
+    let routes = S::routes(&ctx);
+    let http_task = match listeners.http {
+        Some(listener) => {
+            let app = json_http::router(
+                S::GRPC_SERVICES,
+                json_http::stack(tower::Layer::layer(&layers, routes.clone())),
+                S::http_pages(),
+            )?;
+            tracing::info!(service = S::NAME, http_addr = %listener.local_addr()?, "serving JSON over HTTP");
+            let stop_http = stop.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop_http.cancelled_owned())
+                    .await
+            }))
+        }
+        None => None,
+    };
+
     let grpc_addr = listeners.grpc.local_addr()?;
     tracing::info!(service = S::NAME, %grpc_addr, "serving");
     let drain_health = health_reporter.clone();
     let stop_serving = stop.clone();
     let serving = tonic::transport::Server::builder()
         .layer(layers)
-        .add_routes(S::routes(&ctx))
+        .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -273,6 +317,17 @@ pub async fn run<S: Service>(
             stop_waiting.cancelled().await;
             tokio::time::sleep(grace).await;
         } => tracing::warn!(service = S::NAME, ?grace, "calls still open after the grace period: closing them"),
+    }
+
+    if let Some(task) = http_task {
+        // Its calls ran through the same stack and the same grace.
+        match tokio::time::timeout(grace, task).await {
+            Ok(served) => served??,
+            Err(_) => tracing::warn!(
+                service = S::NAME,
+                "HTTP calls still open after the grace period: closing them"
+            ),
+        }
     }
 
     // Background work stops before the relays, so the events its last

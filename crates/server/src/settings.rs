@@ -43,6 +43,14 @@ impl DatabaseSettings {
     }
 }
 
+/// The ports a service listens on unless its settings say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServicePorts {
+    pub grpc: u16,
+    pub metrics: u16,
+    pub http: u16,
+}
+
 /// Everything a service needs to start, read once from the environment.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
@@ -51,6 +59,9 @@ pub struct ServiceSettings {
     /// `EARSHOT_METRICS_ADDR`, default `0.0.0.0:<the service's metrics port>`;
     /// `off` disables the metrics endpoint.
     pub metrics_addr: Option<SocketAddr>,
+    /// `EARSHOT_HTTP_ADDR`, default `0.0.0.0:<the service's HTTP port>`: JSON
+    /// over HTTP and the OpenAPI document; `off` disables it.
+    pub http_addr: Option<SocketAddr>,
     pub database: DatabaseSettings,
     pub auth: AuthConfig,
     /// `EARSHOT_SUBSCRIBERS`: consumers of this service's events.
@@ -109,22 +120,19 @@ impl Limits {
 }
 
 impl ServiceSettings {
-    pub fn from_env(
-        env: &Env,
-        default_grpc_port: u16,
-        default_metrics_port: u16,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, ports: ServicePorts) -> Result<Self, ConfigError> {
         let grpc_addr = env.parse_or(
             "EARSHOT_GRPC_ADDR",
-            SocketAddr::from(([0, 0, 0, 0], default_grpc_port)),
+            SocketAddr::from(([0, 0, 0, 0], ports.grpc)),
         )?;
-        let metrics_addr = match env.get("EARSHOT_METRICS_ADDR").as_deref() {
-            Some("off") => None,
-            _ => Some(env.parse_or(
-                "EARSHOT_METRICS_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], default_metrics_port)),
-            )?),
+        let optional = |var: &str, port: u16| match env.get(var).as_deref() {
+            Some("off") => Ok(None),
+            _ => env
+                .parse_or(var, SocketAddr::from(([0, 0, 0, 0], port)))
+                .map(Some),
         };
+        let metrics_addr = optional("EARSHOT_METRICS_ADDR", ports.metrics)?;
+        let http_addr = optional("EARSHOT_HTTP_ADDR", ports.http)?;
         let auth = AuthConfig::from_env(env)?;
         let service_token = env.secret("EARSHOT_SERVICE_TOKEN");
         let subscribers = subscribers_from_env(env)?;
@@ -143,6 +151,7 @@ impl ServiceSettings {
         Ok(Self {
             grpc_addr,
             metrics_addr,
+            http_addr,
             limits: Limits::from_env(env, database.max_connections)?,
             readiness_interval: env.millis_or("EARSHOT_READINESS_INTERVAL_MS", 1_000, 10)?,
             database,
@@ -159,15 +168,30 @@ impl ServiceSettings {
 mod tests {
     use super::*;
 
+    const PORTS: ServicePorts = ServicePorts {
+        grpc: 1,
+        metrics: 2,
+        http: 3,
+    };
+
     fn base() -> Env {
         Env::from_pairs([("EARSHOT_JWT_HS256_SECRET", "0123456789abcdef-dev")])
     }
 
     #[test]
     fn defaults_use_the_service_ports() {
-        let s = ServiceSettings::from_env(&base(), 50052, 9092).expect("valid");
+        let s = ServiceSettings::from_env(
+            &base(),
+            ServicePorts {
+                grpc: 50052,
+                metrics: 9092,
+                http: 8082,
+            },
+        )
+        .expect("valid");
         assert_eq!(s.grpc_addr.port(), 50052);
         assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9092));
+        assert_eq!(s.http_addr.map(|a| a.port()), Some(8082));
         assert_eq!(s.database.max_connections, 10);
         assert!(s.subscribers.is_empty());
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -178,7 +202,7 @@ mod tests {
 
     #[test]
     fn limits_follow_the_pool_unless_given() {
-        let s = ServiceSettings::from_env(&base().with("EARSHOT_DB_MAX_CONNECTIONS", "3"), 1, 2)
+        let s = ServiceSettings::from_env(&base().with("EARSHOT_DB_MAX_CONNECTIONS", "3"), PORTS)
             .expect("valid");
         assert_eq!(s.limits.max_streams, 3);
         assert_eq!(default_max_in_flight(3, 2), 14);
@@ -186,8 +210,7 @@ mod tests {
             &base()
                 .with("EARSHOT_MAX_IN_FLIGHT", "7")
                 .with("EARSHOT_MAX_STREAMS", "2"),
-            1,
-            2,
+            PORTS,
         )
         .expect("valid");
         assert_eq!(
@@ -204,6 +227,7 @@ mod tests {
         for (var, value) in [
             ("EARSHOT_GRPC_ADDR", "nowhere"),
             ("EARSHOT_METRICS_ADDR", "9091"),
+            ("EARSHOT_HTTP_ADDR", "8081"),
             ("DATABASE_URL", "mysql://x"),
             ("EARSHOT_DB_MAX_CONNECTIONS", "-1"),
             ("EARSHOT_SUBSCRIBERS", "case"),
@@ -211,18 +235,21 @@ mod tests {
             ("EARSHOT_MAX_STREAMS", "many"),
             ("EARSHOT_READINESS_INTERVAL_MS", "1"),
         ] {
-            let err = ServiceSettings::from_env(&base().with(var, value), 1, 2).expect_err(var);
+            let err = ServiceSettings::from_env(&base().with(var, value), PORTS).expect_err(var);
             assert!(err.to_string().contains(var), "{var}: {err}");
         }
-        let err = ServiceSettings::from_env(&Env::from_pairs::<&str, &str>([]), 1, 2)
+        let err = ServiceSettings::from_env(&Env::from_pairs::<&str, &str>([]), PORTS)
             .expect_err("no secret");
         assert!(err.to_string().contains("EARSHOT_JWT_HS256_SECRET"));
     }
 
     #[test]
     fn metrics_can_be_turned_off() {
-        let s = ServiceSettings::from_env(&base().with("EARSHOT_METRICS_ADDR", "off"), 1, 2)
+        let s = ServiceSettings::from_env(&base().with("EARSHOT_METRICS_ADDR", "off"), PORTS)
             .expect("valid");
         assert_eq!(s.metrics_addr, None);
+        let s = ServiceSettings::from_env(&base().with("EARSHOT_HTTP_ADDR", "off"), PORTS)
+            .expect("valid");
+        assert_eq!(s.http_addr, None);
     }
 }

@@ -218,7 +218,15 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
         ("EARSHOT_SUBSCRIBERS", subscribers.as_str()),
     ]);
-    ServiceSettings::from_env(&env, 0, 0).expect("test settings are valid")
+    ServiceSettings::from_env(
+        &env,
+        earshot_server::ServicePorts {
+            grpc: 0,
+            metrics: 0,
+            http: 0,
+        },
+    )
+    .expect("test settings are valid")
 }
 
 type Runner = Arc<
@@ -236,6 +244,8 @@ type Runner = Arc<
 pub struct TestService {
     pub name: &'static str,
     addr: SocketAddr,
+    /// JSON over HTTP, on a port of its own that a restart keeps.
+    http_addr: SocketAddr,
     settings: ServiceSettings,
     runner: Runner,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -256,18 +266,21 @@ impl TestService {
         let runner: Runner = Arc::new(|settings, listeners, shutdown| {
             Box::pin(earshot_server::run::<S>(settings, listeners, shutdown))
         });
+        let http = reserve().await;
+        let http_addr = http.local_addr().expect("bound listener");
         let mut service = Self {
             name: S::NAME,
             addr,
+            http_addr,
             settings,
             runner,
             running: None,
         };
-        service.launch(listener).await;
+        service.launch(listener, http).await;
         service
     }
 
-    async fn launch(&mut self, listener: TcpListener) {
+    async fn launch(&mut self, listener: TcpListener, http: TcpListener) {
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = Box::pin(async move {
             let _ = stopped.await;
@@ -275,6 +288,7 @@ impl TestService {
         let listeners = Listeners {
             grpc: listener,
             metrics: None,
+            http: Some(http),
         };
         let task = tokio::spawn((self.runner)(self.settings.clone(), listeners, shutdown));
         self.running = Some((stop, task));
@@ -317,6 +331,11 @@ impl TestService {
         format!("http://{}", self.addr)
     }
 
+    /// Where it answers JSON over HTTP, e.g. `http://127.0.0.1:41234`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
     /// A channel that connects lazily (and reconnects after a restart).
     pub fn channel(&self) -> Channel {
         Channel::from_shared(self.url())
@@ -351,7 +370,10 @@ impl TestService {
         let listener = TcpListener::bind(self.addr)
             .await
             .expect("the service's port is free again");
-        self.launch(listener).await;
+        let http = TcpListener::bind(self.http_addr)
+            .await
+            .expect("the service's HTTP port is free again");
+        self.launch(listener, http).await;
     }
 }
 

@@ -1123,6 +1123,7 @@ impl earshot_server::Service for Hooked {
     const SCHEMA: &'static str = "hooked";
     const GRPC_PORT: u16 = 0;
     const METRICS_PORT: u16 = 0;
+    const HTTP_PORT: u16 = 0;
     const GRPC_SERVICES: &'static [&'static str] = &[earshot_server::EVENT_SINK];
     const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[SUBSCRIBER];
 

@@ -73,6 +73,7 @@ impl Service for CaseService {
     const SCHEMA: &'static str = "cases";
     const GRPC_PORT: u16 = 50052;
     const METRICS_PORT: u16 = 9092;
+    const HTTP_PORT: u16 = 8082;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
     const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 

@@ -60,6 +60,7 @@ impl Service for EscalationService {
     const SCHEMA: &'static str = "escalation";
     const GRPC_PORT: u16 = 50053;
     const METRICS_PORT: u16 = 9093;
+    const HTTP_PORT: u16 = 8083;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
     const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 

@@ -69,6 +69,7 @@ impl Service for FastRetries {
     const SCHEMA: &'static str = <EscalationService as Service>::SCHEMA;
     const GRPC_PORT: u16 = <EscalationService as Service>::GRPC_PORT;
     const METRICS_PORT: u16 = <EscalationService as Service>::METRICS_PORT;
+    const HTTP_PORT: u16 = <EscalationService as Service>::HTTP_PORT;
     const GRPC_SERVICES: &'static [&'static str] = <EscalationService as Service>::GRPC_SERVICES;
     const LOCAL_SUBSCRIBERS: &'static [&'static str] =
         <EscalationService as Service>::LOCAL_SUBSCRIBERS;

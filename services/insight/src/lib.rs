@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod authenticity;
 pub mod consistency;
+pub mod dashboard;
 pub mod drill;
 pub mod drivers;
 pub mod effort;
@@ -53,6 +54,7 @@ impl Service for InsightService {
     const SCHEMA: &'static str = "insight";
     const GRPC_PORT: u16 = 50054;
     const METRICS_PORT: u16 = 9094;
+    const HTTP_PORT: u16 = 8084;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
     const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 
@@ -63,6 +65,10 @@ impl Service for InsightService {
     fn shared_migrators() -> &'static [&'static Migrator] {
         static SHARED: [&Migrator; 1] = [&earshot_webhooks::MIGRATOR];
         &SHARED
+    }
+
+    fn http_pages() -> axum::Router {
+        dashboard::page::router()
     }
 
     fn routes(ctx: &ServiceContext) -> Routes {

@@ -55,6 +55,7 @@ impl Service for ListeningService {
     const SCHEMA: &'static str = "listening";
     const GRPC_PORT: u16 = 50051;
     const METRICS_PORT: u16 = 9091;
+    const HTTP_PORT: u16 = 8081;
     const GRPC_SERVICES: &'static [&'static str] = &[SERVICE, EVENT_SINK];
     const LOCAL_SUBSCRIBERS: &'static [&'static str] = &[earshot_webhooks::SUBSCRIBER];
 

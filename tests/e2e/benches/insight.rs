@@ -154,10 +154,12 @@ fn conversation(corpus: &[String], rng: &mut Rng, i: usize) -> Vec<Event> {
             SlaOutcome {
                 target: "FIRST_RESPONSE".into(),
                 state: "RUNNING".into(),
+                ..Default::default()
             },
             SlaOutcome {
                 target: "RESOLUTION".into(),
                 state: "RUNNING".into(),
+                ..Default::default()
             },
         ],
         ..Default::default()
@@ -262,6 +264,7 @@ fn case_fact(rng: &mut Rng, i: usize, n: usize) -> CaseFact {
         moved_private: rng.below(6) == 0,
         consent_granted: false,
         merged: false,
+        sla_due_at: None,
     }
 }
 

@@ -278,10 +278,11 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     let mint = |subject: &str| minter.mint(subject, tenant, DEV_SCOPES, Duration::from_secs(3600));
     let auth = BearerAuth::new(&mint("earshot-demo"))?;
     let host = env.string_or("EARSHOT_DEMO_HOST", "127.0.0.1");
-    let mut listening = ListeningServiceClient::new(connect(&host, PORTS[0].1, &auth).await?);
-    let mut case = CaseServiceClient::new(connect(&host, PORTS[1].1, &auth).await?);
-    let mut escalation = EscalationServiceClient::new(connect(&host, PORTS[2].1, &auth).await?);
-    let mut insight = InsightServiceClient::new(connect(&host, PORTS[3].1, &auth).await?);
+    let mut listening = ListeningServiceClient::new(connect(&host, PORTS[0].1.grpc, &auth).await?);
+    let mut case = CaseServiceClient::new(connect(&host, PORTS[1].1.grpc, &auth).await?);
+    let mut escalation =
+        EscalationServiceClient::new(connect(&host, PORTS[2].1.grpc, &auth).await?);
+    let mut insight = InsightServiceClient::new(connect(&host, PORTS[3].1.grpc, &auth).await?);
 
     let rule = listening
         .create_rule(CreateRuleRequest {
@@ -327,7 +328,7 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
         .await?;
         let auth = BearerAuth::new(&mint(agent_id))?;
         agents.push(CaseServiceClient::new(
-            connect(&host, PORTS[1].1, &auth).await?,
+            connect(&host, PORTS[1].1.grpc, &auth).await?,
         ));
     }
 

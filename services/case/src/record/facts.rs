@@ -46,6 +46,7 @@ pub struct FactsRow {
     /// The case's SLA clocks, by target.
     pub sla_targets: Vec<SlaTarget>,
     pub sla_states: Vec<SlaState>,
+    pub sla_due: Vec<Option<DateTime<Utc>>>,
     pub goodwill_gestures: i64,
     pub goodwill_minor: i64,
     pub csat: Option<i16>,
@@ -93,9 +94,11 @@ impl From<FactsRow> for CaseFacts {
                 .sla_targets
                 .iter()
                 .zip(&r.sla_states)
-                .map(|(target, state)| SlaOutcome {
+                .zip(r.sla_due.iter().chain(std::iter::repeat(&None)))
+                .map(|((target, state), due)| SlaOutcome {
                     target: target.label().to_owned(),
                     state: state.label().to_owned(),
+                    due_at: due.filter(|_| *state == SlaState::Running).map(timestamp),
                 })
                 .collect(),
             goodwill_gestures: count(r.goodwill_gestures),
@@ -200,6 +203,7 @@ mod tests {
             answered_privately: true,
             sla_targets: vec![SlaTarget::FirstResponse, SlaTarget::Resolution],
             sla_states: vec![SlaState::Met, SlaState::Running],
+            sla_due: vec![Some(Utc::now()), DateTime::from_timestamp(1_800_000_000, 0)],
             goodwill_gestures: 2,
             goodwill_minor: 2500,
             csat: None,
@@ -224,6 +228,12 @@ mod tests {
                 .map(|s| (s.target.as_str(), s.state.as_str()))
                 .collect::<Vec<_>>(),
             [("FIRST_RESPONSE", "MET"), ("RESOLUTION", "RUNNING")]
+        );
+        let due: Vec<_> = f.sla.iter().map(|s| s.due_at.map(|t| t.seconds)).collect();
+        assert_eq!(
+            due,
+            [None, Some(1_800_000_000)],
+            "only a running clock is due"
         );
         assert_eq!((f.csat, f.customer_id.as_str()), (0, ""));
 

@@ -242,7 +242,7 @@ pub async fn facts(
                 business_seconds(c.tenant_id, c.opened_at, c.resolved_at)
                     AS resolution_business_secs,
                 c.reopens, msgs.replies, msgs.inbound_messages, msgs.channel_switches,
-                msgs.answered_privately, clocks.sla_targets, clocks.sla_states,
+                msgs.answered_privately, clocks.sla_targets, clocks.sla_states, clocks.sla_due,
                 goodwill.goodwill_gestures, goodwill.goodwill_minor, c.csat,
                 coalesce(cu.consent = $5, false) AS consent_granted, c.merged_into
            FROM told
@@ -267,7 +267,8 @@ pub async fn facts(
           ) msgs
           CROSS JOIN LATERAL (
               SELECT coalesce(array_agg(t.target ORDER BY t.target), '{}') AS sla_targets,
-                     coalesce(array_agg(t.state ORDER BY t.target), '{}') AS sla_states
+                     coalesce(array_agg(t.state ORDER BY t.target), '{}') AS sla_states,
+                     coalesce(array_agg(t.due_at ORDER BY t.target), '{}') AS sla_due
                 FROM case_sla_timers t WHERE t.case_id = c.id
           ) clocks
           CROSS JOIN LATERAL (

@@ -59,6 +59,8 @@ pub struct CaseFact {
     pub moved_private: bool,
     pub consent_granted: bool,
     pub merged: bool,
+    /// When its earliest running SLA clock falls due; `None` when none runs.
+    pub sla_due_at: Option<DateTime<Utc>>,
 }
 
 impl CaseFact {
@@ -161,6 +163,12 @@ pub fn case_fact(tenant_id: &str, case_id: &str, f: &CaseFacts) -> Option<CaseFa
         };
         sla[slot] = sla_state(&outcome.state);
     }
+    let sla_due_at = f
+        .sla
+        .iter()
+        .filter(|o| o.state == "RUNNING")
+        .filter_map(|o| at(o.due_at.as_ref()))
+        .min();
     Some(CaseFact {
         tenant_id: tenant_id.to_owned(),
         case_id,
@@ -198,6 +206,7 @@ pub fn case_fact(tenant_id: &str, case_id: &str, f: &CaseFacts) -> Option<CaseFa
         moved_private: f.moved_private,
         consent_granted: f.consent_granted,
         merged: !f.merged_into.is_empty(),
+        sla_due_at,
     })
 }
 
@@ -423,10 +432,17 @@ mod tests {
                 SlaOutcome {
                     target: "FIRST_RESPONSE".into(),
                     state: "MET".into(),
+                    due_at: ts(1_500),
                 },
                 SlaOutcome {
                     target: "RESOLUTION".into(),
                     state: "BREACHED".into(),
+                    due_at: None,
+                },
+                SlaOutcome {
+                    target: "NEXT_RESPONSE".into(),
+                    state: "RUNNING".into(),
+                    due_at: ts(9_000),
                 },
             ],
             merged_into: String::new(),
@@ -437,7 +453,12 @@ mod tests {
         assert_eq!(fact.first_response_secs, Some(600.0));
         assert_eq!(fact.first_response_business_secs, Some(300.0));
         assert_eq!(fact.resolution_secs, Some(3_600.0));
-        assert_eq!(fact.sla_states(), [SLA_MET, 0, SLA_BREACHED]);
+        assert_eq!(fact.sla_states(), [SLA_MET, 1, SLA_BREACHED]);
+        assert_eq!(
+            fact.sla_due_at.map(|t| t.timestamp()),
+            Some(9_000),
+            "only a running clock's due time counts"
+        );
         assert!(fact.social() && fact.counts());
         assert!(case_fact("t", "not-a-uuid", &f).is_none());
         let unopened = CaseFacts {

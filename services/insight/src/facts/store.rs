@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Breach, CaseFact, MentionFact, ReplyFact};
 use crate::rollups::Deltas;
 
-/// Rows per statement: 37 binds a case stays under PostgreSQL's 65 535.
+/// Rows per statement: 38 binds a case stays under PostgreSQL's 65 535.
 const CHUNK: usize = 1_000;
 
 pub const CASE_COLUMNS: &str = "tenant_id, case_id, version, status, channel, public, topic, intent, \
@@ -18,7 +18,7 @@ pub const CASE_COLUMNS: &str = "tenant_id, case_id, version, status, channel, pu
     first_response_secs, first_response_business_secs, resolved_at, resolution_secs, \
     resolution_business_secs, reopens, replies, inbound_messages, channel_switches, \
     sla_first_response, sla_next_response, sla_resolution, goodwill_gestures, goodwill_minor, \
-    csat, moved_private, consent_granted, merged";
+    csat, moved_private, consent_granted, merged, sla_due_at";
 
 pub const MENTION_COLUMNS: &str = "tenant_id, mention_id, posted_at, channel, public, topic, intent, \
     rule_id, author, handle, followers, thread_key, sentiment, praise, recurrent";
@@ -126,7 +126,8 @@ async fn upsert_cases(conn: &mut PgConnection, rows: &[CaseFact]) -> Result<(), 
             .push_bind(f.csat)
             .push_bind(f.moved_private)
             .push_bind(f.consent_granted)
-            .push_bind(f.merged);
+            .push_bind(f.merged)
+            .push_bind(f.sla_due_at);
     });
     let updates = CASE_COLUMNS
         .split(',')

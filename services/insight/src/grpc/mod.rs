@@ -3,6 +3,7 @@
 
 mod authenticity;
 mod consistency;
+mod dashboard;
 mod drill;
 mod drivers;
 mod effort;
@@ -93,6 +94,7 @@ rpcs! {
     get_consistency_report(pb::GetConsistencyReportRequest) -> pb::ConsistencyReport => consistency::get;
     list_success_stories(pb::ListSuccessStoriesRequest) -> pb::ListSuccessStoriesResponse => stories::list;
     get_lessons(pb::GetLessonsRequest) -> pb::Lessons => lessons::get;
+    get_dashboard(pb::GetDashboardRequest) -> pb::Dashboard => dashboard::get;
     list_cases(pb::ListCasesRequest) -> pb::ListCasesResponse => drill::cases;
     list_mentions(pb::ListMentionsRequest) -> pb::ListMentionsResponse => drill::mentions;
 }

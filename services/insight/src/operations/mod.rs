@@ -39,6 +39,17 @@ pub enum Fact {
         made_by: String,
         due_at: DateTime<Utc>,
     },
+    IncidentOpened {
+        incident_id: String,
+        at: DateTime<Utc>,
+        severity: String,
+    },
+    /// An incident's state as of `at` (the dashboard counts the open ones).
+    IncidentState {
+        incident_id: String,
+        at: DateTime<Utc>,
+        state: String,
+    },
 }
 
 fn at(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
@@ -74,6 +85,16 @@ pub fn fact(e: &Event) -> Option<Fact> {
             made_by: c.made_by.clone(),
             due_at: at(c.due_at.as_ref()).or(when)?,
         },
+        event::Payload::IncidentOpened(o) => Fact::IncidentOpened {
+            incident_id: o.incident_id.clone(),
+            at: when?,
+            severity: o.severity.clone(),
+        },
+        event::Payload::IncidentUpdated(u) if !u.state.is_empty() => Fact::IncidentState {
+            incident_id: u.incident_id.clone(),
+            at: when?,
+            state: u.state.clone(),
+        },
         _ => return None,
     };
     let id = match &fact {
@@ -82,6 +103,9 @@ pub fn fact(e: &Event) -> Option<Fact> {
         | Fact::Reescalated { escalation_id }
         | Fact::Resolved { escalation_id, .. } => escalation_id,
         Fact::Overdue { commitment_id, .. } => commitment_id,
+        Fact::IncidentOpened { incident_id, .. } | Fact::IncidentState { incident_id, .. } => {
+            incident_id
+        }
     };
     (!id.is_empty() && id.len() <= 100).then_some(fact)
 }

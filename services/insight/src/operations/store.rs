@@ -90,6 +90,44 @@ pub async fn record(conn: &mut PgConnection, tenant_id: &str, f: &Fact) -> Resul
             .execute(conn)
             .await?;
         }
+        Fact::IncidentOpened {
+            incident_id,
+            at,
+            severity,
+        } => {
+            sqlx::query(
+                "INSERT INTO incident_facts (tenant_id, incident_id, opened_at, severity)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, incident_id) DO UPDATE
+                    SET opened_at = excluded.opened_at, severity = excluded.severity",
+            )
+            .bind(tenant_id)
+            .bind(incident_id)
+            .bind(at)
+            .bind(severity)
+            .execute(conn)
+            .await?;
+        }
+        // The latest state told wins, whatever order the events came in.
+        Fact::IncidentState {
+            incident_id,
+            at,
+            state,
+        } => {
+            sqlx::query(
+                "INSERT INTO incident_facts (tenant_id, incident_id, state, state_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant_id, incident_id) DO UPDATE
+                    SET state = excluded.state, state_at = excluded.state_at
+                  WHERE incident_facts.state_at IS NULL OR incident_facts.state_at <= excluded.state_at",
+            )
+            .bind(tenant_id)
+            .bind(incident_id)
+            .bind(state)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -436,6 +436,7 @@ mod tests {
             moved_private: false,
             consent_granted: false,
             merged: false,
+            sla_due_at: None,
         }
     }
 

@@ -251,10 +251,12 @@ impl CaseSpec {
                     SlaOutcome {
                         target: "FIRST_RESPONSE".into(),
                         state: "RUNNING".into(),
+                        ..Default::default()
                     },
                     SlaOutcome {
                         target: "RESOLUTION".into(),
                         state: "RUNNING".into(),
+                        ..Default::default()
                     },
                 ],
                 ..Default::default()
