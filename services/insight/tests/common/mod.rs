@@ -118,7 +118,7 @@ pub fn days(from: Day, to: Day) -> Option<DayRange> {
     })
 }
 
-fn envelope(
+pub fn envelope(
     producer: &str,
     tenant: &str,
     occurred: DateTime<Utc>,
