@@ -16,7 +16,8 @@ use earshot_auth::{AuthConfig, BearerAuth};
 use earshot_config::Env;
 use earshot_proto::case::v1::case_service_client::CaseServiceClient;
 use earshot_proto::case::v1::{
-    Agent, ClaimCaseRequest, GetCaseRequest, ListCasesRequest, PutAgentRequest,
+    Agent, ClaimCaseRequest, GetCaseRequest, Lane, ListCasesRequest, PutAgentRequest,
+    PutSlaPolicyRequest, SlaPolicy,
 };
 use earshot_proto::common::v1::{Author, Channel, Intent, Urgency};
 use earshot_proto::escalation::v1::escalation_service_client::EscalationServiceClient;
@@ -33,12 +34,22 @@ use tonic::transport::Channel as GrpcChannel;
 use crate::{DEV_SCOPES, PORTS, dev_secret};
 
 mod escalation;
+mod http;
 mod insight;
 mod migration;
 mod models;
 mod payloads;
 
 type Authed = InterceptedService<GrpcChannel, BearerAuth>;
+
+/// (priority, lane, first response, next response, resolution) in seconds.
+const SLA_POLICIES: &[(&str, Lane, u32, u32, u32)] = &[
+    ("normal", Lane::Standard, 3_600, 4 * 3_600, 24 * 3_600),
+    ("high", Lane::Standard, 1_800, 2 * 3_600, 8 * 3_600),
+    ("normal", Lane::Fast, 900, 3_600, 8 * 3_600),
+    ("high", Lane::Fast, 600, 1_800, 4 * 3_600),
+    ("urgent", Lane::Fast, 300, 900, 2 * 3_600),
+];
 
 /// (channel, public, author handle, followers, text)
 const STREAM: &[(Channel, bool, &str, u64, &str)] = &[
@@ -276,7 +287,8 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     let secret = dev_secret::load(&env, false)?;
     let minter = AuthConfig::SharedSecret(secret).minter()?;
     let mint = |subject: &str| minter.mint(subject, tenant, DEV_SCOPES, Duration::from_secs(3600));
-    let auth = BearerAuth::new(&mint("earshot-demo"))?;
+    let demo_token = mint("earshot-demo");
+    let auth = BearerAuth::new(&demo_token)?;
     let host = env.string_or("EARSHOT_DEMO_HOST", "127.0.0.1");
     let mut listening = ListeningServiceClient::new(connect(&host, PORTS[0].1.grpc, &auth).await?);
     let mut case = CaseServiceClient::new(connect(&host, PORTS[1].1.grpc, &auth).await?);
@@ -311,6 +323,22 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
                 brand_handles,
             })
             .await?;
+    }
+
+    // Clocks on every case, tighter in the fast lane, so the queue has due
+    // times to sort by (and the dashboard to plot).
+    for (priority, lane, first, next, resolution) in SLA_POLICIES {
+        case.put_sla_policy(PutSlaPolicyRequest {
+            policy: Some(SlaPolicy {
+                priority: (*priority).into(),
+                lane: *lane as i32,
+                first_response_seconds: *first,
+                next_response_seconds: *next,
+                resolution_seconds: *resolution,
+                ..Default::default()
+            }),
+        })
+        .await?;
     }
 
     let mut agents = Vec::new();
@@ -516,6 +544,9 @@ pub async fn run(env: Env, tenant: Option<&str>) -> anyhow::Result<()> {
     models::show(&mut listening, &run_id).await?;
     migration::show(&mut listening).await?;
     payloads::show(&mut listening).await?;
+    if let Some(first) = ours.first() {
+        http::show(&mut insight, &host, &demo_token, &first.case_id).await?;
+    }
     Ok(())
 }
 
