@@ -3,6 +3,7 @@
 
 use earshot_auth::{AuthConfig, HS256_SECRET_VAR};
 use earshot_config::Env;
+use earshot_outbox::TransportSettings;
 use earshot_pg::LocalPostgres;
 use earshot_server::{Listeners, ServicePorts, ServiceSettings};
 use tokio_util::sync::CancellationToken;
@@ -39,11 +40,16 @@ pub fn settings_for(env: &Env, host: &str, service: &str) -> anyhow::Result<Serv
     let ports = port_of(service);
     // Services reach each other over loopback even when listening on every interface.
     let reach = if host == "0.0.0.0" { "127.0.0.1" } else { host };
-    let subscribers = subscribers_of(service)
-        .iter()
-        .map(|s| format!("{s}=http://{reach}:{}", port_of(s).grpc))
-        .collect::<Vec<_>>()
-        .join(",");
+    // Over JetStream (EARSHOT_EVENT_TRANSPORT=jetstream) nobody is pushed
+    // to: consumers read the producers' streams.
+    let subscribers = match TransportSettings::from_env(env)? {
+        TransportSettings::Grpc => subscribers_of(service)
+            .iter()
+            .map(|s| format!("{s}=http://{reach}:{}", port_of(s).grpc))
+            .collect::<Vec<_>>()
+            .join(","),
+        TransportSettings::JetStream { .. } => String::new(),
+    };
     let env = env
         .clone()
         .with("EARSHOT_GRPC_ADDR", format!("{host}:{}", ports.grpc))
@@ -199,5 +205,8 @@ mod tests {
         let case = settings_for(&env, "0.0.0.0", "case").expect("valid");
         assert_eq!(case.subscribers[1].url, "http://127.0.0.1:50054");
         assert_eq!(case.subscribers[2].url, "http://127.0.0.1:50051");
+        let over_jetstream = env.clone().with("EARSHOT_EVENT_TRANSPORT", "jetstream");
+        let case = settings_for(&over_jetstream, "0.0.0.0", "case").expect("valid");
+        assert!(case.subscribers.is_empty(), "consumers pull");
     }
 }

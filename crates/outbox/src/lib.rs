@@ -1,6 +1,7 @@
 //! Events between services: a transactional outbox on the producer side, a
-//! relay that delivers it in batches to each subscriber's `EventSink.Deliver`,
-//! and an inbox on the consumer side.
+//! relay that delivers it in batches through a [`Transport`] (each
+//! subscriber's `EventSink.Deliver`, or the producer's NATS JetStream
+//! stream), and an inbox on the consumer side.
 //!
 //! Delivery is at least once (a relay may crash after the subscriber handled a
 //! batch but before it recorded that), handling is effectively once (the inbox),
@@ -9,6 +10,7 @@
 
 mod claims;
 mod relay;
+pub mod transport;
 
 use std::sync::Arc;
 
@@ -22,7 +24,11 @@ use uuid::Uuid;
 pub use claims::{
     ClaimedBatch, claim_batches, delete_finished_batches, finish_batches, postpone_batches,
 };
-pub use relay::{MAX_EVENT_MESSAGE_BYTES, Relay, RelaySettings, TokenSource};
+pub use relay::{Relay, RelaySettings};
+pub use transport::{
+    GrpcPush, JETSTREAM_SUBSCRIBER, JetStreamPublish, MAX_EVENT_MESSAGE_BYTES, TokenSource,
+    Transport, TransportSettings,
+};
 
 /// The outbox and inbox tables, applied inside each service's own schema.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -125,8 +131,16 @@ impl Outbox {
     /// An outbox delivering to the remote `subscribers` and to the `local`
     /// consumers of this service.
     pub fn with_local(subscribers: &[Subscriber], local: &[&str]) -> Self {
+        let remote: Vec<&str> = subscribers.iter().map(|s| s.name.as_str()).collect();
+        Self::named(&remote, local)
+    }
+
+    /// An outbox delivering to the `remote` subscribers by name (a relay
+    /// each: other services, or [`JETSTREAM_SUBSCRIBER`]) and to the `local`
+    /// consumers of this service.
+    pub fn named(remote: &[&str], local: &[&str]) -> Self {
         Self {
-            remote: subscribers.iter().map(|s| s.name.clone()).collect(),
+            remote: remote.iter().map(|name| (*name).to_owned()).collect(),
             local: local.iter().map(|name| (*name).to_owned()).collect(),
             wake: Arc::new(Notify::new()),
         }

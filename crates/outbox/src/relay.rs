@@ -1,22 +1,18 @@
 use std::time::Duration;
 
-use earshot_auth::TokenMinter;
-use earshot_config::{ConfigError, Env, Secret};
-use earshot_proto::events::v1::event_sink_client::EventSinkClient;
-use earshot_proto::events::v1::{DeliverRequest, EventBatch};
+use bytes::Bytes;
+use earshot_config::{ConfigError, Env};
+use earshot_proto::events::v1::EventBatch;
 use earshot_telemetry::Metrics;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
 
+use crate::Outbox;
 use crate::claims::{
     ClaimedBatch, claim_batches, delete_finished_batches, finish_batches, postpone_batches,
 };
-use crate::{Outbox, Subscriber};
-
-/// Messages between services carry whole batches; allow well past gRPC's 4 MiB default.
-pub const MAX_EVENT_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+use crate::transport::{OutgoingBatch, Transport};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelaySettings {
@@ -60,37 +56,16 @@ impl RelaySettings {
     }
 }
 
-/// How a relay proves itself to consumers: a token from the environment
-/// (`EARSHOT_SERVICE_TOKEN`), or one minted with the shared development secret.
-#[derive(Clone)]
-pub enum TokenSource {
-    Static(Secret),
-    Minted {
-        minter: TokenMinter,
-        subject: String,
-    },
-}
-
-impl TokenSource {
-    fn bearer(&self) -> String {
-        match self {
-            Self::Static(token) => format!("Bearer {}", token.expose()),
-            Self::Minted { minter, subject } => format!(
-                "Bearer {}",
-                minter.mint_service(subject, Duration::from_secs(300))
-            ),
-        }
-    }
-}
-
-/// Delivers one subscriber's pending outbox batches. Several relays (one per
-/// replica) share the work through `FOR UPDATE SKIP LOCKED`.
-pub struct Relay {
+/// Delivers one subscriber's pending outbox batches through its transport.
+/// Several relays (one per replica) share the work through `FOR UPDATE SKIP
+/// LOCKED`.
+pub struct Relay<T> {
     pool: PgPool,
-    subscriber: Subscriber,
+    /// The outbox subscriber it delivers for (a consumer's name, or
+    /// [`crate::JETSTREAM_SUBSCRIBER`]).
+    subscriber: String,
     settings: RelaySettings,
-    client: EventSinkClient<Channel>,
-    token: TokenSource,
+    transport: T,
     metrics: Metrics,
     outbox: Outbox,
 }
@@ -117,45 +92,37 @@ pub enum RelayError {
     },
 }
 
-impl Relay {
+impl<T: Transport> Relay<T> {
     pub fn new(
         pool: PgPool,
-        subscriber: Subscriber,
+        subscriber: impl Into<String>,
         settings: RelaySettings,
-        token: TokenSource,
+        transport: T,
         metrics: Metrics,
         outbox: Outbox,
-    ) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::from_shared(subscriber.url.clone())
-            .map_err(|e| ConfigError::invalid(crate::SUBSCRIBERS_VAR, &subscriber.url, e))?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(settings.call_timeout);
-        let client = EventSinkClient::new(endpoint.connect_lazy())
-            .max_encoding_message_size(MAX_EVENT_MESSAGE_BYTES)
-            .max_decoding_message_size(MAX_EVENT_MESSAGE_BYTES);
-        Ok(Self {
+    ) -> Self {
+        Self {
             pool,
-            subscriber,
+            subscriber: subscriber.into(),
             settings,
-            client,
-            token,
+            transport,
             metrics,
             outbox,
-        })
+        }
     }
 
     /// Runs until `cancel` fires, then flushes what is deliverable and returns.
     pub async fn run(mut self, cancel: CancellationToken) {
         let wake = self.outbox.wake_signal();
         let mut gauges = tokio::time::interval(Duration::from_secs(5));
-        tracing::info!(subscriber = %self.subscriber.name, url = %self.subscriber.url, "relay started");
+        tracing::info!(subscriber = %self.subscriber, target = %self.transport.target(), "relay started");
         loop {
             let pass = self.pass().await;
             let wait = match pass {
                 Ok(Pass::Delivered { more: true }) => continue,
                 Ok(_) => self.settings.poll_interval,
                 Err(ref e) => {
-                    tracing::warn!(subscriber = %self.subscriber.name, error = %e, "relay pass failed");
+                    tracing::warn!(subscriber = %self.subscriber, error = %e, "relay pass failed");
                     self.settings.poll_interval.max(self.settings.min_backoff)
                 }
             };
@@ -167,7 +134,7 @@ impl Relay {
             }
         }
         self.flush().await;
-        tracing::info!(subscriber = %self.subscriber.name, "relay stopped");
+        tracing::info!(subscriber = %self.subscriber, "relay stopped");
     }
 
     /// Delivers what is deliverable right now, within one call timeout.
@@ -185,7 +152,7 @@ impl Relay {
         let mut tx = self.pool.begin().await?;
         let rows = claim_batches(
             &mut tx,
-            &self.subscriber.name,
+            &self.subscriber,
             i64::from(self.settings.batches_per_call),
         )
         .await?;
@@ -194,7 +161,7 @@ impl Relay {
         }
         let batch_ids: Vec<i64> = rows.iter().map(|b| b.batch_id).collect();
         let max_attempts = rows.iter().map(|b| b.attempts).max().unwrap_or(0);
-        let mut events = Vec::new();
+        let mut batches = Vec::with_capacity(rows.len());
         for ClaimedBatch {
             batch_id,
             payload,
@@ -202,7 +169,11 @@ impl Relay {
         } in rows
         {
             match EventBatch::decode(payload.as_slice()) {
-                Ok(batch) => events.extend(batch.events),
+                Ok(batch) => batches.push(OutgoingBatch {
+                    batch_id,
+                    payload: Bytes::from(payload),
+                    batch,
+                }),
                 Err(source) => {
                     // Kept and retried alone like any failed batch: it shows in
                     // the lag metrics and in last_error, and blocks nothing.
@@ -215,44 +186,34 @@ impl Relay {
                 }
             }
         }
-        let delivered = events.len();
+        let delivered: usize = batches.iter().map(|b| b.batch.events.len()).sum();
 
-        let mut request = tonic::Request::new(DeliverRequest { events });
-        let bearer = self.token.bearer();
-        request.metadata_mut().insert(
-            "authorization",
-            bearer
-                .parse()
-                .expect("a bearer token is valid ASCII metadata"),
-        );
-        match self.client.deliver(request).await {
-            Ok(_) => {
-                finish_batches(&mut tx, &self.subscriber.name, &batch_ids).await?;
+        match self.transport.deliver(batches).await {
+            Ok(()) => {
+                finish_batches(&mut tx, &self.subscriber, &batch_ids).await?;
                 tx.commit().await?;
                 // After commit, so that whichever subscriber finishes a batch last sees
                 // every delivery row gone and removes the batch.
                 delete_finished_batches(&self.pool, Some(batch_ids.as_slice())).await?;
                 self.metrics
                     .events_delivered
-                    .with_label_values(&[self.subscriber.name.as_str()])
+                    .with_label_values(&[self.subscriber.as_str()])
                     .inc_by(delivered as u64);
                 Ok(Pass::Delivered {
                     more: max_attempts > 0
                         || batch_ids.len() >= self.settings.batches_per_call as usize,
                 })
             }
-            Err(status) => {
+            Err(error) => {
                 let attempts = u32::try_from(max_attempts).unwrap_or(0);
                 tracing::warn!(
-                    subscriber = %self.subscriber.name,
-                    code = ?status.code(),
-                    message = status.message(),
+                    subscriber = %self.subscriber,
+                    error = %error,
                     batches = batch_ids.len(),
                     retry_in_ms = self.settings.backoff(attempts).as_millis() as u64,
                     "delivery failed"
                 );
-                let error = format!("{:?}: {}", status.code(), status.message());
-                self.retry_later(&mut tx, &batch_ids, attempts, &error)
+                self.retry_later(&mut tx, &batch_ids, attempts, &error.0)
                     .await?;
                 tx.commit().await?;
                 Ok(Pass::Failed)
@@ -270,7 +231,7 @@ impl Relay {
     ) -> Result<(), sqlx::Error> {
         postpone_batches(
             conn,
-            &self.subscriber.name,
+            &self.subscriber,
             batch_ids,
             self.settings.backoff(attempts),
             error,
@@ -284,10 +245,10 @@ impl Relay {
                FROM outbox_delivery d JOIN outbox_batch b ON b.id = d.batch_id
               WHERE d.subscriber = $1",
         )
-        .bind(&self.subscriber.name)
+        .bind(&self.subscriber)
         .fetch_one(&self.pool)
         .await;
-        let name = self.subscriber.name.as_str();
+        let name = self.subscriber.as_str();
         match row {
             Ok((pending, lag)) => {
                 self.metrics

@@ -12,6 +12,7 @@ pub mod background;
 pub mod convert;
 pub mod database;
 pub mod error;
+pub mod jetstream;
 pub mod json_http;
 pub mod malformed;
 pub mod page;
@@ -25,7 +26,9 @@ mod sink;
 use std::future::Future;
 
 use earshot_auth::ScopePolicy;
-use earshot_outbox::{Outbox, Relay, TokenSource};
+use earshot_outbox::{
+    GrpcPush, JETSTREAM_SUBSCRIBER, JetStreamPublish, Outbox, Relay, TokenSource, TransportSettings,
+};
 use earshot_telemetry::{Metrics, RpcObserveLayer};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -39,7 +42,7 @@ pub use background::BackgroundTask;
 pub use error::{FieldViolations, ServiceError, invalid};
 pub use page::{Keyed, Page};
 pub use settings::{DatabaseSettings, ServicePorts, ServiceSettings};
-pub use sink::{EVENT_SINK, EventHandler, EventSinkService, event_sink};
+pub use sink::{EVENT_SINK, EventHandler, EventSinkService, event_sink, take};
 
 /// What makes a service: its name (also its Postgres schema), its ports, its
 /// migrations, its gRPC routes and its background work. The scope each method
@@ -91,6 +94,10 @@ pub trait Service: Send + Sync + 'static {
 /// What handlers get: the pool (bound to the service's schema), the outbox and metrics.
 #[derive(Clone)]
 pub struct ServiceContext {
+    /// The service's name, e.g. `insight` (its JetStream consumers' name too).
+    pub service: &'static str,
+    /// The NATS server's client when events travel over JetStream.
+    pub nats: Option<async_nats::Client>,
     pub pool: PgPool,
     pub outbox: Outbox,
     pub metrics: Metrics,
@@ -178,9 +185,21 @@ pub async fn run<S: Service>(
             S::NAME
         );
     }
-    // Relays serve only the remote subscribers; local ones claim their own rows.
-    let outbox = Outbox::with_local(&settings.subscribers, S::LOCAL_SUBSCRIBERS);
+    // Relays serve only the remote subscribers; local ones claim their own
+    // rows. Over JetStream one relay publishes each batch once for all.
+    let nats = match &settings.events {
+        TransportSettings::Grpc => None,
+        TransportSettings::JetStream { url } => {
+            Some(earshot_outbox::transport::connect(url).await?)
+        }
+    };
+    let outbox = match nats {
+        None => Outbox::with_local(&settings.subscribers, S::LOCAL_SUBSCRIBERS),
+        Some(_) => Outbox::named(&[JETSTREAM_SUBSCRIBER], S::LOCAL_SUBSCRIBERS),
+    };
     let ctx = ServiceContext {
+        service: S::NAME,
+        nats: nats.clone(),
         pool: pool.clone(),
         outbox: outbox.clone(),
         metrics: metrics.clone(),
@@ -198,14 +217,27 @@ pub async fn run<S: Service>(
     let relay_stop = CancellationToken::new();
     let mut relays = Vec::new();
     for subscriber in &settings.subscribers {
+        let transport = GrpcPush::new(subscriber, settings.relay.call_timeout, token.clone())?;
         let relay = Relay::new(
             pool.clone(),
-            subscriber.clone(),
+            subscriber.name.clone(),
             settings.relay.clone(),
-            token.clone(),
+            transport,
             metrics.clone(),
             outbox.clone(),
-        )?;
+        );
+        relays.push(tokio::spawn(relay.run(relay_stop.clone())));
+    }
+    if let Some(client) = nats {
+        let transport = JetStreamPublish::new(S::NAME, client, settings.relay.call_timeout);
+        let relay = Relay::new(
+            pool.clone(),
+            JETSTREAM_SUBSCRIBER,
+            settings.relay.clone(),
+            transport,
+            metrics.clone(),
+            outbox.clone(),
+        );
         relays.push(tokio::spawn(relay.run(relay_stop.clone())));
     }
 

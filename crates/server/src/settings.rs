@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use earshot_auth::AuthConfig;
 use earshot_config::{ConfigError, Env, Secret};
-use earshot_outbox::{RelaySettings, Subscriber, subscribers_from_env};
+use earshot_outbox::{RelaySettings, Subscriber, TransportSettings, subscribers_from_env};
 
 use crate::admission::Limits;
 
@@ -64,8 +64,10 @@ pub struct ServiceSettings {
     pub http_addr: Option<SocketAddr>,
     pub database: DatabaseSettings,
     pub auth: AuthConfig,
-    /// `EARSHOT_SUBSCRIBERS`: consumers of this service's events.
+    /// `EARSHOT_SUBSCRIBERS`: consumers of this service's events (gRPC transport).
     pub subscribers: Vec<Subscriber>,
+    /// `EARSHOT_EVENT_TRANSPORT` and `EARSHOT_NATS_URL`: how events travel.
+    pub events: TransportSettings,
     pub relay: RelaySettings,
     /// `EARSHOT_SERVICE_TOKEN`: token relays present to consumers when tokens
     /// cannot be minted here (public-key auth).
@@ -136,6 +138,15 @@ impl ServiceSettings {
         let auth = AuthConfig::from_env(env)?;
         let service_token = env.secret("EARSHOT_SERVICE_TOKEN");
         let subscribers = subscribers_from_env(env)?;
+        let events = TransportSettings::from_env(env)?;
+        if events != TransportSettings::Grpc && !subscribers.is_empty() {
+            return Err(ConfigError::invalid(
+                "EARSHOT_SUBSCRIBERS",
+                "***",
+                "names gRPC subscribers, but EARSHOT_EVENT_TRANSPORT is jetstream: consumers read \
+                 the producers' streams themselves, so leave it unset",
+            ));
+        }
         if !subscribers.is_empty()
             && service_token.is_none()
             && matches!(auth, AuthConfig::PublicKey { .. })
@@ -157,6 +168,7 @@ impl ServiceSettings {
             database,
             auth,
             subscribers,
+            events,
             relay: RelaySettings::from_env(env)?,
             service_token,
             shutdown_grace: env.millis_or("EARSHOT_SHUTDOWN_GRACE_MS", 10_000, 0)?,

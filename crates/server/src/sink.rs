@@ -97,27 +97,43 @@ impl<H: EventHandler> EventSink for EventSinkService<H> {
                 "delivering events needs a service token with scope events:deliver",
             ));
         }
-        let events = request.into_inner().events;
-        validate(&events, H::PRODUCERS)?;
-        let total = events.len();
-        // A drill's events stay in their service; one that reached a sink
-        // all the same is skipped, never handled as real.
-        let events: Vec<Event> = events.into_iter().filter(|e| !e.drill).collect();
-        let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let fresh = claim_unhandled(&mut tx, events)
-            .await
-            .map_err(ServiceError::from)?;
-        let handled = fresh.len();
-        if handled > 0 {
-            self.handler.handle(&mut tx, &self.outbox, fresh).await?;
-        }
-        tx.commit().await.map_err(ServiceError::from)?;
-        self.outbox.wake();
+        let (handled, skipped) = take(
+            &self.pool,
+            &self.outbox,
+            &self.handler,
+            request.into_inner().events,
+        )
+        .await?;
         Ok(tonic::Response::new(DeliverResponse {
             handled: u32::try_from(handled).unwrap_or(u32::MAX),
-            skipped: u32::try_from(total - handled).unwrap_or(u32::MAX),
+            skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
         }))
     }
+}
+
+/// What a consumer does with a delivered batch, whichever transport brought
+/// it: checks it, drops events already handled, and hands the rest to the
+/// handler in one transaction with the inbox. Returns (handled, skipped).
+pub async fn take<H: EventHandler>(
+    pool: &PgPool,
+    outbox: &Outbox,
+    handler: &H,
+    events: Vec<Event>,
+) -> Result<(usize, usize), ServiceError> {
+    validate(&events, H::PRODUCERS)?;
+    let total = events.len();
+    // A drill's events stay in their service; one that reached a sink
+    // all the same is skipped, never handled as real.
+    let events: Vec<Event> = events.into_iter().filter(|e| !e.drill).collect();
+    let mut tx = pool.begin().await?;
+    let fresh = claim_unhandled(&mut tx, events).await?;
+    let handled = fresh.len();
+    if handled > 0 {
+        handler.handle(&mut tx, outbox, fresh).await?;
+    }
+    tx.commit().await?;
+    outbox.wake();
+    Ok((handled, total - handled))
 }
 
 #[cfg(test)]

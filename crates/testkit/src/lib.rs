@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod memory;
+pub mod nats;
 pub mod raw;
 pub mod rng;
 pub mod throughput;
@@ -199,7 +200,33 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         .map(|(name, addr)| format!("{name}=http://{addr}"))
         .collect::<Vec<_>>()
         .join(",");
-    let env = Env::from_pairs([
+    settings_from(test_env(db).with("EARSHOT_SUBSCRIBERS", subscribers))
+}
+
+/// Settings for a service under test whose events travel over the
+/// JetStream of `nats` (see [`settings`] for the rest).
+pub fn jetstream_settings(db: &TestDatabase, nats: &nats::TestNats) -> ServiceSettings {
+    settings_from(
+        test_env(db)
+            .with("EARSHOT_EVENT_TRANSPORT", "jetstream")
+            .with("EARSHOT_NATS_URL", nats.url()),
+    )
+}
+
+fn settings_from(env: Env) -> ServiceSettings {
+    ServiceSettings::from_env(
+        &env,
+        earshot_server::ServicePorts {
+            grpc: 0,
+            metrics: 0,
+            http: 0,
+        },
+    )
+    .expect("test settings are valid")
+}
+
+fn test_env(db: &TestDatabase) -> Env {
+    Env::from_pairs([
         ("DATABASE_URL", db.url()),
         ("EARSHOT_JWT_HS256_SECRET", TEST_SECRET),
         ("EARSHOT_METRICS_ADDR", "off"),
@@ -216,17 +243,7 @@ pub fn settings(db: &TestDatabase, subscribers: &[(&str, SocketAddr)]) -> Servic
         ("EARSHOT_RELAY_POLL_MS", "50"),
         ("EARSHOT_RELAY_MIN_BACKOFF_MS", "50"),
         ("EARSHOT_RELAY_MAX_BACKOFF_MS", "400"),
-        ("EARSHOT_SUBSCRIBERS", subscribers.as_str()),
-    ]);
-    ServiceSettings::from_env(
-        &env,
-        earshot_server::ServicePorts {
-            grpc: 0,
-            metrics: 0,
-            http: 0,
-        },
-    )
-    .expect("test settings are valid")
+    ])
 }
 
 type Runner = Arc<

@@ -101,7 +101,7 @@ impl Service for CaseService {
             poll: SCHEDULER_POLL,
             ..SchedulerSettings::default()
         };
-        vec![
+        let mut tasks = vec![
             WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
@@ -113,6 +113,12 @@ impl Service for CaseService {
                     Arc::new(retention::job()),
                 ],
             ),
-        ]
+        ];
+        // Over JetStream the events arrive by its consumers, not the sink.
+        tasks.extend(earshot_server::jetstream::consumers(
+            ctx,
+            events::CaseEvents,
+        ));
+        tasks
     }
 }

@@ -88,7 +88,7 @@ impl Service for EscalationService {
     /// scheduler; webhook deliveries on a scheduler of their own, so a slow
     /// endpoint never holds up a ladder.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        vec![
+        let mut tasks = vec![
             WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
@@ -102,6 +102,12 @@ impl Service for EscalationService {
                     Arc::new(erasure::job()),
                 ],
             ),
-        ]
+        ];
+        // Over JetStream the events arrive by its consumers, not the sink.
+        tasks.extend(earshot_server::jetstream::consumers(
+            ctx,
+            events::EscalationEvents::default(),
+        ));
+        tasks
     }
 }

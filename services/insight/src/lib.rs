@@ -96,7 +96,7 @@ impl Service for InsightService {
             batch: 50_000,
             ..SchedulerSettings::default()
         };
-        vec![
+        let mut tasks = vec![
             WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
@@ -111,6 +111,12 @@ impl Service for InsightService {
                 compaction,
                 vec![Arc::new(rollups::compaction::Compaction::new())],
             ),
-        ]
+        ];
+        // Over JetStream the events arrive by its consumers, not the sink.
+        tasks.extend(earshot_server::jetstream::consumers(
+            ctx,
+            events::InsightEvents,
+        ));
+        tasks
     }
 }

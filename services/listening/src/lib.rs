@@ -95,7 +95,7 @@ impl Service for ListeningService {
     /// deliveries on a scheduler of their own, so a slow endpoint holds up
     /// nothing else.
     fn background(ctx: &ServiceContext) -> Vec<BackgroundTask> {
-        vec![
+        let mut tasks = vec![
             WEBHOOKS.background_from_env(ctx),
             scheduler(
                 ctx.pool.clone(),
@@ -106,6 +106,12 @@ impl Service for ListeningService {
                     std::sync::Arc::new(tenant::adaptation::store::RefitJob),
                 ],
             ),
-        ]
+        ];
+        // Over JetStream the events arrive by its consumers, not the sink.
+        tasks.extend(earshot_server::jetstream::consumers(
+            ctx,
+            erasure::ListeningEvents,
+        ));
+        tasks
     }
 }

@@ -21,7 +21,10 @@ use earshot_proto::insight::v1::insight_service_client::InsightServiceClient;
 use earshot_proto::insight::v1::{Day, GetSummaryRequest, GetSummaryResponse};
 use earshot_proto::listening::v1::listening_service_client::ListeningServiceClient;
 use earshot_proto::listening::v1::{IngestMentionsRequest, IngestMentionsResponse, MentionInput};
-use earshot_testkit::{AuthedChannel, TestDatabase, TestService, reserve, settings};
+use earshot_testkit::nats::TestNats;
+use earshot_testkit::{
+    AuthedChannel, TestDatabase, TestService, jetstream_settings, reserve, settings,
+};
 
 pub use earshot_testkit::{eventually, token};
 
@@ -34,10 +37,25 @@ pub struct Suite {
     pub case: TestService,
     pub escalation: TestService,
     pub insight: TestService,
+    /// The NATS server events travel through, over JetStream.
+    pub nats: Option<TestNats>,
+}
+
+/// How the suite's services send each other their events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Each producer pushes to its subscribers' `EventSink` (the default).
+    Grpc,
+    /// Each producer publishes to its JetStream stream; consumers pull.
+    JetStream,
 }
 
 impl Suite {
     pub async fn start() -> Self {
+        Self::start_over(Transport::Grpc).await
+    }
+
+    pub async fn start_over(transport: Transport) -> Self {
         let db = TestDatabase::create().await;
         let (l, c, e, i) = (
             reserve().await,
@@ -51,22 +69,27 @@ impl Suite {
             e.local_addr().expect("bound"),
             i.local_addr().expect("bound"),
         );
-        let insight = TestService::start::<InsightService>(settings(&db, &[("case", ca)]), i).await;
-        let escalation = TestService::start::<EscalationService>(
-            settings(&db, &[("case", ca), ("insight", ia)]),
-            e,
-        )
-        .await;
+        let nats = match transport {
+            Transport::Grpc => None,
+            Transport::JetStream => Some(TestNats::start().await),
+        };
+        // Over gRPC each producer names whom it delivers to; over JetStream
+        // nobody does: consumers read the producers' streams.
+        let settings = |subscribers: &[(&str, std::net::SocketAddr)]| match &nats {
+            None => settings(&db, subscribers),
+            Some(nats) => jetstream_settings(&db, nats),
+        };
+        let insight = TestService::start::<InsightService>(settings(&[("case", ca)]), i).await;
+        let escalation =
+            TestService::start::<EscalationService>(settings(&[("case", ca), ("insight", ia)]), e)
+                .await;
         let case = TestService::start::<CaseService>(
-            settings(
-                &db,
-                &[("escalation", ea), ("insight", ia), ("listening", la)],
-            ),
+            settings(&[("escalation", ea), ("insight", ia), ("listening", la)]),
             c,
         )
         .await;
         let listening = TestService::start::<ListeningService>(
-            settings(&db, &[("case", ca), ("escalation", ea), ("insight", ia)]),
+            settings(&[("case", ca), ("escalation", ea), ("insight", ia)]),
             l,
         )
         .await;
@@ -76,6 +99,7 @@ impl Suite {
             case,
             escalation,
             insight,
+            nats,
         }
     }
 }
