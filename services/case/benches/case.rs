@@ -7,7 +7,12 @@
 //!    the outbox written for one subscriber);
 //! 2. `GetCase` with 64 requests in flight on one connection;
 //! 3. `ListQueue` (first page of 20, unfiltered and filtered by queue) with 64
-//!    requests in flight.
+//!    requests in flight;
+//! 4. the reference both are measured against, in the same run: a bare tonic
+//!    unary call whose handler reads one row of `cases` by primary key
+//!    through a pool configured as the service's, 64 in flight — the limit
+//!    of "one RPC and one row" on this stack. The ratios printed are each
+//!    read's rate over the reference's, and its p99 over the reference's.
 //!
 //! Run it with:
 //!
@@ -29,8 +34,69 @@ use earshot_proto::common::v1::{Author, Channel, Classification, Intent, TopicMa
 use earshot_proto::events::v1::event_sink_client::EventSinkClient;
 use earshot_proto::events::v1::{DeliverRequest, Event, MentionClassified, event};
 use earshot_testkit::{TestDatabase, TestService, corpus, reserve, settings, token};
+use sqlx::Row as _;
 
 const TENANT: &str = "bench";
+
+/// The reference RPC: `grpc.health.v1.Health/Check` (a stock unary method
+/// tonic serves) whose `service` field carries a case id, answered after
+/// reading that case's row by primary key.
+struct OneRow {
+    pool: sqlx::PgPool,
+}
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for OneRow {
+    async fn check(
+        &self,
+        request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+        let id = uuid::Uuid::parse_str(&request.into_inner().service)
+            .map_err(|_| tonic::Status::invalid_argument("service: a case id"))?;
+        let row: sqlx::postgres::PgRow = sqlx::query("SELECT * FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        assert!(!row.is_empty());
+        Ok(tonic::Response::new(
+            tonic_health::pb::HealthCheckResponse {
+                status: tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            },
+        ))
+    }
+
+    type WatchStream =
+        tokio_stream::Empty<Result<tonic_health::pb::HealthCheckResponse, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not measured"))
+    }
+}
+
+/// Serves [`OneRow`] on a loopback port, as the service is served (TCP_NODELAY).
+async fn reference(
+    pool: sqlx::PgPool,
+) -> tonic_health::pb::health_client::HealthClient<tonic::transport::Channel> {
+    let listener = reserve().await;
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(tonic_health::pb::health_server::HealthServer::new(OneRow {
+                pool,
+            }))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("valid url")
+        .connect_lazy();
+    tonic_health::pb::health_client::HealthClient::new(channel)
+}
 const IN_FLIGHT: usize = 64;
 const BATCH: usize = 1000;
 const TOPICS: [&str; 5] = ["card_delivery", "fees", "top_up", "transfer", "account"];
@@ -277,6 +343,28 @@ async fn main() {
         }
     })
     .await;
+    // The reference: the same pool settings as the service's, its schema.
+    let mut reference_settings = settings(&db, &[]).database;
+    reference_settings.max_connections = 16;
+    let reference_pool =
+        earshot_server::database::pool(&reference_settings, "cases").expect("pool");
+    let one_row = reference(reference_pool.clone()).await;
+    let row_ids = ids.clone();
+    let (ref_rate, ref_p50, ref_p99) = load(seconds, move |n| {
+        let mut client = one_row.clone();
+        let ids = row_ids.clone();
+        async move {
+            client
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: ids[n % ids.len()].clone(),
+                })
+                .await
+                .expect("one row");
+        }
+    })
+    .await;
+    reference_pool.close().await;
+
     let listed = client
         .list_cases(ListCasesRequest::default())
         .await
@@ -306,6 +394,20 @@ async fn main() {
         "| ListQueue (20 by SLA due time; all, or one queue), {IN_FLIGHT} in flight, {seconds} s | {queue_rate:.0} req/s, p50 {}, p99 {} |",
         ms(queue_p50),
         ms(queue_p99)
+    );
+    println!(
+        "| reference: bare tonic unary, one row of cases by primary key, {IN_FLIGHT} in flight, {seconds} s | {ref_rate:.0} req/s, p50 {}, p99 {} |",
+        ms(ref_p50),
+        ms(ref_p99)
+    );
+    println!(
+        "| GetCase against the reference (target ≥ 0.8 of the rate, p99 ≤ 1.5×) | {:.2} of the rate, p99 {:.2}× |",
+        get_rate / ref_rate,
+        get_p99.as_secs_f64() / ref_p99.as_secs_f64()
+    );
+    println!(
+        "| ListQueue against the reference (target ≥ 0.5 of the rate) | {:.2} of the rate |",
+        queue_rate / ref_rate
     );
     pool.close().await;
     drop(service);
