@@ -245,3 +245,27 @@ pub fn high_five(external_id: &str) -> MentionInput {
         ..cry_for_help(external_id)
     }
 }
+
+/// Runs a stock client's flow script (`program script args…`) with a token
+/// of tenant "acme" and every scope in `EARSHOT_TOKEN`, and returns what it
+/// printed; a script that fails fails the test with its output.
+pub async fn run_client_script(program: &std::path::Path, script: &str, args: &[String]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let output = tokio::process::Command::new(program)
+        .arg(&script)
+        .args(args)
+        .env("EARSHOT_TOKEN", token("acme", ALL))
+        .output()
+        .await
+        .expect("the script runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} failed\nstdout: {stdout}\nstderr: {stderr}",
+        script.display()
+    );
+    stdout
+}

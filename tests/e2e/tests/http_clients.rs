@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use earshot_e2e::{ALL, Suite, cry_for_help, eventually, token};
+use earshot_e2e::{ALL, Suite, cry_for_help, eventually, run_client_script, token};
 use serde_json::{Value, json};
 
 /// The one HTTP client the project builds (rustls with ring), as a
@@ -69,21 +69,12 @@ async fn first_case(suite: &Suite, token: &str) -> Value {
 #[tokio::test]
 async fn curl_runs_a_support_flow_over_json() {
     let suite = Suite::start().await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/http_flow.sh");
-    let output = tokio::process::Command::new("bash")
-        .arg(script)
-        .arg(suite.listening.http_url())
-        .arg(suite.case.http_url())
-        .env("EARSHOT_TOKEN", token("acme", ALL))
-        .output()
-        .await
-        .expect("the script runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "http_flow.sh failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
+    let stdout = run_client_script(
+        Path::new("bash"),
+        "http_flow.sh",
+        &[suite.listening.http_url(), suite.case.http_url()],
+    )
+    .await;
     assert!(stdout.contains("HTTP 400 naming case_id"), "{stdout}");
 }
 

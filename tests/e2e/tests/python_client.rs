@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use earshot_e2e::{ALL, Suite, token};
+use earshot_e2e::{Suite, run_client_script};
 
 const GRPCIO: &str = "1.68.1";
 
@@ -65,21 +65,15 @@ async fn the_stock_python_client_ingests_finds_the_case_and_replies() {
     let python = tokio::task::spawn_blocking(python)
         .await
         .expect("the environment is made");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/grpc_flow.py");
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(suite.listening.addr().to_string())
-        .arg(suite.case.addr().to_string())
-        .env("EARSHOT_TOKEN", token("acme", ALL))
-        .output()
-        .await
-        .expect("the script runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "grpc_flow.py failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_client_script(
+        &python,
+        "grpc_flow.py",
+        &[
+            suite.listening.addr().to_string(),
+            suite.case.addr().to_string(),
+        ],
+    )
+    .await;
     assert!(stdout.contains("read back"), "{stdout}");
     assert!(stdout.contains("INVALID_ARGUMENT (case_id"), "{stdout}");
 }

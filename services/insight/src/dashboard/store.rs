@@ -38,12 +38,33 @@ pub async fn mentions_by_hour(
     tenant_id: &str,
     first_hour: i64,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    let since = DateTime::from_timestamp(first_hour * 3_600, 0).unwrap_or_default();
-    sqlx::query_as(
-        "SELECT floor(extract(epoch FROM posted_at) / 3600)::int8 AS hour, count(*)
-           FROM mention_facts WHERE tenant_id = $1 AND posted_at >= $2
-          GROUP BY 1",
+    counted(
+        pool,
+        tenant_id,
+        "mention_facts",
+        "posted_at",
+        3_600,
+        first_hour,
     )
+    .await
+}
+
+/// (slot since the epoch, rows) of the tenant's rows of `table` whose
+/// `column` falls in slot `first` or later, a slot being `width` seconds.
+async fn counted(
+    pool: &PgPool,
+    tenant_id: &str,
+    table: &str,
+    column: &str,
+    width: i64,
+    first: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let since = DateTime::from_timestamp(first * width, 0).unwrap_or_default();
+    sqlx::query_as(&format!(
+        "SELECT floor(extract(epoch FROM {column}) / {width})::int8, count(*)
+           FROM {table} WHERE tenant_id = $1 AND {column} >= $2
+          GROUP BY 1"
+    ))
     .bind(tenant_id)
     .bind(since)
     .fetch_all(pool)
@@ -92,7 +113,6 @@ pub async fn escalations(
     tenant_id: &str,
     first_day: i64,
 ) -> Result<Escalations, sqlx::Error> {
-    let since = DateTime::from_timestamp(first_day * 86_400, 0).unwrap_or_default();
     let (open, unacknowledged): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE acknowledged_at IS NULL)
            FROM escalation_facts
@@ -109,14 +129,14 @@ pub async fn escalations(
     .bind(tenant_id)
     .fetch_all(pool)
     .await?;
-    let raised_by_day = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM raised_at) / 86400)::int8, count(*)
-           FROM escalation_facts WHERE tenant_id = $1 AND raised_at >= $2
-          GROUP BY 1",
+    let raised_by_day = counted(
+        pool,
+        tenant_id,
+        "escalation_facts",
+        "raised_at",
+        86_400,
+        first_day,
     )
-    .bind(tenant_id)
-    .bind(since)
-    .fetch_all(pool)
     .await?;
     let (open_incidents,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM incident_facts
@@ -126,14 +146,14 @@ pub async fn escalations(
     .bind(tenant_id)
     .fetch_one(pool)
     .await?;
-    let incidents_by_day = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM opened_at) / 86400)::int8, count(*)
-           FROM incident_facts WHERE tenant_id = $1 AND opened_at >= $2
-          GROUP BY 1",
+    let incidents_by_day = counted(
+        pool,
+        tenant_id,
+        "incident_facts",
+        "opened_at",
+        86_400,
+        first_day,
     )
-    .bind(tenant_id)
-    .bind(since)
-    .fetch_all(pool)
     .await?;
     Ok(Escalations {
         open: u64::try_from(open).unwrap_or(0),
