@@ -16,6 +16,7 @@ pub mod jetstream;
 pub mod json_http;
 pub mod malformed;
 pub mod page;
+pub mod partitions;
 pub mod readiness;
 pub mod retention;
 pub mod scheduler;

@@ -103,6 +103,7 @@ impl Service for ListeningService {
                 SchedulerSettings::default(),
                 vec![
                     std::sync::Arc::new(erasure::job()),
+                    std::sync::Arc::new(mention::partitions::PartitionJob::default()),
                     std::sync::Arc::new(tenant::adaptation::store::RefitJob),
                 ],
             ),

@@ -516,13 +516,20 @@ async fn only_evaluation_left(acme: &Clients, mention_id: &str) {
 async fn backdate(suite: &Suite, mention_id: &str, days: i32) {
     let id = uuid::Uuid::parse_str(mention_id).expect("uuid");
     let listening = suite.db.pool("listening").await;
+    // The id is the arrival time: moving it moves the mention to the
+    // partition of that month, and its identity key follows.
     sqlx::query(
-        "UPDATE mentions
-            SET id = (lpad(to_hex((extract(epoch FROM now() - make_interval(days => $2))
-                                   * 1000)::bigint), 12, '0')
-                      || substr(replace(id::text, '-', ''), 13))::uuid,
-                received_at = now() - make_interval(days => $2)
-          WHERE id = $1",
+        "WITH moved AS (
+             UPDATE mentions
+                SET id = (lpad(to_hex((extract(epoch FROM now() - make_interval(days => $2))
+                                       * 1000)::bigint), 12, '0')
+                          || substr(replace(id::text, '-', ''), 13))::uuid,
+                    received_at = now() - make_interval(days => $2)
+              WHERE id = $1
+             RETURNING tenant_id, id
+         )
+         UPDATE mention_keys k SET mention_id = moved.id FROM moved
+          WHERE k.tenant_id = moved.tenant_id AND k.mention_id = $1",
     )
     .bind(id)
     .bind(days)

@@ -171,7 +171,8 @@ impl EventHandler for ListeningEvents {
 }
 
 /// Deletes mentions heard longer ago than their tenant's period, with their
-/// labels. Mention ids are UUIDv7 minted on arrival, so the primary key
+/// labels and identity keys, where a whole month cannot go at once (see
+/// [`crate::mention::partitions`]). Mention ids are UUIDv7 minted on arrival, so the primary key
 /// (tenant, id) finds them without an index on time, which the ingest path
 /// would pay for on every mention: the bound is the v7 id of the cut-off
 /// (its millisecond prefix, the rest zero).
@@ -182,15 +183,16 @@ pub fn job() -> RetentionJob {
                      SELECT m.tenant_id, m.id FROM retention_policies r
                        JOIN mentions m
                          ON m.tenant_id = r.tenant_id
-                        AND m.id < (lpad(to_hex((extract(epoch FROM
-                                       now() - make_interval(days => r.days)) * 1000)::bigint),
-                                        12, '0') || '00000000000000000000')::uuid
+                        AND m.id < mention_id_floor(now() - make_interval(days => r.days))
                       WHERE r.days > 0
                       LIMIT $1
                         FOR UPDATE OF m SKIP LOCKED
                  ), labels AS (
                      DELETE FROM mention_labels l USING old
                       WHERE l.tenant_id = old.tenant_id AND l.mention_id = old.id
+                 ), keys AS (
+                     DELETE FROM mention_keys k USING old
+                      WHERE k.tenant_id = old.tenant_id AND k.mention_id = old.id
                  )
                  DELETE FROM mentions m USING old
                   WHERE m.tenant_id = old.tenant_id AND m.id = old.id",

@@ -66,6 +66,11 @@ pub async fn delete(
             .execute(&mut *conn)
             .await?
             .rows_affected();
+    sqlx::query("DELETE FROM mention_keys WHERE tenant_id = $1 AND mention_id = ANY($2)")
+        .bind(tenant_id)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
     let deleted: Vec<Uuid> = sqlx::query_scalar(
         "DELETE FROM mentions WHERE tenant_id = $1 AND id = ANY($2) RETURNING id",
     )

@@ -3,6 +3,7 @@
 //! ([`NewMention`]), and how a mention is matched against rules. Its
 //! [`store`] keeps mentions in the `listening` schema.
 
+pub mod partitions;
 pub mod store;
 
 use chrono::{DateTime, Utc};

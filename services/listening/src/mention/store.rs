@@ -194,8 +194,17 @@ pub async fn insert_new(
         dropped_details.push(m.dropped.as_ref().map(|d| d.detail.as_str()));
         details.push(StoredDetails::of(m));
     }
+    // The identity key first: a mention whose key is already taken (by an
+    // earlier batch, or a concurrent one that commits first) is not stored.
     let inserted: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
+        "WITH keys AS (
+             INSERT INTO mention_keys (tenant_id, source, external_id, mention_id)
+             SELECT $1, k.source, k.external_id, k.id
+               FROM unnest($2::uuid[], $3::text[], $4::text[]) AS k(id, source, external_id)
+             ON CONFLICT DO NOTHING
+             RETURNING mention_id
+         )
+         INSERT INTO mentions (id, tenant_id, source, external_id, channel, is_public,
              author_external_id, author_handle, author_name, author_followers, author_verified,
              body, language, thread_key, posted_at, received_at, intent, actionable, raw,
              is_share, language_detected, sentiment, topics, rule_ids, dropped_reason,
@@ -218,7 +227,7 @@ pub async fn insert_new(
                   followers, verified, body, language, thread, posted, intent, actionable, raw,
                   share, detected, sentiment, topics, rules, dropped_reason, dropped_detail,
                   details, sentiment_label, intent_confidence, sentiment_confidence)
-         ON CONFLICT ON CONSTRAINT mentions_identity DO NOTHING
+          WHERE u.id IN (SELECT mention_id FROM keys)
          RETURNING id",
     )
     .bind(tenant_id)
@@ -265,8 +274,8 @@ pub async fn existing_ids(
     let sources: Vec<&str> = mentions.iter().map(|m| m.source.as_str()).collect();
     let external_ids: Vec<&str> = mentions.iter().map(|m| m.external_id.as_str()).collect();
     let rows: Vec<(String, String, Uuid)> = sqlx::query_as(
-        "SELECT m.source, m.external_id, m.id
-           FROM mentions m
+        "SELECT m.source, m.external_id, m.mention_id
+           FROM mention_keys m
            JOIN unnest($2::text[], $3::text[]) AS k(source, external_id)
              ON m.source = k.source AND m.external_id = k.external_id
           WHERE m.tenant_id = $1",

@@ -57,7 +57,7 @@ pub async fn verdicts(
 
 /// A listening server on a loopback port over a fresh database.
 pub struct Harness {
-    _db: TestDatabase,
+    pub db: TestDatabase,
     pub service: TestService,
 }
 
@@ -66,7 +66,7 @@ impl Harness {
         let db = TestDatabase::create().await;
         let service =
             TestService::start::<ListeningService>(settings(&db, &[]), reserve().await).await;
-        Self { _db: db, service }
+        Self { db, service }
     }
 
     /// A client calling as `tenant` with `scopes`.
