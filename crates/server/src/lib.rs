@@ -117,19 +117,19 @@ pub struct Listeners {
 impl Listeners {
     pub async fn bind(settings: &ServiceSettings) -> std::io::Result<Self> {
         let grpc = TcpListener::bind(settings.grpc_addr).await?;
-        let metrics = match settings.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
-            None => None,
-        };
-        let http = match settings.http_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
-            None => None,
-        };
         Ok(Self {
             grpc,
-            metrics,
-            http,
+            metrics: bind_optional(settings.metrics_addr).await?,
+            http: bind_optional(settings.http_addr).await?,
         })
+    }
+}
+
+/// A listener for an address that may be turned off.
+async fn bind_optional(addr: Option<std::net::SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => TcpListener::bind(addr).await.map(Some),
+        None => Ok(None),
     }
 }
 

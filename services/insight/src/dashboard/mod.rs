@@ -119,7 +119,7 @@ pub async fn dashboard(
     let first_hour = hour_of(now) - (HOURS - 1);
     let first_day = day_of(trend.start());
     let (volume_rows, hourly, queue_counts, escalations, drivers, goodwill) = tokio::try_join!(
-        store::volume_since(pool, tenant_id, trend.end() - chrono::Duration::days(1)),
+        store::volume_since(pool, tenant_id, last_days(now, 1).start()),
         store::mentions_by_hour(pool, tenant_id, first_hour),
         store::open_queue(pool, tenant_id, now),
         store::escalations(pool, tenant_id, first_day),
